@@ -1,0 +1,1 @@
+//! Light-weight contexts for Linux.

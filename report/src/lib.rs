@@ -1,0 +1,1 @@
+//! lwcbench result documents and reports.

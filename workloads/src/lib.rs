@@ -1,0 +1,1 @@
+//! lwcbench experiments, backends and measurement.
