@@ -1,0 +1,128 @@
+//! A small hand-built result document shared by the tests.
+
+use report::{
+    Configuration, ExperimentResult, ExperimentStatus, Interval, Machine, Param, Point,
+    PointStatus, ResultDocument, SCHEMA,
+};
+use std::collections::BTreeMap;
+
+/// An ok point with round numbers: p50 = `p50`, the other statistics derived from it.
+pub fn point(
+    experiment: &str,
+    backend: &str,
+    params: &[(&str, Param)],
+    unit: &str,
+    p50: f64,
+) -> Point {
+    Point {
+        experiment: experiment.to_owned(),
+        backend: backend.to_owned(),
+        params: params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect::<BTreeMap<_, _>>(),
+        unit: unit.to_owned(),
+        metric: "one-way switch".to_owned(),
+        status: PointStatus::Ok,
+        error: None,
+        run_errors: Vec::new(),
+        runs_planned: 3,
+        runs: 3,
+        count: 300,
+        min: Some(p50 * 0.9),
+        p50: Some(p50),
+        p90: Some(p50 * 1.1),
+        p99: Some(p50 * 1.5),
+        max: Some(p50 * 3.0),
+        mean: Some(p50 * 1.05),
+        ci95: Some(Interval {
+            low: p50 * 0.98,
+            high: p50 * 1.02,
+        }),
+        run_medians: vec![p50 * 0.99, p50, p50 * 1.01],
+        histogram: Some("HISTFAAAAA==".to_owned()),
+        histogram_scale: Some(1.0),
+        counters: BTreeMap::new(),
+        elapsed_s: 1.0,
+    }
+}
+
+/// A document with a switch experiment (three backends, one failed) and a create experiment.
+pub fn sample() -> ResultDocument {
+    let same = ("placement", Param::Text("same-core".to_owned()));
+    let mut failed = Point::failed(
+        "switch",
+        "lwc",
+        [("placement".to_owned(), Param::Text("same-core".to_owned()))].into(),
+        "ns",
+        "one-way switch",
+        3,
+        vec!["worker exited with signal 6 (SIGABRT)".to_owned(); 3],
+        0.5,
+    );
+    failed.elapsed_s = 0.5;
+    let mut create = Vec::new();
+    for (pages, us) in [(0_i64, 100.0), (16, 132.0), (256, 612.0)] {
+        let mut p = point(
+            "create",
+            "lwc",
+            &[("pages_written", Param::Int(pages))],
+            "us",
+            us,
+        );
+        p.metric = "create + first switch + discard".to_owned();
+        create.push(p);
+    }
+    let mut machine = Machine::unknown("0.1.0", "2025-01-01T00:00:00Z");
+    machine.cpu_model = Some("Test CPU".to_owned());
+    machine.logical_cpus = 2;
+    machine.kernel_release = Some("6.18.0".to_owned());
+    machine.virtualization.virtual_machine = Some(true);
+    machine.warnings = vec!["running in a virtual machine".to_owned()];
+    ResultDocument {
+        schema: SCHEMA.to_owned(),
+        machine,
+        configuration: Configuration {
+            setting: "quick".to_owned(),
+            experiments: vec!["switch".to_owned(), "create".to_owned()],
+            backends: Vec::new(),
+            runs: None,
+            worker_timeout_s: 60.0,
+            command_line: vec!["lwcbench".to_owned()],
+            started_at: "2025-01-01T00:00:00Z".to_owned(),
+            finished_at: "2025-01-01T00:01:00Z".to_owned(),
+        },
+        experiments: vec![
+            ExperimentResult {
+                id: "switch".to_owned(),
+                description: "ping-pong between two contexts".to_owned(),
+                status: ExperimentStatus::Ok,
+                error: None,
+                points: vec![
+                    point(
+                        "switch",
+                        "process-pipe",
+                        std::slice::from_ref(&same),
+                        "ns",
+                        2500.0,
+                    ),
+                    point(
+                        "switch",
+                        "coroutine",
+                        std::slice::from_ref(&same),
+                        "ns",
+                        20.0,
+                    ),
+                    failed,
+                ],
+            },
+            ExperimentResult {
+                id: "create".to_owned(),
+                description: "create + first switch + discard".to_owned(),
+                status: ExperimentStatus::Ok,
+                error: None,
+                points: create,
+            },
+        ],
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the report crate: one module per area.
+
+mod common;
+mod load;
+mod markdown;
+mod paper;
