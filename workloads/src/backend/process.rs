@@ -1,0 +1,208 @@
+//! Two processes ping-pong: over a pipe pair, or with a futex on a shared page.
+
+use std::os::fd::OwnedFd;
+use std::sync::atomic::Ordering;
+
+use rustix::process::{Pid, Signal};
+use rustix::thread::futex;
+
+use super::{os, Backend, PingPong};
+use crate::experiment::MeasureError;
+use crate::measure::pin_current_thread;
+use crate::sys;
+
+/// Prepares a freshly forked partner: dies with its parent, pinned to `cpu`.
+/// Returns an exit code on failure.
+fn partner_setup(cpu: usize) -> Result<(), i32> {
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).map_err(|_| 10)?;
+    pin_current_thread(cpu).map_err(|_| 11)
+}
+
+/// Reaps the partner; a non-zero exit is an error.
+fn reap(pid: Pid, what: &'static str) -> Result<(), MeasureError> {
+    match sys::wait_exit_code(pid) {
+        Ok(0) => Ok(()),
+        Ok(code) => Err(os(
+            what,
+            std::io::Error::other(format!("partner exited with status {code}")),
+        )),
+        Err(e) => Err(os(what, e)),
+    }
+}
+
+/// `process-pipe`: two processes, one byte each way over a pipe pair (lmbench `lat_ctx`).
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessPipe;
+
+/// The byte that tells the pipe partner to exit (round trips send 1).
+const STOP_BYTE: u8 = 0;
+
+struct PipeSession {
+    to_partner: Option<OwnedFd>,
+    from_partner: OwnedFd,
+    partner: Option<Pid>,
+}
+
+impl Backend for ProcessPipe {
+    fn name(&self) -> &'static str {
+        "process-pipe"
+    }
+
+    fn open(&self, cpus: (usize, usize)) -> Result<Box<dyn PingPong>, MeasureError> {
+        let (p2c_r, p2c_w) = rustix::pipe::pipe().map_err(|e| os("pipe", e))?;
+        let (c2p_r, c2p_w) = rustix::pipe::pipe().map_err(|e| os("pipe", e))?;
+        // The partner keeps copies of all four ends (it cannot close the parent's), so it stops on
+        // a STOP_BYTE, on EOF, or with its parent (PDEATHSIG).
+        let partner = sys::fork_with(|| {
+            if let Err(code) = partner_setup(cpus.1) {
+                return code;
+            }
+            let mut byte = [0u8; 1];
+            loop {
+                match rustix::io::read(&p2c_r, &mut byte) {
+                    Ok(0) => return 0,
+                    Ok(_) if byte[0] == STOP_BYTE => return 0,
+                    Ok(_) => {}
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(_) => return 12,
+                }
+                if rustix::io::write(&c2p_w, &byte).is_err() {
+                    return 13;
+                }
+            }
+        })
+        .map_err(|e| os("fork (process-pipe partner)", e))?;
+        Ok(Box::new(PipeSession {
+            to_partner: Some(p2c_w),
+            from_partner: c2p_r,
+            partner: Some(partner),
+        }))
+    }
+}
+
+impl PingPong for PipeSession {
+    fn round_trips(&mut self, n: u64) -> Result<(), MeasureError> {
+        let to = self
+            .to_partner
+            .as_ref()
+            .ok_or_else(|| MeasureError::BadPoint("session closed".into()))?;
+        let mut byte = [1u8; 1];
+        for _ in 0..n {
+            rustix::io::write(to, &byte).map_err(|e| os("write (process-pipe)", e))?;
+            loop {
+                match rustix::io::read(&self.from_partner, &mut byte) {
+                    Ok(1) => break,
+                    Ok(_) => {
+                        return Err(os(
+                            "read (process-pipe)",
+                            std::io::Error::other("partner closed the pipe"),
+                        ))
+                    }
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(os("read (process-pipe)", e)),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PipeSession {
+    fn drop(&mut self) {
+        if let Some(to) = self.to_partner.take() {
+            let _ = rustix::io::write(&to, &[STOP_BYTE]);
+        }
+        if let Some(pid) = self.partner.take() {
+            let _ = reap(pid, "process-pipe partner");
+        }
+    }
+}
+
+/// `process-futex`: two processes hand off through a futex word on a `MAP_SHARED` page
+/// (no data copied, nothing but the wake-up and the address-space switch).
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessFutex;
+
+/// Futex word values: whose turn it is.
+const PARENT_TURN: u32 = 0;
+const PARTNER_TURN: u32 = 1;
+const STOP: u32 = 2;
+
+struct FutexSession {
+    page: sys::SharedPage,
+    partner: Option<Pid>,
+}
+
+impl Backend for ProcessFutex {
+    fn name(&self) -> &'static str {
+        "process-futex"
+    }
+
+    fn open(&self, cpus: (usize, usize)) -> Result<Box<dyn PingPong>, MeasureError> {
+        let page = sys::SharedPage::new().map_err(|e| os("mmap (shared page)", e))?;
+        page.word().store(PARENT_TURN, Ordering::SeqCst);
+        let word = page.word();
+        let partner = sys::fork_with(|| {
+            if let Err(code) = partner_setup(cpus.1) {
+                return code;
+            }
+            loop {
+                let v = word.load(Ordering::Acquire);
+                match v {
+                    PARENT_TURN => {
+                        match futex::wait(word, futex::Flags::empty(), PARENT_TURN, None) {
+                            Ok(()) | Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
+                            Err(_) => return 12,
+                        }
+                    }
+                    PARTNER_TURN => {
+                        // Not a plain store: a STOP written meanwhile must survive.
+                        let _ = word.compare_exchange(
+                            PARTNER_TURN,
+                            PARENT_TURN,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        );
+                        if futex::wake(word, futex::Flags::empty(), 1).is_err() {
+                            return 13;
+                        }
+                    }
+                    _ => return 0,
+                }
+            }
+        })
+        .map_err(|e| os("fork (process-futex partner)", e))?;
+        Ok(Box::new(FutexSession {
+            page,
+            partner: Some(partner),
+        }))
+    }
+}
+
+impl PingPong for FutexSession {
+    fn round_trips(&mut self, n: u64) -> Result<(), MeasureError> {
+        let word = self.page.word();
+        for _ in 0..n {
+            word.store(PARTNER_TURN, Ordering::Release);
+            futex::wake(word, futex::Flags::empty(), 1).map_err(|e| os("futex wake", e))?;
+            while word.load(Ordering::Acquire) == PARTNER_TURN {
+                match futex::wait(word, futex::Flags::empty(), PARTNER_TURN, None) {
+                    Ok(()) | Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(os("futex wait", e)),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for FutexSession {
+    fn drop(&mut self) {
+        let word = self.page.word();
+        word.store(STOP, Ordering::Release);
+        let _ = futex::wake(word, futex::Flags::empty(), 1);
+        if let Some(pid) = self.partner.take() {
+            let _ = reap(pid, "process-futex partner");
+        }
+    }
+}

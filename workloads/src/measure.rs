@@ -1,0 +1,385 @@
+//! Timing helpers: the clock, warm-up, automatic batching, CPU pinning and perf counters.
+//!
+//! One run of a point goes like this ([`run_timed`]):
+//!
+//! ```text
+//!  warm-up (plan.warmup) ─► choose batch ─► counters on ─► samples ─► counters off
+//!                           (clock cost ≤ 5 %                (until max_samples, or budget
+//!                            of a sample)                     spent and min_samples taken)
+//! ```
+//!
+//! The clock is [`std::time::Instant`], which is `CLOCK_MONOTONIC` (vDSO) on Linux.
+//!
+//! Counters (`perf_event_open`, software events always tried, hardware ones where the kernel has
+//! a PMU) observe the measuring thread and anything it creates while they run, and are stored in
+//! [`RunSamples::counters`] per metric unit (per one-way switch, per create): `task_clock_ns_per_op`,
+//! `page_faults_per_op`, `context_switches_per_op`, `cpu_migrations_per_op`, `cycles_per_op`,
+//! `instructions_per_op`, plus `ops` (metric units timed) and `clock_overhead_ns`. A counter the
+//! kernel refuses is left out, never written as zero; [`counter_availability`] says why.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use perf_event::events::{Event, Hardware, Software};
+use rustix::thread::CpuSet;
+
+use crate::experiment::{MeasureError, RunSamples};
+
+/// Largest share of a sample the clock reads may take (the batching target).
+pub const MAX_CLOCK_SHARE: f64 = 0.05;
+
+/// A sample is never made shorter than this, whatever the measured clock cost.
+pub const MIN_SAMPLE: Duration = Duration::from_micros(1);
+
+/// Largest batch [`choose_batch`] picks.
+pub const MAX_BATCH: u64 = 1 << 24;
+
+/// The monotonic clock: `CLOCK_MONOTONIC` through the vDSO.
+pub fn now() -> Instant {
+    Instant::now()
+}
+
+/// Median cost of two back-to-back clock reads (what timing one sample adds to it).
+pub fn clock_overhead() -> Duration {
+    let mut v: Vec<Duration> = (0..1001)
+        .map(|_| {
+            let a = Instant::now();
+            let b = Instant::now();
+            b - a
+        })
+        .collect();
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// The CPUs this process may run on (its affinity mask), in increasing order.
+pub fn usable_cpus() -> Result<Vec<usize>, MeasureError> {
+    let set = rustix::thread::sched_getaffinity(None).map_err(|e| MeasureError::Os {
+        op: "sched_getaffinity",
+        source: e.into(),
+    })?;
+    Ok((0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect())
+}
+
+/// Pins the calling thread to `cpu` (`sched_setaffinity`).
+pub fn pin_current_thread(cpu: usize) -> Result<(), MeasureError> {
+    let mut set = CpuSet::new();
+    set.set(cpu);
+    rustix::thread::sched_setaffinity(None, &set).map_err(|e| MeasureError::Os {
+        op: "sched_setaffinity",
+        source: e.into(),
+    })
+}
+
+/// Restores the calling thread's previous CPU affinity when dropped.
+#[derive(Debug)]
+pub struct AffinityGuard {
+    saved: CpuSet,
+}
+
+impl AffinityGuard {
+    /// Pins the calling thread to `cpu` until the guard is dropped.
+    pub fn pin(cpu: usize) -> Result<Self, MeasureError> {
+        let saved = rustix::thread::sched_getaffinity(None).map_err(|e| MeasureError::Os {
+            op: "sched_getaffinity",
+            source: e.into(),
+        })?;
+        pin_current_thread(cpu)?;
+        Ok(Self { saved })
+    }
+}
+
+impl Drop for AffinityGuard {
+    fn drop(&mut self) {
+        let _ = rustix::thread::sched_setaffinity(None, &self.saved);
+    }
+}
+
+/// Where the two parties of a switch run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Placement {
+    /// Both parties pinned to one CPU (`cores` = `same-core`).
+    SameCore,
+    /// Each party pinned to its own CPU (`cores` = `two-cores`); needs two usable CPUs.
+    TwoCores,
+}
+
+impl Placement {
+    /// Both placements, same-core first.
+    pub const ALL: [Placement; 2] = [Placement::SameCore, Placement::TwoCores];
+
+    /// The value of the `cores` parameter.
+    pub fn label(self) -> &'static str {
+        match self {
+            Placement::SameCore => "same-core",
+            Placement::TwoCores => "two-cores",
+        }
+    }
+
+    /// Parses a `cores` parameter value.
+    pub fn parse(label: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.label() == label)
+    }
+
+    /// The CPUs of (the measuring party, the other party). The highest usable CPUs are used
+    /// (CPU 0 tends to take more interrupts). [`MeasureError::Unavailable`] for
+    /// [`Placement::TwoCores`] with fewer than two usable CPUs.
+    pub fn cpus(self) -> Result<(usize, usize), MeasureError> {
+        let cpus = usable_cpus()?;
+        match (self, cpus.as_slice()) {
+            (_, []) => Err(MeasureError::Unavailable("no usable CPU".into())),
+            (Placement::SameCore, [.., last]) => Ok((*last, *last)),
+            (Placement::TwoCores, [.., a, b]) => Ok((*b, *a)),
+            (Placement::TwoCores, [_]) => Err(MeasureError::Unavailable(
+                "two-cores needs two usable CPUs; this process may use one".into(),
+            )),
+        }
+    }
+}
+
+/// How long and how much one run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SamplePlan {
+    /// Time spent running the operation untimed before anything is measured (at least one call).
+    pub warmup: Duration,
+    /// Stop after this many samples.
+    pub max_samples: usize,
+    /// Never stop before this many samples, even past the budget.
+    pub min_samples: usize,
+    /// Stop taking samples once this much time went into them (and `min_samples` are taken).
+    pub budget: Duration,
+}
+
+/// What one call of `op(1)` is, in the point's unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Metric {
+    /// Metric units one operation counts for (2 one-way switches per round trip).
+    pub units_per_op: u64,
+    /// Nanoseconds in one unit of the samples (1 for `ns`, 1000 for `us`).
+    pub ns_per_value: f64,
+}
+
+impl Metric {
+    /// One-way switches timed as round trips, reported in ns.
+    pub const ONE_WAY_SWITCH_NS: Metric = Metric {
+        units_per_op: 2,
+        ns_per_value: 1.0,
+    };
+    /// One operation per unit, reported in µs.
+    pub const OP_US: Metric = Metric {
+        units_per_op: 1,
+        ns_per_value: 1000.0,
+    };
+}
+
+fn elapsed_of<F>(op: &mut F, n: u64) -> Result<Duration, MeasureError>
+where
+    F: FnMut(u64) -> Result<(), MeasureError>,
+{
+    let t0 = Instant::now();
+    op(n)?;
+    Ok(t0.elapsed())
+}
+
+/// The smallest power-of-two batch of `op` whose duration is at least `1 / MAX_CLOCK_SHARE`
+/// times `overhead` (and at least [`MIN_SAMPLE`]); `op(n)` performs `n` operations.
+pub fn choose_batch<F>(op: &mut F, overhead: Duration) -> Result<u64, MeasureError>
+where
+    F: FnMut(u64) -> Result<(), MeasureError>,
+{
+    let target = overhead.mul_f64(1.0 / MAX_CLOCK_SHARE).max(MIN_SAMPLE);
+    let mut batch = 1;
+    while batch < MAX_BATCH {
+        // Two tries, keep the faster: one preemption must not stop the doubling early.
+        let t = elapsed_of(op, batch)?.min(elapsed_of(op, batch)?);
+        if t >= target {
+            break;
+        }
+        batch *= 2;
+    }
+    Ok(batch)
+}
+
+/// Warms up, picks a batch, and times samples of `op`, where `op(n)` performs `n` operations of
+/// `metric`. Each sample is the time of one batch divided by the metric units it did.
+/// Counters run around the sampling phase only.
+pub fn run_timed<F>(
+    plan: &SamplePlan,
+    metric: Metric,
+    mut op: F,
+) -> Result<RunSamples, MeasureError>
+where
+    F: FnMut(u64) -> Result<(), MeasureError>,
+{
+    let overhead = clock_overhead();
+    let t0 = Instant::now();
+    loop {
+        op(1)?;
+        if t0.elapsed() >= plan.warmup {
+            break;
+        }
+    }
+    let batch = choose_batch(&mut op, overhead)?;
+    let units = batch * metric.units_per_op;
+    let divisor = units as f64 * metric.ns_per_value;
+
+    let mut counters = Counters::start();
+    let mut samples = Vec::with_capacity(plan.max_samples.min(1 << 20));
+    let start = Instant::now();
+    while samples.len() < plan.max_samples.max(1) {
+        let dt = elapsed_of(&mut op, batch)?;
+        samples.push(dt.as_nanos() as f64 / divisor);
+        if samples.len() >= plan.min_samples && start.elapsed() >= plan.budget {
+            break;
+        }
+    }
+    let total_units = units * samples.len() as u64;
+    let mut out = counters.finish(total_units);
+    out.insert("ops".into(), total_units as f64);
+    out.insert("clock_overhead_ns".into(), overhead.as_nanos() as f64);
+    Ok(RunSamples {
+        samples,
+        batch: units,
+        counters: out,
+    })
+}
+
+/// The counters [`Counters`] tries, by the name they get in `RunSamples::counters` (before the
+/// `_per_op` suffix).
+fn counter_kinds() -> Vec<(&'static str, Event)> {
+    vec![
+        ("task_clock_ns", Software::TASK_CLOCK.into()),
+        ("page_faults", Software::PAGE_FAULTS.into()),
+        ("context_switches", Software::CONTEXT_SWITCHES.into()),
+        ("cpu_migrations", Software::CPU_MIGRATIONS.into()),
+        ("cycles", Hardware::CPU_CYCLES.into()),
+        ("instructions", Hardware::INSTRUCTIONS.into()),
+    ]
+}
+
+fn open_counter(kind: Event) -> std::io::Result<perf_event::Counter> {
+    let mut builder = perf_event::Builder::new().kind(kind);
+    builder.inherit(true);
+    builder.build()
+}
+
+/// Whether each counter can be opened here: `Ok` or the kernel's reason, by counter name.
+pub fn counter_availability() -> Vec<(String, Result<(), String>)> {
+    counter_kinds()
+        .into_iter()
+        .map(|(name, kind)| {
+            let ok = open_counter(kind)
+                .map(drop)
+                .map_err(|e| format!("perf_event_open: {e}"));
+            (name.to_string(), ok)
+        })
+        .collect()
+}
+
+/// The perf counters of one measured phase; those the kernel refuses are simply absent.
+pub struct Counters {
+    open: Vec<(&'static str, perf_event::Counter)>,
+}
+
+impl Counters {
+    /// Opens and enables every counter the kernel allows, for the calling thread and the
+    /// processes and threads it creates from now on.
+    pub fn start() -> Self {
+        let mut open = Vec::new();
+        for (name, kind) in counter_kinds() {
+            if let Ok(mut c) = open_counter(kind) {
+                if c.reset().and_then(|()| c.enable()).is_ok() {
+                    open.push((name, c));
+                }
+            }
+        }
+        Self { open }
+    }
+
+    /// Stops the counters and returns each as `<name>_per_op` = total / `ops`. A counter that
+    /// could not be read, or never ran, is left out.
+    pub fn finish(&mut self, ops: u64) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        for (name, c) in &mut self.open {
+            let _ = c.disable();
+            if let Ok(ct) = c.read_count_and_time() {
+                if ct.time_running == 0 || ops == 0 {
+                    continue;
+                }
+                // Scale up if the kernel multiplexed the counter.
+                let value = ct.count as f64 * ct.time_enabled as f64 / ct.time_running as f64;
+                out.insert(format!("{name}_per_op"), value / ops as f64);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_labels_round_trip() {
+        for p in Placement::ALL {
+            assert_eq!(Placement::parse(p.label()), Some(p));
+        }
+        assert_eq!(Placement::parse("three-cores"), None);
+    }
+
+    #[test]
+    fn usable_cpus_not_empty() {
+        let cpus = usable_cpus().expect("affinity");
+        assert!(!cpus.is_empty());
+        let (a, b) = Placement::SameCore.cpus().expect("same-core");
+        assert_eq!(a, b);
+        match Placement::TwoCores.cpus() {
+            Ok((a, b)) => assert_ne!(a, b),
+            Err(MeasureError::Unavailable(_)) => assert_eq!(cpus.len(), 1),
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+
+    #[test]
+    fn batching_grows_for_a_cheap_op() {
+        let mut x = 0u64;
+        let mut op = |n: u64| {
+            for i in 0..n {
+                x = std::hint::black_box(x.wrapping_add(i));
+            }
+            Ok(())
+        };
+        let batch = choose_batch(&mut op, Duration::from_nanos(50)).expect("batch");
+        assert!(batch > 1);
+    }
+
+    #[test]
+    fn run_timed_gives_positive_finite_samples() {
+        let plan = SamplePlan {
+            warmup: Duration::from_millis(1),
+            max_samples: 20,
+            min_samples: 5,
+            budget: Duration::from_millis(5),
+        };
+        let r = run_timed(&plan, Metric::ONE_WAY_SWITCH_NS, |n| {
+            for _ in 0..n {
+                std::thread::yield_now();
+            }
+            Ok(())
+        })
+        .expect("run");
+        assert!(r.samples.len() >= 5 && r.samples.len() <= 20);
+        assert!(r.samples.iter().all(|x| x.is_finite() && *x > 0.0));
+        assert_eq!(r.batch % 2, 0);
+        assert!(r.counters.values().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn counter_availability_lists_software_counters() {
+        let av = counter_availability();
+        assert!(av.iter().any(|(n, _)| n == "page_faults"));
+        assert!(av
+            .iter()
+            .all(|(_, r)| r.as_ref().err().is_none_or(|e| !e.is_empty())));
+    }
+}

@@ -1,0 +1,212 @@
+//! The only place in `workloads` that uses `unsafe`: fork, `_exit`, anonymous mappings,
+//! `posix_spawn`, and the fork-like `lwc::create`.
+//!
+//! ```text
+//!   worker process (single-threaded)
+//!   ├── fork_with(f) ──► child runs f, then _exit(code)       (process backends, create/fork)
+//!   ├── SharedPage   ──► one MAP_SHARED page: a futex word both processes see
+//!   └── Region       ──► private anonymous memory, 4 KiB pages, populated (resident)
+//! ```
+//!
+//! # Safety
+//!
+//! - `fork` is only sound to use like this in a single-threaded process: the child gets a copy of
+//!   every lock held by other threads at the time of the fork, and may deadlock on one (malloc's,
+//!   stdout's). [`fork_with`] and [`lwc_create`] therefore first check that the calling process
+//!   has exactly one thread ([`ensure_single_threaded`]) and refuse otherwise. The child then runs
+//!   the caller's closure and leaves with `_exit`, so it never returns into the caller's stack
+//!   frames and never runs the parent's `atexit` handlers or destructors twice.
+//! - Mappings are owned by RAII types ([`SharedPage`], [`Region`]) whose `Drop` unmaps them; the
+//!   references they hand out borrow the owner, so none outlives its mapping.
+//! - `posix_spawn` receives NUL-terminated strings that live across the call and a NULL-terminated
+//!   `argv`/`envp`.
+//!
+//! # References
+//! fork(2), _exit(2), mmap(2), madvise(2), posix_spawn(3), futex(2).
+#![allow(unsafe_code)]
+
+use std::ffi::{c_void, CStr};
+use std::io;
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+use rustix::mm::{Advice, MapFlags, ProtFlags};
+use rustix::process::{Pid, WaitOptions};
+
+/// Fails with `EBUSY`-like error text unless the calling process has exactly one thread.
+///
+/// A thread that was just joined can linger in `/proc/self/task` for a moment, so this retries
+/// for up to 100 ms before giving up.
+pub(crate) fn ensure_single_threaded() -> io::Result<()> {
+    let mut threads = 0;
+    for _ in 0..100 {
+        threads = std::fs::read_dir("/proc/self/task")?.count();
+        if threads == 1 {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Err(io::Error::other(format!(
+        "refusing to fork: the process has {threads} threads (fork is only safe with one)"
+    )))
+}
+
+/// Leaves the calling process at once with `code` (`_exit(2)`): no destructors, no `atexit`.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: `_exit` takes a plain integer and never returns; skipping destructors is the point.
+    unsafe { libc::_exit(code) }
+}
+
+/// Forks; the child runs `child` and `_exit`s with the code it returns (101 if it panics).
+/// Returns the child's pid in the parent.
+///
+/// Refuses (with an error) when the process has more than one thread.
+pub(crate) fn fork_with(child: impl FnOnce() -> i32) -> io::Result<Pid> {
+    ensure_single_threaded()?;
+    // SAFETY: the process is single-threaded (checked above), so the child inherits no lock held
+    // by another thread; the child never returns from this function (it `_exit`s below).
+    let raw = unsafe { libc::fork() };
+    match raw {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
+            exit_now(code)
+        }
+        pid => Pid::from_raw(pid).ok_or_else(|| io::Error::other("fork returned a bad pid")),
+    }
+}
+
+/// Waits for `pid` and returns its exit code; a death by signal is an error naming the signal.
+pub(crate) fn wait_exit_code(pid: Pid) -> io::Result<i32> {
+    loop {
+        match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
+            Ok(Some((_, status))) => {
+                if let Some(code) = status.exit_status() {
+                    return Ok(code);
+                }
+                if let Some(sig) = status.terminating_signal() {
+                    return Err(io::Error::other(format!(
+                        "pid {pid:?} killed by signal {sig}"
+                    )));
+                }
+            }
+            Ok(None) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// `posix_spawn`s `path` with no arguments beyond its name and an empty environment, and waits
+/// for it. Returns its exit code.
+pub(crate) fn spawn_and_wait(path: &CStr) -> io::Result<i32> {
+    let argv: [*mut libc::c_char; 2] = [path.as_ptr().cast_mut(), std::ptr::null_mut()];
+    let envp: [*mut libc::c_char; 1] = [std::ptr::null_mut()];
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: `path` is NUL-terminated and outlives the call; argv and envp are NULL-terminated
+    // arrays of pointers that live across the call; null file actions and attributes mean
+    // "inherit everything", which posix_spawn accepts.
+    let rc = unsafe {
+        libc::posix_spawn(
+            &mut pid,
+            path.as_ptr(),
+            std::ptr::null(),
+            std::ptr::null(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    let pid = Pid::from_raw(pid).ok_or_else(|| io::Error::other("posix_spawn gave a bad pid"))?;
+    wait_exit_code(pid)
+}
+
+/// One page of anonymous `MAP_SHARED` memory: stays shared with children forked later, so its
+/// first word can serve as a futex between processes.
+pub(crate) struct SharedPage {
+    ptr: NonNull<c_void>,
+    len: usize,
+}
+
+impl SharedPage {
+    /// Maps one zeroed shared page.
+    pub(crate) fn new() -> io::Result<Self> {
+        let len = rustix::param::page_size();
+        // SAFETY: a fresh anonymous mapping at an address the kernel picks aliases nothing.
+        let ptr = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+            )
+        }?;
+        let ptr = NonNull::new(ptr).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Self { ptr, len })
+    }
+
+    /// The page's first 32-bit word, as an atomic (the futex word).
+    pub(crate) fn word(&self) -> &AtomicU32 {
+        // SAFETY: the mapping is page-aligned (so 4-byte aligned), readable and writable, lives
+        // as long as `self` (the returned reference borrows it), and is only accessed atomically.
+        unsafe { &*self.ptr.as_ptr().cast::<AtomicU32>() }
+    }
+}
+
+impl Drop for SharedPage {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly the mapping made in `new`; no reference into it
+        // outlives `self`.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr(), self.len) };
+    }
+}
+
+/// Private anonymous memory with transparent huge pages turned off (so the kernel maps it with
+/// 4 KiB pages, as the paper's measurements assume) and every page written once (resident).
+pub(crate) struct Region {
+    ptr: NonNull<c_void>,
+    len: usize,
+}
+
+impl Region {
+    /// Maps `len_bytes` (rounded up to whole pages; at least one page) and writes every page.
+    pub(crate) fn populated(len_bytes: usize) -> io::Result<Self> {
+        let page = rustix::param::page_size();
+        let len = len_bytes.max(1).div_ceil(page) * page;
+        // SAFETY: a fresh anonymous mapping at an address the kernel picks aliases nothing.
+        let ptr = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE,
+            )
+        }?;
+        let ptr = NonNull::new(ptr).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        let mut region = Self { ptr, len };
+        // SAFETY: the range is exactly our own mapping; the advice only changes page size.
+        unsafe { rustix::mm::madvise(ptr.as_ptr(), len, Advice::LinuxNoHugepage) }?;
+        for chunk in region.bytes_mut().chunks_mut(page) {
+            chunk[0] = 1;
+        }
+        Ok(region)
+    }
+
+    /// The whole region.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the mapping is `len` readable+writable bytes owned by `self`, initialised (zero
+        // pages or written), and the `&mut self` borrow makes this the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().cast::<u8>(), self.len) }
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly the mapping made in `populated`; no slice into it
+        // outlives `self`.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr(), self.len) };
+    }
+}
