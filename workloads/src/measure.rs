@@ -11,7 +11,9 @@
 //! The clock is [`std::time::Instant`], which is `CLOCK_MONOTONIC` (vDSO) on Linux.
 //!
 //! Counters (`perf_event_open`, software events always tried, hardware ones where the kernel has
-//! a PMU) observe the measuring thread and anything it creates while they run, and are stored in
+//! a PMU; kernel-mode events included where the kernel allows it, else user mode only) observe
+//! the measuring thread and anything it creates while they run. They are read in a short
+//! untimed phase after the samples (inherited counters slow fork and exit down), and stored in
 //! [`RunSamples::counters`] per metric unit (per one-way switch, per create): `task_clock_ns_per_op`,
 //! `page_faults_per_op`, `context_switches_per_op`, `cpu_migrations_per_op`, `cycles_per_op`,
 //! `instructions_per_op`, plus `ops` (metric units timed) and `clock_overhead_ns`. A counter the
@@ -30,6 +32,12 @@ pub const MAX_CLOCK_SHARE: f64 = 0.05;
 
 /// A sample is never made shorter than this, whatever the measured clock cost.
 pub const MIN_SAMPLE: Duration = Duration::from_micros(1);
+
+/// The counted phase of [`run_timed`] takes at most this share of the timed phase's time...
+pub const COUNTED_SHARE: f64 = 0.1;
+
+/// ...and at most this many batches.
+pub const COUNTED_BATCHES_MAX: u64 = 1000;
 
 /// Largest batch [`choose_batch`] picks.
 pub const MAX_BATCH: u64 = 1 << 24;
@@ -202,7 +210,8 @@ where
 
 /// Warms up, picks a batch, and times samples of `op`, where `op(n)` performs `n` operations of
 /// `metric`. Each sample is the time of one batch divided by the metric units it did.
-/// Counters run around the sampling phase only.
+/// Counters run in a separate, untimed phase after the samples (at least one batch, at most
+/// [`COUNTED_SHARE`] of the sampling time), so they cost the samples nothing.
 pub fn run_timed<F>(
     plan: &SamplePlan,
     metric: Metric,
@@ -223,7 +232,6 @@ where
     let units = batch * metric.units_per_op;
     let divisor = units as f64 * metric.ns_per_value;
 
-    let mut counters = Counters::start();
     let mut samples = Vec::with_capacity(plan.max_samples.min(1 << 20));
     let start = Instant::now();
     while samples.len() < plan.max_samples.max(1) {
@@ -233,9 +241,22 @@ where
             break;
         }
     }
-    let total_units = units * samples.len() as u64;
-    let mut out = counters.finish(total_units);
-    out.insert("ops".into(), total_units as f64);
+    let sampled = start.elapsed();
+
+    // Counters run in a phase of their own after the timed one: inherited counters make fork and
+    // exit slower, and every counted fault or switch costs a little, so they would bias the times.
+    let mut counters = Counters::start();
+    let counted_start = Instant::now();
+    let mut counted_batches = 0u64;
+    while counted_batches < COUNTED_BATCHES_MAX {
+        op(batch)?;
+        counted_batches += 1;
+        if counted_start.elapsed().mul_f64(1.0 / COUNTED_SHARE) >= sampled {
+            break;
+        }
+    }
+    let mut out = counters.finish(units * counted_batches);
+    out.insert("ops".into(), (units * samples.len() as u64) as f64);
     out.insert("clock_overhead_ns".into(), overhead.as_nanos() as f64);
     Ok(RunSamples {
         samples,
@@ -257,10 +278,16 @@ fn counter_kinds() -> Vec<(&'static str, Event)> {
     ]
 }
 
+/// Opens a counter for the calling thread and its future children, kernel mode included when
+/// allowed (context switches and faults happen there), else user mode only.
 fn open_counter(kind: Event) -> std::io::Result<perf_event::Counter> {
-    let mut builder = perf_event::Builder::new().kind(kind);
-    builder.inherit(true);
-    builder.build()
+    let mut builder = perf_event::Builder::new().kind(kind.clone());
+    builder.inherit(true).include_kernel();
+    builder.build().or_else(|_| {
+        let mut builder = perf_event::Builder::new().kind(kind);
+        builder.inherit(true);
+        builder.build()
+    })
 }
 
 /// Whether each counter can be opened here: `Ok` or the kernel's reason, by counter name.
