@@ -1,6 +1,539 @@
 //! In-place rollback tests (snapshot restored by rewriting only the written pages).
+//!
+//! Each test runs in its own forked child (support::in_child). A rollback brings the child back
+//! into `Snapshot::take`, so every test keeps its progress in a MAP_SHARED page ([`Shared`]),
+//! which is never rolled back.
+#![allow(unsafe_code)]
 mod support;
 
+use lwc::{Error, Snapshot, Strategy, Taken};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 fn main() {
-    support::run_tests(vec![]);
+    support::run_tests(vec![
+        ("probe_matches_take", probe_matches_take),
+        (
+            "restores_heap_stack_static_and_mmap",
+            restores_heap_stack_static_and_mmap,
+        ),
+        (
+            "hundred_rollbacks_stay_correct",
+            hundred_rollbacks_stay_correct,
+        ),
+        ("counts_only_written_pages", counts_only_written_pages),
+        (
+            "allocations_after_take_are_undone",
+            allocations_after_take_are_undone,
+        ),
+        (
+            "heap_trimmed_after_take_is_restored",
+            heap_trimmed_after_take_is_restored,
+        ),
+        (
+            "unmapped_and_reprotected_memory_is_recreated",
+            unmapped_and_reprotected_memory_is_recreated,
+        ),
+        (
+            "lost_file_mapping_is_refused_unchanged",
+            lost_file_mapping_is_refused_unchanged,
+        ),
+        ("multi_threaded_is_refused", multi_threaded_is_refused),
+        (
+            "second_take_and_stale_handles_are_refused",
+            second_take_and_stale_handles_are_refused,
+        ),
+        (
+            "fork_child_cannot_use_parent_snapshot",
+            fork_child_cannot_use_parent_snapshot,
+        ),
+        (
+            "unprivileged_works_or_is_unavailable",
+            unprivileged_works_or_is_unavailable,
+        ),
+    ]);
+}
+
+/// Counters in a MAP_SHARED anonymous page: untracked, so they survive rollbacks.
+struct Shared(&'static [AtomicU64; 512]);
+
+impl Shared {
+    fn new() -> Shared {
+        // SAFETY: a fresh shared anonymous page, zeroed, leaked for the test process's life;
+        // an all-zero AtomicU64 array is valid.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            Shared(&*(p as *const [AtomicU64; 512]))
+        }
+    }
+    fn get(&self, i: usize) -> u64 {
+        self.0[i].load(Ordering::SeqCst)
+    }
+    fn set(&self, i: usize, v: u64) {
+        self.0[i].store(v, Ordering::SeqCst)
+    }
+    /// Increments counter `i`, returning the old value.
+    fn bump(&self, i: usize) -> u64 {
+        self.0[i].fetch_add(1, Ordering::SeqCst)
+    }
+}
+
+/// Takes an in-place snapshot, or ends the test (successfully) when the kernel lacks support.
+fn take_or_skip() -> Option<Taken> {
+    if let Err(e) = Snapshot::available(Strategy::InPlace) {
+        eprintln!("in-place rollback unavailable here, test skipped: {e}");
+        return None;
+    }
+    // SAFETY: the test child is single-threaded; nothing it holds is released between take and
+    // rollback.
+    Some(unsafe { Snapshot::take(Strategy::InPlace) }.expect("take"))
+}
+
+fn rollback(snap: &Snapshot) -> ! {
+    let e = snap.rollback();
+    panic!("rollback failed: {e}");
+}
+
+/// A private anonymous mapping made with mmap directly (not through malloc).
+fn map_private(len: usize) -> &'static mut [u8] {
+    // SAFETY: a fresh private anonymous mapping, leaked (tests run in a throwaway child).
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(p, libc::MAP_FAILED);
+        std::slice::from_raw_parts_mut(p.cast(), len)
+    }
+}
+
+fn mapped(addr: usize) -> bool {
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+    maps.lines().any(|l| {
+        let r = l.split(' ').next().unwrap_or("");
+        let (s, e) = r.split_once('-').unwrap_or(("0", "0"));
+        let s = usize::from_str_radix(s, 16).unwrap_or(0);
+        let e = usize::from_str_radix(e, 16).unwrap_or(0);
+        (s..e).contains(&addr)
+    })
+}
+
+fn brk_now() -> usize {
+    // SAFETY: sbrk(0) only reads the break.
+    unsafe { libc::sbrk(0) as usize }
+}
+
+fn probe_matches_take() {
+    let shared = Shared::new();
+    match Snapshot::available(Strategy::InPlace) {
+        Ok(()) => {
+            // SAFETY: single-threaded test child.
+            let taken = unsafe { Snapshot::take(Strategy::InPlace) }.expect("probe said available");
+            if shared.bump(0) == 0 {
+                rollback(&taken.snapshot());
+            }
+            assert!(taken.restored());
+            taken.snapshot().release().expect("release");
+        }
+        Err(Error::Unavailable { what, .. }) => {
+            assert_eq!(what, "in-place rollback");
+            // SAFETY: single-threaded test child.
+            let r = unsafe { Snapshot::take(Strategy::InPlace) };
+            assert!(matches!(r, Err(Error::Unavailable { .. })), "{r:?}");
+        }
+        Err(e) => panic!("probe must say Unavailable, not {e}"),
+    }
+}
+
+static STATIC_WORD: AtomicU64 = AtomicU64::new(0x5157);
+static mut STATIC_ARRAY: [u64; 1024] = [0; 1024];
+
+fn restores_heap_stack_static_and_mmap() {
+    let shared = Shared::new();
+    let mut heap: Vec<u64> = (0..10_000).collect();
+    let mut stack = [7u32; 512];
+    let big = map_private(64 << 20);
+    for (i, b) in big.iter_mut().enumerate().step_by(4096) {
+        *b = (i / 4096) as u8;
+    }
+    let text = String::from("before the snapshot");
+    let Some(taken) = take_or_skip() else { return };
+    // Every pass (first and after each rollback) sees the values of take time.
+    assert_eq!(STATIC_WORD.load(Ordering::SeqCst), 0x5157);
+    // SAFETY: single-threaded; no other reference to STATIC_ARRAY exists.
+    assert!(unsafe { (*std::ptr::addr_of!(STATIC_ARRAY)).iter().all(|&v| v == 0) });
+    assert!(heap.iter().enumerate().all(|(i, &v)| v == i as u64));
+    assert!(black_box(&stack).iter().all(|&v| v == 7));
+    assert!(big
+        .iter()
+        .enumerate()
+        .step_by(4096)
+        .all(|(i, &b)| b == (i / 4096) as u8));
+    assert_eq!(big[4095], 0);
+    assert_eq!(text, "before the snapshot");
+    match shared.bump(0) {
+        0 => {
+            assert!(!taken.restored());
+            STATIC_WORD.store(1, Ordering::SeqCst);
+            // SAFETY: as above.
+            unsafe { (*std::ptr::addr_of_mut!(STATIC_ARRAY))[1000] = 99 };
+            heap.iter_mut().for_each(|v| *v = 0);
+            heap.push(1);
+            stack.iter_mut().for_each(|v| *v = 0);
+            black_box(&mut stack);
+            big.iter_mut().step_by(4096).for_each(|b| *b = 0xff);
+            big[4095] = 1;
+            let mut text = text.clone();
+            text.push_str(" and after");
+            black_box(&text);
+            rollback(&taken.snapshot());
+        }
+        _ => {
+            assert!(taken.restored());
+            taken.snapshot().release().expect("release");
+        }
+    }
+}
+
+fn hundred_rollbacks_stay_correct() {
+    let shared = Shared::new();
+    let mut heap = vec![0u8; 1 << 20];
+    let mut stack = [0u64; 64];
+    let Some(taken) = take_or_skip() else { return };
+    let snap = taken.snapshot();
+    let round = shared.bump(0);
+    assert_eq!(taken.restored(), round > 0);
+    assert!(
+        heap.iter().all(|&b| b == 0),
+        "round {round}: heap not restored"
+    );
+    assert!(
+        black_box(&stack).iter().all(|&v| v == 0),
+        "round {round}: stack not restored"
+    );
+    if round > 0 {
+        let pages = snap.last_restored_pages().expect("in-place counts pages");
+        shared.set(1 + round as usize % 200, pages as u64);
+        // The previous round wrote (round % 16) + 1 heap pages and a few stack pages.
+        let wrote = (round - 1) % 16 + 1;
+        assert!(
+            pages as u64 >= wrote,
+            "round {round}: {pages} pages < {wrote} written"
+        );
+    }
+    if round < 100 {
+        let pages = round % 16 + 1;
+        for p in 0..pages as usize {
+            heap[p * 4096 * 3 + 17] = round as u8 + 1;
+        }
+        stack[round as usize % 64] = round + 1;
+        black_box(&mut stack);
+        black_box(&mut heap);
+        rollback(&snap);
+    }
+    snap.release().expect("release");
+}
+
+fn counts_only_written_pages() {
+    let shared = Shared::new();
+    let big = map_private(32 << 20);
+    big.iter_mut().step_by(4096).for_each(|b| *b = 1);
+    let Some(taken) = take_or_skip() else { return };
+    let snap = taken.snapshot();
+    // Rounds: 0 → write 10 pages, 1 → write 200, 2 → write 0; record what each rollback counted.
+    let round = shared.bump(0);
+    if round > 0 {
+        shared.set(
+            round as usize,
+            snap.last_restored_pages().expect("pages") as u64,
+        );
+    }
+    let writes = [10usize, 200, 0];
+    if let Some(&n) = writes.get(round as usize) {
+        for p in 0..n {
+            big[(p * 37 % 8192) * 4096 + 100] = 2;
+        }
+        rollback(&snap);
+    }
+    let counted: Vec<u64> = (1..=3).map(|i| shared.get(i)).collect();
+    eprintln!("restored pages for 10 / 200 / 0 written: {counted:?}");
+    // Beyond the pages written, a rollback rewrites the few stack (and possibly heap) pages the
+    // test itself dirtied between take and rollback: a small constant, the same every round.
+    for (&n, &c) in writes.iter().zip(&counted) {
+        assert!(
+            (n..=n + 8).contains(&(c as usize)),
+            "{c} pages restored for {n} written ({counted:?})"
+        );
+    }
+    snap.release().expect("release");
+}
+
+fn allocations_after_take_are_undone() {
+    let shared = Shared::new();
+    let keep = vec![42u8; 100_000];
+    let Some(taken) = take_or_skip() else { return };
+    let snap = taken.snapshot();
+    let brk_at_take = shared.get(10);
+    if shared.get(10) == 0 {
+        shared.set(10, brk_now() as u64);
+    } else {
+        assert_eq!(brk_now() as u64, brk_at_take, "program break not restored");
+    }
+    let last_big = shared.get(11) as usize;
+    if last_big != 0 {
+        assert!(!mapped(last_big), "mapping made after take still mapped");
+    }
+    assert!(keep.iter().all(|&b| b == 42));
+    let round = shared.bump(0);
+    if round < 5 {
+        // Heap growth by brk: many small blocks.
+        let mut small: Vec<Vec<u8>> = (0..20_000).map(|i| vec![i as u8; 100]).collect();
+        // A malloc'd block large enough to get its own mmap.
+        let big = vec![7u8; 8 << 20];
+        shared.set(11, big.as_ptr() as usize as u64);
+        // A mapping made directly.
+        let direct = map_private(1 << 20);
+        direct[0] = 1;
+        small.push(big);
+        black_box(&small);
+        assert!(brk_now() as u64 > brk_at_take || brk_at_take == 0);
+        rollback(&snap);
+    }
+    // Allocation still works after rollbacks.
+    let v: Vec<u64> = (0..100_000).collect();
+    assert_eq!(v.iter().sum::<u64>(), 4_999_950_000);
+    snap.release().expect("release");
+}
+
+fn heap_trimmed_after_take_is_restored() {
+    let shared = Shared::new();
+    // Blocks below the mmap threshold, so they come from the brk heap; freed after take, glibc
+    // trims the top of the heap (brk goes down, below the break at take).
+    let mut blocks: Vec<Vec<u8>> = (0..64).map(|i| vec![i as u8; 64 * 1024]).collect();
+    let Some(taken) = take_or_skip() else { return };
+    let snap = taken.snapshot();
+    assert!(blocks
+        .iter()
+        .enumerate()
+        .all(|(i, b)| b.len() == 65536 && b.iter().all(|&x| x == i as u8)));
+    let round = shared.bump(0);
+    if round < 3 {
+        let before = brk_now();
+        blocks.clear();
+        blocks.shrink_to_fit();
+        black_box(&blocks);
+        shared.set(5 + round as usize, (before - brk_now()) as u64);
+        rollback(&snap);
+    }
+    eprintln!(
+        "heap trimmed by {:?} bytes",
+        (5..8).map(|i| shared.get(i)).collect::<Vec<_>>()
+    );
+    snap.release().expect("release");
+}
+
+fn unmapped_and_reprotected_memory_is_recreated() {
+    let shared = Shared::new();
+    let a = map_private(16 << 20);
+    let b = map_private(1 << 20);
+    a.iter_mut()
+        .enumerate()
+        .step_by(512)
+        .for_each(|(i, x)| *x = (i >> 9) as u8);
+    b.fill(9);
+    let (a_addr, b_addr) = (a.as_ptr() as usize, b.as_ptr() as usize);
+    let Some(taken) = take_or_skip() else { return };
+    let snap = taken.snapshot();
+    assert!(a
+        .iter()
+        .enumerate()
+        .step_by(512)
+        .all(|(i, &x)| x == (i >> 9) as u8));
+    assert!(b.iter().all(|&x| x == 9));
+    let round = shared.bump(0);
+    if round < 4 {
+        // SAFETY: unmapping/re-protecting our own leaked mappings; `a` and `b` are not used again
+        // in this pass (the rollback restores them before they are read).
+        unsafe {
+            match round {
+                0 => assert_eq!(libc::munmap(a_addr as *mut _, 16 << 20), 0),
+                1 => assert_eq!(
+                    libc::mprotect((a_addr + (4 << 20)) as *mut _, 4096, libc::PROT_READ),
+                    0
+                ),
+                2 => {
+                    // Moved elsewhere (as realloc does with mremap).
+                    let p = libc::mremap(b_addr as *mut _, 1 << 20, 2 << 20, libc::MREMAP_MAYMOVE);
+                    assert_ne!(p, libc::MAP_FAILED);
+                }
+                _ => assert_eq!(libc::munmap((a_addr + 4096) as *mut _, 8192), 0),
+            }
+        }
+        rollback(&snap);
+    }
+    // After re-creation the memory is tracked again: a normal rollback still works.
+    if round == 4 {
+        a[12345] = 77;
+        rollback(&snap);
+    }
+    assert_eq!(a[12345], 0);
+    snap.release().expect("release");
+}
+
+fn lost_file_mapping_is_refused_unchanged() {
+    let shared = Shared::new();
+    let path = std::env::temp_dir().join(format!("lwc-in-place-{}", std::process::id()));
+    std::fs::write(&path, vec![3u8; 65536]).expect("write temp file");
+    let file = std::fs::File::open(&path).expect("open");
+    let _ = std::fs::remove_file(&path);
+    use std::os::fd::AsRawFd;
+    // SAFETY: a private writable mapping of our own file.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            65536,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(p, libc::MAP_FAILED);
+    let Some(taken) = take_or_skip() else { return };
+    let snap = taken.snapshot();
+    let round = shared.bump(0);
+    assert_eq!(round, 0, "a refused rollback must not resume take");
+    let heap = vec![5u8; 1000];
+    // SAFETY: our own mapping, not referenced afterwards.
+    assert_eq!(unsafe { libc::munmap(p, 65536) }, 0);
+    let e = snap.rollback();
+    assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+    // Nothing was changed: we are still here, with our post-take state.
+    assert_eq!(heap, vec![5u8; 1000]);
+    snap.release().expect("release");
+}
+
+fn multi_threaded_is_refused() {
+    let shared = Shared::new();
+    if Snapshot::available(Strategy::InPlace).is_err() {
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        let _ = rx.recv();
+    });
+    // SAFETY: deliberately multi-threaded: take must refuse before doing anything.
+    let r = unsafe { Snapshot::take(Strategy::InPlace) };
+    assert!(
+        matches!(r, Err(Error::MultiThreaded { threads: 2 })),
+        "{r:?}"
+    );
+    drop(tx);
+    t.join().expect("join");
+    // Single-threaded again: take works; a thread started after take makes rollback refuse.
+    let Some(taken) = take_or_skip() else { return };
+    let snap = taken.snapshot();
+    if shared.bump(0) == 0 {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let _ = rx.recv();
+        });
+        let e = snap.rollback();
+        assert!(matches!(e, Error::MultiThreaded { .. }), "{e}");
+        drop(tx);
+        t.join().expect("join");
+        rollback(&snap);
+    }
+    assert!(taken.restored());
+    snap.release().expect("release");
+}
+
+fn second_take_and_stale_handles_are_refused() {
+    let Some(taken) = take_or_skip() else { return };
+    let snap = taken.snapshot();
+    assert!(!taken.restored());
+    // SAFETY: single-threaded test child.
+    let second = unsafe { Snapshot::take(Strategy::InPlace) };
+    assert!(
+        matches!(second, Err(Error::Unsupported { .. })),
+        "{second:?}"
+    );
+    let copy = snap;
+    snap.release().expect("release");
+    assert!(matches!(copy.rollback(), Error::Invalid { .. }));
+    assert!(copy.release().is_err());
+    // After release a new snapshot can be taken.
+    let Some(again) = take_or_skip() else { return };
+    again.snapshot().release().expect("release");
+}
+
+fn fork_child_cannot_use_parent_snapshot() {
+    let Some(taken) = take_or_skip() else { return };
+    let snap = taken.snapshot();
+    assert!(!taken.restored());
+    // SAFETY: single-threaded; the child only calls rollback and _exit.
+    match unsafe { libc::fork() } {
+        0 => {
+            let ok = matches!(snap.rollback(), Error::Invalid { .. });
+            // SAFETY: ends the child without unwinding into the test harness.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+        }
+        pid => {
+            assert!(pid > 0);
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        }
+    }
+    snap.release().expect("release");
+}
+
+fn unprivileged_works_or_is_unavailable() {
+    let shared = Shared::new();
+    // SAFETY: getuid/setgroups/setgid/setuid change only our own credentials.
+    unsafe {
+        if libc::getuid() == 0 {
+            assert_eq!(libc::setgroups(0, std::ptr::null()), 0);
+            assert_eq!(libc::setgid(65534), 0);
+            assert_eq!(libc::setuid(65534), 0);
+        }
+        assert_ne!(libc::getuid(), 0);
+    }
+    let mut heap = vec![1u8; 1 << 16];
+    match Snapshot::available(Strategy::InPlace) {
+        Err(Error::Unavailable { reason, .. }) => {
+            eprintln!("unprivileged: unavailable ({reason})");
+            // SAFETY: single-threaded test child.
+            let r = unsafe { Snapshot::take(Strategy::InPlace) };
+            assert!(matches!(r, Err(Error::Unavailable { .. })), "{r:?}");
+        }
+        Err(e) => panic!("probe must say Unavailable, not {e}"),
+        Ok(()) => {
+            // SAFETY: single-threaded test child.
+            let taken = unsafe { Snapshot::take(Strategy::InPlace) }.expect("take");
+            assert!(heap.iter().all(|&b| b == 1));
+            if shared.bump(0) < 3 {
+                heap.fill(2);
+                // A write made by the kernel (read(2) into the buffer) is tracked too.
+                let f = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+                use std::io::Read;
+                (&f).read_exact(&mut heap[..4096]).expect("read");
+                rollback(&taken.snapshot());
+            }
+            taken.snapshot().release().expect("release");
+        }
+    }
 }

@@ -1,0 +1,300 @@
+//! In-place rollback: a snapshot of the calling process itself, restored by rewriting only the
+//! pages written since it was taken.
+//!
+//! `take` copies the tracked memory into a pristine memfd once and write-protects it with
+//! userfaultfd in async mode (writes are not stopped, only recorded in the page tables).
+//! `rollback` asks PAGEMAP_SCAN which pages were written, copies those back, protects them again,
+//! and resumes at `take`, which returns a second time (like `setjmp`) with every tracked byte as
+//! it was. Its cost follows the pages written (plus one page-table walk of the tracked memory and
+//! one read of /proc/self/maps), not a fork of the whole address space.
+//!
+//! # What is tracked
+//! Every private writable mapping: the stack, the brk heap, `.data`/`.bss` of the executable and
+//! its libraries, anonymous mmaps. Not tracked: MAP_SHARED mappings (the switchboard and shared
+//! regions are shared by design), read-only and executable mappings (never written),
+//! `[vvar]`/`[vdso]`/`[vsyscall]`, and the snapshot's own arena (state, restore stack) and
+//! pristine copy. A mapping userfaultfd refuses to register (none seen on Linux 6.18: async
+//! write-protect accepts any memory type) is copied back whole at every rollback if it is at
+//! most 1 MiB; a larger one makes `take` fail.
+//!
+//! # Layout changes between take and rollback
+//! Checked at every rollback against the layout recorded after the last take or rollback:
+//! - the program break moved: it is put back (brk);
+//! - new private mappings (malloc's large blocks, a moved `mremap`, anything mmapped): unmapped;
+//! - anonymous tracked memory unmapped, moved or re-protected: unmapped if still there in another
+//!   shape, mapped again, refilled from the pristine copy and tracked again;
+//! - the stack grown below its extent at take: left alone (it lies below the resumed stack
+//!   pointer, so it is dead);
+//! - anything else (a file-backed writable mapping, a library's code, a shared mapping over
+//!   tracked memory, the stack changed otherwise) cannot be repaired: rollback returns
+//!   [`crate::Error::Unsupported`] before it changes anything.
+//!
+//! New MAP_SHARED mappings are left mapped (other processes may share them) and leak.
+//!
+//! # Not rolled back
+//! File descriptors, and all kernel state (processes, sockets, file offsets, timers, the signal
+//! disposition), the contents of shared mappings. The signal mask is put back as it was at take.
+//! glibc's rseq area lies in tracked memory; after a rollback its cpu_id may be stale until the
+//! kernel next refreshes it (sched_getcpu may lag once). Memory discarded with
+//! `madvise(MADV_DONTNEED/MADV_FREE)` after take and not written again is not detected (the
+//! kernel drops write-protect state with the page); glibc's single-threaded malloc does not do
+//! that (it trims with brk, which is detected).
+//!
+//! # References
+//! Litton et al., OSDI '16, §3 (snapshot and rollback); DESIGN.md §2 ("in-place rollback");
+//! MACHINE.md ("Tracking and restoring written pages").
+
+use crate::sys::uffd::{self, Range, Vma, KIND_SPECIAL, KIND_STACK};
+use crate::{Error, Result};
+
+/// Largest unregistrable mapping that is copied back whole at each rollback.
+const COPY_WHOLE_MAX: usize = 1 << 20;
+
+/// A handle to an in-place snapshot of the calling process (cheap, Copy; state lives in a
+/// mapping that is excluded from tracking and survives rollbacks).
+///
+/// `release` invalidates every copy: later calls through a copy return an error (the handle's
+/// header page stays mapped for that reason).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct InPlace {
+    /// The engine's handle.
+    snap: uffd::SnapshotRef,
+}
+
+/// What [`InPlace::take`] returned this time.
+#[derive(Debug)]
+pub(crate) enum InPlaceTaken {
+    /// The snapshot was just taken.
+    Saved(InPlace),
+    /// A rollback brought execution back here.
+    Restored(InPlace),
+}
+
+/// Ok(()) when this kernel supports the strategy; else
+/// `Err(Error::Unavailable { what: "in-place rollback", reason })`.
+///
+/// Checks on a scratch page that userfaultfd opens (falling back to `UFFD_USER_MODE_ONLY`
+/// when unprivileged), that it offers `WP_ASYNC | WP_UNPOPULATED`, and that `PAGEMAP_SCAN`
+/// reports a page written under async write-protect (Linux 6.7+). x86_64 only.
+pub(crate) fn probe() -> Result<()> {
+    if cfg!(target_arch = "x86_64") {
+        uffd::probe()
+    } else {
+        Err(Error::Unavailable {
+            what: "in-place rollback",
+            reason: "implemented for x86_64 only (the CPU context switch is assembly)".into(),
+        })
+    }
+}
+
+impl InPlace {
+    /// Takes a snapshot of the calling process: returns `Saved` now, and `Restored` each time a
+    /// [`InPlace::rollback`] brings execution back here.
+    ///
+    /// Cost: one copy of the populated tracked memory into a memfd, one write-protect of it.
+    ///
+    /// Only one in-place snapshot can exist in a process at a time (userfaultfd allows one
+    /// tracker per mapping): a second `take` before `release` fails with `Unsupported`.
+    ///
+    /// # Safety
+    /// Returns twice, like `setjmp` or `fork`. At the second return every tracked byte (stack,
+    /// heap, statics, private anonymous mappings) is exactly as it was at the first, and the
+    /// callee-saved registers too, so the compiler's view of the caller's frame holds. The
+    /// caller must ensure:
+    /// - the process is single-threaded, at take and at every rollback (checked: `MultiThreaded`);
+    /// - kernel objects are not rolled back: a file descriptor, child process, shared mapping or
+    ///   other resource that exists at `take` and is closed, freed or handed off before a
+    ///   rollback will be referred to again by the restored memory (double close, use of a stale
+    ///   fd number). Resources created after `take` are forgotten by the restored memory (they
+    ///   leak, unless they are private mappings, which rollback unmaps);
+    /// - nothing outside this process relies on pointers into memory made after `take`;
+    /// - `take` and `rollback` are not called from a signal handler.
+    ///
+    /// Rollback is called from a fork child of the taker is refused (`Invalid`).
+    #[allow(unsafe_code)] // Declaring a function that returns twice needs `unsafe fn`.
+    pub(crate) unsafe fn take() -> Result<InPlaceTaken> {
+        probe_arch()?;
+        let threads = uffd::thread_count()?;
+        if threads > 1 {
+            return Err(Error::MultiThreaded { threads });
+        }
+        // SAFETY: single-threaded (checked above); the rest of the contract is ours to pass on
+        // to our caller, as stated in this function's `# Safety`.
+        let (snap, restored) = unsafe { uffd::SnapshotRef::take() }?;
+        let handle = InPlace { snap };
+        Ok(if restored {
+            InPlaceTaken::Restored(handle)
+        } else {
+            InPlaceTaken::Saved(handle)
+        })
+    }
+
+    /// Restores the snapshot and resumes at `take`, which returns `Restored`. Returns only on
+    /// failure, and then nothing was changed: the process is multi-threaded (`MultiThreaded`),
+    /// the layout changed beyond repair (`Unsupported`), the snapshot was released or belongs to
+    /// the parent of a fork (`Invalid`), or a system call failed before any memory was touched
+    /// (`Os`). A failure after memory began to be rewritten cannot be reported to a caller whose
+    /// stack is half restored: it aborts the process with a message on stderr.
+    pub(crate) fn rollback(&self) -> Error {
+        self.snap.rollback()
+    }
+
+    /// Pages rewritten by the last rollback (for benchmarks/tests): written pages restored,
+    /// plus whole ranges copied back (re-created or unregistrable ones).
+    pub(crate) fn last_restored_pages(&self) -> usize {
+        self.snap.last_restored_pages()
+    }
+
+    /// Bytes of memory the snapshot tracks.
+    pub(crate) fn tracked_bytes(&self) -> usize {
+        self.snap.tracked_bytes()
+    }
+
+    /// Releases tracking and the pristine copy. Every copy of the handle becomes invalid.
+    pub(crate) fn release(self) -> Result<()> {
+        self.snap.release()
+    }
+}
+
+fn probe_arch() -> Result<()> {
+    if cfg!(target_arch = "x86_64") {
+        Ok(())
+    } else {
+        probe()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layout policy, used by the engine in `sys::uffd`. Pure functions over maps listings; they must
+// not allocate or panic (rollback runs them while the heap is about to be rewritten).
+// ---------------------------------------------------------------------------------------------
+
+/// Whether a mapping is tracked: private, writable, not kernel-provided.
+pub(crate) fn is_tracked(v: &Vma) -> bool {
+    v.writable() && !v.shared && v.kind != KIND_SPECIAL
+}
+
+/// Whether a mapping userfaultfd will not register may be copied back whole at each rollback.
+pub(crate) fn may_copy_whole(v: &Vma) -> bool {
+    v.len() <= COPY_WHOLE_MAX
+}
+
+/// Whether current mapping `v` is expected mapping `e`. The stack may have grown down: what lies
+/// below its extent at take is below the stack pointer that rollback resumes, hence dead.
+fn same(e: &Vma, v: &Vma) -> bool {
+    if e.kind == KIND_STACK && v.kind == KIND_STACK {
+        return v.end == e.end && v.start <= e.start && v.prot == e.prot && v.shared == e.shared;
+    }
+    e == v
+}
+
+/// Whether the layout is the one expected (after the last take or rollback).
+pub(crate) fn layout_unchanged(expected: &[Vma], current: &[Vma]) -> bool {
+    expected.len() == current.len() && expected.iter().zip(current).all(|(e, v)| same(e, v))
+}
+
+/// Whether `v` is one of `layout` (sorted by address, so by end too).
+pub(crate) fn kept(v: &Vma, layout: &[Vma]) -> bool {
+    match layout.binary_search_by_key(&v.end, |e| e.end) {
+        Ok(i) => layout.get(i).is_some_and(|e| same(e, v)),
+        Err(_) => false,
+    }
+}
+
+/// Whether `e` (expected) is still in `current`.
+fn still_there(e: &Vma, current: &[Vma]) -> bool {
+    match current.binary_search_by_key(&e.end, |v| v.end) {
+        Ok(i) => current.get(i).is_some_and(|v| same(e, v)),
+        Err(_) => false,
+    }
+}
+
+/// Decides whether a changed layout can be put back by rollback; the reason when it cannot.
+pub(crate) fn check_repairable(
+    expected: &[Vma],
+    current: &[Vma],
+    ranges: &[Range],
+) -> std::result::Result<(), &'static str> {
+    for e in expected {
+        if still_there(e, current) || e.shared {
+            continue;
+        }
+        if e.kind == KIND_STACK {
+            return Err("the stack mapping changed since the snapshot (other than growing)");
+        }
+        if is_tracked(e) && e.anonymous() {
+            continue; // re-created from the pristine copy
+        }
+        if is_tracked(e) {
+            return Err(
+                "a file-backed writable mapping present at the snapshot was unmapped or \
+                        changed; it cannot be re-created",
+            );
+        }
+        return Err(
+            "a read-only or executable mapping present at the snapshot was unmapped or \
+                    changed (e.g. a library was unloaded); it cannot be re-created",
+        );
+    }
+    for v in current {
+        if kept(v, expected) {
+            continue;
+        }
+        if v.shared && ranges.iter().any(|r| v.overlaps(r.vma.start, r.vma.end)) {
+            return Err("a shared mapping now covers memory the snapshot tracks");
+        }
+        if v.kind == KIND_SPECIAL {
+            return Err("a kernel-provided mapping ([vdso], [vvar]) changed since the snapshot");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::uffd::{KIND_ANON, KIND_FILE, KIND_HEAP};
+
+    fn vma(start: usize, end: usize, prot: u8, kind: u8) -> Vma {
+        Vma {
+            start,
+            end,
+            prot,
+            kind,
+            inode: if kind == KIND_FILE { 7 } else { 0 },
+            ..Vma::default()
+        }
+    }
+    const RW: u8 = 3;
+    const RX: u8 = 5;
+
+    #[test]
+    fn stack_growth_is_the_same_layout() {
+        let e = [
+            vma(0x1000, 0x3000, RW, KIND_HEAP),
+            vma(0x9000, 0xa000, RW, KIND_STACK),
+        ];
+        let c = [
+            vma(0x1000, 0x3000, RW, KIND_HEAP),
+            vma(0x8000, 0xa000, RW, KIND_STACK),
+        ];
+        assert!(layout_unchanged(&e, &c));
+    }
+
+    #[test]
+    fn new_private_mapping_is_repairable_but_lost_code_is_not() {
+        let e = [
+            vma(0x1000, 0x3000, RX, KIND_FILE),
+            vma(0x9000, 0xa000, RW, KIND_STACK),
+        ];
+        let c = [
+            vma(0x1000, 0x3000, RX, KIND_FILE),
+            vma(0x5000, 0x6000, RW, KIND_ANON),
+            vma(0x9000, 0xa000, RW, KIND_STACK),
+        ];
+        assert!(!layout_unchanged(&e, &c));
+        assert!(check_repairable(&e, &c, &[]).is_ok());
+        let gone = [vma(0x9000, 0xa000, RW, KIND_STACK)];
+        assert!(check_repairable(&e, &gone, &[]).is_err());
+    }
+}

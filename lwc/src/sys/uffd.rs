@@ -1,0 +1,1743 @@
+//! userfaultfd write-protect tracking, the `PAGEMAP_SCAN` ioctl, `/proc/self/maps` parsing, and
+//! the engine of in-place snapshots built from them.
+//!
+//! ```text
+//!   take                                   rollback (on the restore stack, signals blocked)
+//!   ────                                   ────────
+//!   maps → tracked ranges                  maps + brk unchanged?  ── no ─► fix the layout
+//!   memfd "pristine" sized to them         PAGEMAP_SCAN(WRITTEN) per registered span
+//!   UFFDIO_REGISTER(WP) per range            → memcpy pristine → page, per written region
+//!   save CPU context ─┐                      → UFFDIO_WRITEPROTECT them again
+//!                     └► on restore stack: resume the saved context: `take` returns again
+//!                        UFFDIO_WRITEPROTECT, copy
+//!                        populated pages
+//! ```
+//!
+//! The arena (one private mapping, excluded from tracking, guard pages around it) holds
+//! everything rollback needs without touching the heap or the caller's stack, which it rewrites:
+//!
+//! ```text
+//!   [guard][header][restore stack ........][body: fds, context, ranges, maps, buffers][guard]
+//! ```
+//!
+//! Kernel constants are defined here: Debian 12's headers lack `PAGEMAP_SCAN`,
+//! `UFFD_FEATURE_WP_ASYNC` and `UFFD_FEATURE_WP_UNPOPULATED` (Linux 6.7+).
+//!
+//! # Safety
+//!
+//! The wrappers pass the kernel pointers to live Rust values only. The engine reads and writes
+//! the process's own memory by address: it copies only ranges that `/proc/self/maps` lists as
+//! private writable mappings (checked again before every rollback), and it rewrites them only
+//! from the restore stack, after which it never returns to the rewritten frames but resumes the
+//! context saved at `take` (see `sys::context`). That is the contract of the `unsafe fn`
+//! [`SnapshotRef::take`]: the process is single-threaded, the caller accepts that `take` returns
+//! a second time with all tracked memory as it was, and kernel objects (fds, other processes,
+//! shared memory) are not rolled back.
+//!
+//! # References
+//! userfaultfd(2), ioctl_userfaultfd(2), Documentation/admin-guide/mm/pagemap.rst
+//! ("PAGEMAP_SCAN"), Documentation/admin-guide/mm/userfaultfd.rst ("Write Protect Notifications",
+//! async mode), proc_pid_maps(5).
+#![allow(unsafe_code)]
+
+use crate::{Error, Result};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+
+// ---------------------------------------------------------------------------------------------
+// Kernel constants (include/uapi/linux/userfaultfd.h, include/uapi/linux/fs.h).
+// ---------------------------------------------------------------------------------------------
+
+/// `_IOC(dir, type, nr, size)` on x86_64.
+const fn ioc(dir: u64, ty: u8, nr: u8, size: usize) -> u64 {
+    (dir << 30) | ((size as u64) << 16) | ((ty as u64) << 8) | nr as u64
+}
+/// `_IOC_WRITE`.
+const IOC_WRITE: u64 = 1;
+/// `_IOC_READ`.
+const IOC_READ: u64 = 2;
+
+/// `UFFD_API`: the only API version.
+const UFFD_API: u64 = 0xAA;
+/// userfaultfd(2) flag: handle faults from user mode only (allowed without privilege).
+const UFFD_USER_MODE_ONLY: libc::c_int = 1;
+/// Write-protect shmem and hugetlbfs too.
+const UFFD_FEATURE_WP_HUGETLBFS_SHMEM: u64 = 1 << 12;
+/// Write-protecting installs markers on unpopulated PTEs, so first writes are tracked too.
+const UFFD_FEATURE_WP_UNPOPULATED: u64 = 1 << 13;
+/// A write to a protected page is resolved by the kernel (unprotect, no message): tracking only.
+const UFFD_FEATURE_WP_ASYNC: u64 = 1 << 15;
+/// `UFFDIO_API`.
+const UFFDIO_API: u64 = ioc(IOC_READ | IOC_WRITE, 0xAA, 0x3F, 24);
+/// `UFFDIO_REGISTER`.
+const UFFDIO_REGISTER: u64 = ioc(IOC_READ | IOC_WRITE, 0xAA, 0x00, 32);
+/// `UFFDIO_UNREGISTER`.
+const UFFDIO_UNREGISTER: u64 = ioc(IOC_READ, 0xAA, 0x01, 16);
+/// `UFFDIO_WRITEPROTECT`.
+const UFFDIO_WRITEPROTECT: u64 = ioc(IOC_READ | IOC_WRITE, 0xAA, 0x06, 24);
+/// Register for write-protect tracking.
+const UFFDIO_REGISTER_MODE_WP: u64 = 1 << 1;
+/// Set (rather than clear) write protection.
+const UFFDIO_WRITEPROTECT_MODE_WP: u64 = 1 << 0;
+
+/// `PAGEMAP_SCAN` on /proc/PID/pagemap.
+const PAGEMAP_SCAN: u64 = ioc(IOC_READ | IOC_WRITE, b'f', 16, 96);
+/// Write-protect the pages that match.
+pub(crate) const PM_SCAN_WP_MATCHING: u64 = 1 << 0;
+/// Fail with EPERM on a mapping not registered for async write-protect.
+pub(crate) const PM_SCAN_CHECK_WPASYNC: u64 = 1 << 1;
+/// Page category: written since it was last write-protected.
+pub(crate) const PAGE_IS_WRITTEN: u64 = 1 << 1;
+/// Page category: present in memory.
+pub(crate) const PAGE_IS_PRESENT: u64 = 1 << 3;
+/// Page category: swapped out (or a non-present PTE entry).
+pub(crate) const PAGE_IS_SWAPPED: u64 = 1 << 4;
+
+/// `struct uffdio_api`.
+#[repr(C)]
+struct UffdioApi {
+    api: u64,
+    features: u64,
+    ioctls: u64,
+}
+/// `struct uffdio_range`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct UffdioRange {
+    start: u64,
+    len: u64,
+}
+/// `struct uffdio_register`.
+#[repr(C)]
+struct UffdioRegister {
+    range: UffdioRange,
+    mode: u64,
+    ioctls: u64,
+}
+/// `struct uffdio_writeprotect`.
+#[repr(C)]
+struct UffdioWriteprotect {
+    range: UffdioRange,
+    mode: u64,
+}
+/// `struct pm_scan_arg`.
+#[repr(C)]
+#[derive(Default)]
+struct PmScanArg {
+    size: u64,
+    flags: u64,
+    start: u64,
+    end: u64,
+    walk_end: u64,
+    vec: u64,
+    vec_len: u64,
+    max_pages: u64,
+    category_inverted: u64,
+    category_mask: u64,
+    category_anyof_mask: u64,
+    return_mask: u64,
+}
+
+/// `struct page_region`: one run of pages with the same categories, as PAGEMAP_SCAN returns it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PageRegion {
+    /// First byte.
+    pub(crate) start: u64,
+    /// One past the last byte.
+    pub(crate) end: u64,
+    /// The categories (masked by the query's return mask).
+    pub(crate) categories: u64,
+}
+
+/// The size of a page.
+pub(crate) const PAGE: usize = 4096;
+
+fn errno() -> i32 {
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+// ---------------------------------------------------------------------------------------------
+// userfaultfd
+// ---------------------------------------------------------------------------------------------
+
+/// A userfaultfd in async write-protect mode: writes to protected pages are resolved by the
+/// kernel without a message; the fd only says which pages are protected.
+#[derive(Debug)]
+pub(crate) struct Uffd {
+    /// The userfaultfd.
+    fd: OwnedFd,
+    /// Opened with `UFFD_USER_MODE_ONLY` (unprivileged, vm.unprivileged_userfaultfd=0).
+    user_mode_only: bool,
+}
+
+impl Uffd {
+    /// `userfaultfd(O_CLOEXEC | O_NONBLOCK [| UFFD_USER_MODE_ONLY])` + `UFFDIO_API` with
+    /// `WP_ASYNC | WP_UNPOPULATED`.
+    ///
+    /// Tries full mode first and falls back to user-mode-only on EPERM: in async mode the kernel
+    /// resolves kernel-mode writes too (read(2) into a protected page is still reported written).
+    /// Missing pieces give [`Error::Unavailable`].
+    pub(crate) fn open_wp_async() -> Result<Uffd> {
+        let (fd, user_mode_only) = match open_uffd(0) {
+            Ok(fd) => (fd, false),
+            Err(libc::EPERM) => match open_uffd(UFFD_USER_MODE_ONLY) {
+                Ok(fd) => (fd, true),
+                Err(e) => return Err(unavailable(format!(
+                    "userfaultfd: {} (also with UFFD_USER_MODE_ONLY; see vm.unprivileged_userfaultfd)",
+                    io::Error::from_raw_os_error(e)
+                ))),
+            },
+            Err(e) => {
+                return Err(unavailable(format!(
+                    "userfaultfd: {}",
+                    io::Error::from_raw_os_error(e)
+                )))
+            }
+        };
+        // Ask what the kernel offers on a probe fd (UFFDIO_API may be called once per fd).
+        let mut api = UffdioApi {
+            api: UFFD_API,
+            features: 0,
+            ioctls: 0,
+        };
+        // SAFETY: UFFDIO_API reads and writes one uffdio_api, a live local.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), UFFDIO_API as _, &mut api) } != 0 {
+            return Err(unavailable(format!(
+                "UFFDIO_API: {}",
+                io::Error::last_os_error()
+            )));
+        }
+        let need = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
+        if api.features & need != need {
+            return Err(unavailable(format!(
+                "userfaultfd lacks WP_ASYNC/WP_UNPOPULATED (features {:#x}; needs Linux 6.7+)",
+                api.features
+            )));
+        }
+        let want = need | (api.features & UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
+        drop(fd);
+        let flags = if user_mode_only {
+            UFFD_USER_MODE_ONLY
+        } else {
+            0
+        };
+        let fd = open_uffd(flags).map_err(|e| Error::errno("userfaultfd", e))?;
+        let mut api = UffdioApi {
+            api: UFFD_API,
+            features: want,
+            ioctls: 0,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), UFFDIO_API as _, &mut api) } != 0 {
+            return Err(Error::last_os("UFFDIO_API (WP_ASYNC | WP_UNPOPULATED)"));
+        }
+        Ok(Uffd { fd, user_mode_only })
+    }
+
+    /// Whether the fd is user-mode-only (the unprivileged fallback).
+    pub(crate) fn user_mode_only(&self) -> bool {
+        self.user_mode_only
+    }
+
+    /// Borrows the fd.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.fd.as_fd()
+    }
+}
+
+/// The userfaultfd(2) system call; errno on failure.
+fn open_uffd(extra: libc::c_int) -> std::result::Result<OwnedFd, i32> {
+    let flags = libc::O_CLOEXEC | libc::O_NONBLOCK | extra;
+    // SAFETY: userfaultfd takes flags only and returns a new fd.
+    let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, flags) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+fn unavailable(reason: String) -> Error {
+    Error::Unavailable {
+        what: "in-place rollback",
+        reason,
+    }
+}
+
+/// `UFFDIO_REGISTER` of `[start, start + len)` in write-protect mode; errno on failure.
+pub(crate) fn register_wp(
+    uffd: BorrowedFd<'_>,
+    start: usize,
+    len: usize,
+) -> std::result::Result<(), i32> {
+    let mut reg = UffdioRegister {
+        range: UffdioRange {
+            start: start as u64,
+            len: len as u64,
+        },
+        mode: UFFDIO_REGISTER_MODE_WP,
+        ioctls: 0,
+    };
+    // SAFETY: UFFDIO_REGISTER reads and writes one uffdio_register, a live local; it changes
+    // only how the kernel tracks the range, never its contents.
+    if unsafe { libc::ioctl(uffd.as_raw_fd(), UFFDIO_REGISTER as _, &mut reg) } != 0 {
+        return Err(errno());
+    }
+    Ok(())
+}
+
+/// `UFFDIO_UNREGISTER` of `[start, start + len)`; errno on failure.
+pub(crate) fn unregister(
+    uffd: BorrowedFd<'_>,
+    start: usize,
+    len: usize,
+) -> std::result::Result<(), i32> {
+    let range = UffdioRange {
+        start: start as u64,
+        len: len as u64,
+    };
+    // SAFETY: UFFDIO_UNREGISTER reads one uffdio_range, a live local.
+    if unsafe { libc::ioctl(uffd.as_raw_fd(), UFFDIO_UNREGISTER as _, &range) } != 0 {
+        return Err(errno());
+    }
+    Ok(())
+}
+
+/// `UFFDIO_WRITEPROTECT` (set) of `[start, start + len)`; errno on failure.
+pub(crate) fn write_protect(
+    uffd: BorrowedFd<'_>,
+    start: usize,
+    len: usize,
+) -> std::result::Result<(), i32> {
+    let mut wp = UffdioWriteprotect {
+        range: UffdioRange {
+            start: start as u64,
+            len: len as u64,
+        },
+        mode: UFFDIO_WRITEPROTECT_MODE_WP,
+    };
+    // SAFETY: UFFDIO_WRITEPROTECT reads one uffdio_writeprotect, a live local; it changes page
+    // protection bits only.
+    if unsafe { libc::ioctl(uffd.as_raw_fd(), UFFDIO_WRITEPROTECT as _, &mut wp) } != 0 {
+        return Err(errno());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// PAGEMAP_SCAN
+// ---------------------------------------------------------------------------------------------
+
+/// One PAGEMAP_SCAN request: which pages match and what to do with them.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ScanQuery {
+    /// `PM_SCAN_*` flags.
+    pub(crate) flags: u64,
+    /// A page matches if it has all these categories...
+    pub(crate) category_mask: u64,
+    /// ...and at least one of these (when not zero).
+    pub(crate) category_anyof_mask: u64,
+    /// Categories reported for each region.
+    pub(crate) return_mask: u64,
+}
+
+/// Opens /proc/self/pagemap (read-only; PAGEMAP_SCAN needs no write access).
+///
+/// A non-dumpable process (after setuid, or an lwC, which the runtime makes non-dumpable) sees
+/// its /proc files owned by root, and pagemap is mode 0400: an unprivileged open fails with
+/// EACCES. Then the process is made dumpable for the one open(2) and put back at once; the fd
+/// stays usable afterwards (the check is made at open only).
+pub(crate) fn open_pagemap() -> Result<OwnedFd> {
+    let path = c"/proc/self/pagemap";
+    let op = "open /proc/self/pagemap";
+    match open_proc(path, op) {
+        Err(Error::Os { ref source, .. }) if source.raw_os_error() == Some(libc::EACCES) => {
+            // SAFETY: prctl(PR_GET/SET_DUMPABLE) changes only our own dumpable flag.
+            let was = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
+            if was != 0 {
+                return Err(Error::errno(op, libc::EACCES));
+            }
+            // SAFETY: as above.
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
+            let r = open_proc(path, op);
+            // SAFETY: as above; back to non-dumpable before anything else runs.
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
+            r
+        }
+        r => r,
+    }
+}
+
+/// Opens /proc/self/maps, kept open so each rollback reads it without an open(2).
+pub(crate) fn open_maps() -> Result<OwnedFd> {
+    open_proc(c"/proc/self/maps", "open /proc/self/maps")
+}
+
+fn open_proc(path: &std::ffi::CStr, op: &'static str) -> Result<OwnedFd> {
+    // SAFETY: a NUL-terminated path; open returns a new fd or -1.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::last_os(op));
+    }
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// One `PAGEMAP_SCAN` over `[start, end)` into `out`; returns the number of regions written and
+/// the kernel's `walk_end`. Errno on failure (ENOTTY/EINVAL: the kernel lacks the ioctl; EPERM
+/// with [`PM_SCAN_CHECK_WPASYNC`]: a mapping in the range is not registered).
+pub(crate) fn scan_once(
+    pagemap: BorrowedFd<'_>,
+    start: usize,
+    end: usize,
+    q: &ScanQuery,
+    out: &mut [PageRegion],
+) -> std::result::Result<(usize, usize), i32> {
+    let mut arg = PmScanArg {
+        size: std::mem::size_of::<PmScanArg>() as u64,
+        flags: q.flags,
+        start: start as u64,
+        end: end as u64,
+        vec: if out.is_empty() {
+            0
+        } else {
+            out.as_mut_ptr() as u64
+        },
+        vec_len: out.len() as u64,
+        category_mask: q.category_mask,
+        category_anyof_mask: q.category_anyof_mask,
+        return_mask: q.return_mask,
+        ..PmScanArg::default()
+    };
+    // SAFETY: PAGEMAP_SCAN reads and writes one pm_scan_arg (a live local) and writes at most
+    // `vec_len` page_regions at `vec`, which is `out`, exclusively borrowed here.
+    let n = unsafe { libc::ioctl(pagemap.as_raw_fd(), PAGEMAP_SCAN as _, &mut arg) };
+    if n < 0 {
+        return Err(errno());
+    }
+    Ok((n as usize, arg.walk_end as usize))
+}
+
+/// Scans all of `[start, end)`, calling `each` with every batch of regions the kernel returns.
+///
+/// Continues after a full batch from `max(walk_end, end of the last region)`: the kernel's
+/// `walk_end` can be stale after a walk that filled the vector (MACHINE.md); a batch with fewer
+/// regions than `out` holds means the walk is complete.
+pub(crate) fn scan_all<E>(
+    pagemap: BorrowedFd<'_>,
+    start: usize,
+    end: usize,
+    q: &ScanQuery,
+    out: &mut [PageRegion],
+    mut each: impl FnMut(&[PageRegion]) -> std::result::Result<(), E>,
+    os_error: impl Fn(i32) -> E,
+) -> std::result::Result<(), E> {
+    let mut at = start;
+    while at < end {
+        let (n, walk_end) = scan_once(pagemap, at, end, q, out).map_err(&os_error)?;
+        let batch = out.get(..n).unwrap_or(&[]);
+        each(batch)?;
+        if out.is_empty() || n < out.len() {
+            // Without an output vector the walk stops only at `end` (no max_pages is set).
+            if out.is_empty() && walk_end > at && walk_end < end {
+                at = walk_end;
+                continue;
+            }
+            break;
+        }
+        let last_end = batch.last().map_or(at, |r| r.end as usize);
+        let next = walk_end.max(last_end);
+        if next <= at {
+            break;
+        }
+        at = next;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc/self/maps
+// ---------------------------------------------------------------------------------------------
+
+/// [`Vma::kind`]: anonymous memory without a name (or `[anon:…]`).
+pub(crate) const KIND_ANON: u8 = 0;
+/// [`Vma::kind`]: a file mapping.
+pub(crate) const KIND_FILE: u8 = 1;
+/// [`Vma::kind`]: the brk heap.
+pub(crate) const KIND_HEAP: u8 = 2;
+/// [`Vma::kind`]: the main thread's stack.
+pub(crate) const KIND_STACK: u8 = 3;
+/// [`Vma::kind`]: a kernel-provided mapping (`[vvar]`, `[vdso]`, `[vsyscall]`, …).
+pub(crate) const KIND_SPECIAL: u8 = 4;
+
+/// One line of /proc/self/maps, without the path.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Vma {
+    /// First byte.
+    pub(crate) start: usize,
+    /// One past the last byte.
+    pub(crate) end: usize,
+    /// File offset (for anonymous mappings, the kernel's page offset).
+    pub(crate) offset: u64,
+    /// Device of the file, `major << 32 | minor`.
+    pub(crate) dev: u64,
+    /// Inode of the file, 0 when anonymous.
+    pub(crate) inode: u64,
+    /// `PROT_READ | PROT_WRITE | PROT_EXEC` bits.
+    pub(crate) prot: u8,
+    /// MAP_SHARED (`s`) rather than private (`p`).
+    pub(crate) shared: bool,
+    /// One of the `KIND_*` constants.
+    pub(crate) kind: u8,
+}
+
+impl Vma {
+    /// Length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.end - self.start
+    }
+    /// Writable.
+    pub(crate) fn writable(&self) -> bool {
+        self.prot & libc::PROT_WRITE as u8 != 0
+    }
+    /// Anonymous (heap, stack, anonymous mmap).
+    pub(crate) fn anonymous(&self) -> bool {
+        matches!(self.kind, KIND_ANON | KIND_HEAP | KIND_STACK)
+    }
+    /// Whether `[start, end)` intersects this mapping.
+    pub(crate) fn overlaps(&self, start: usize, end: usize) -> bool {
+        self.start < end && start < self.end
+    }
+}
+
+/// Why a maps listing could not be parsed into the buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MapsError {
+    /// A line did not have the documented format.
+    Malformed,
+    /// More mappings than the buffer holds.
+    TooMany,
+}
+
+/// Parses /proc/self/maps text into `out`, leaving out mappings that intersect one of `skip`
+/// (the snapshot's own arena and pristine copy); returns how many were written. Allocation-free,
+/// so rollback can call it while the heap is being rewritten.
+pub(crate) fn parse_maps(
+    text: &[u8],
+    skip: &[(usize, usize)],
+    out: &mut [Vma],
+) -> std::result::Result<usize, MapsError> {
+    let mut n = 0;
+    for line in text.split(|&b| b == b'\n') {
+        if line.is_empty() {
+            continue;
+        }
+        let v = parse_line(line).ok_or(MapsError::Malformed)?;
+        if skip.iter().any(|&(s, e)| v.overlaps(s, e)) {
+            continue;
+        }
+        let slot = out.get_mut(n).ok_or(MapsError::TooMany)?;
+        *slot = v;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// `start-end perms offset major:minor inode [path]`.
+fn parse_line(line: &[u8]) -> Option<Vma> {
+    let mut fields = line.split(|&b| b == b' ').filter(|f| !f.is_empty());
+    let range = fields.next()?;
+    let perms = fields.next()?;
+    let offset = fields.next()?;
+    let dev = fields.next()?;
+    let inode = fields.next()?;
+    // The path may contain spaces: it is everything after the inode, trimmed.
+    let name = {
+        let inode_at = inode.as_ptr() as usize - line.as_ptr() as usize + inode.len();
+        let rest = line.get(inode_at..)?;
+        let s = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+        rest.get(s..)?
+    };
+    let dash = range.iter().position(|&b| b == b'-')?;
+    let start = hex(range.get(..dash)?)? as usize;
+    let end = hex(range.get(dash + 1..)?)? as usize;
+    let p = |i: usize, c: u8| perms.get(i) == Some(&c);
+    let mut prot = 0u8;
+    if p(0, b'r') {
+        prot |= libc::PROT_READ as u8;
+    }
+    if p(1, b'w') {
+        prot |= libc::PROT_WRITE as u8;
+    }
+    if p(2, b'x') {
+        prot |= libc::PROT_EXEC as u8;
+    }
+    let shared = p(3, b's');
+    let colon = dev.iter().position(|&b| b == b':')?;
+    let major = hex(dev.get(..colon)?)?;
+    let minor = hex(dev.get(colon + 1..)?)?;
+    let inode = dec(inode)?;
+    let kind = if name == b"[heap]" {
+        KIND_HEAP
+    } else if name == b"[stack]" {
+        KIND_STACK
+    } else if name.starts_with(b"[anon:") || (name.is_empty() && inode == 0) {
+        KIND_ANON
+    } else if name.starts_with(b"[") {
+        KIND_SPECIAL
+    } else {
+        KIND_FILE
+    };
+    Some(Vma {
+        start,
+        end,
+        offset: hex(offset)?,
+        dev: (major << 32) | minor,
+        inode,
+        prot,
+        shared,
+        kind,
+    })
+}
+
+fn hex(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 16 {
+        return None;
+    }
+    s.iter().try_fold(0u64, |acc, &c| {
+        let d = (c as char).to_digit(16)?;
+        Some((acc << 4) | d as u64)
+    })
+}
+
+fn dec(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    s.iter().try_fold(0u64, |acc, &c| {
+        let d = (c as char).to_digit(10)?;
+        acc.checked_mul(10)?.checked_add(d as u64)
+    })
+}
+
+/// Reads the whole of an open /proc file from its start into `buf`; returns the length.
+/// Allocation-free. EOVERFLOW when `buf` is too small.
+pub(crate) fn read_proc(fd: BorrowedFd<'_>, buf: &mut [u8]) -> std::result::Result<usize, i32> {
+    // SAFETY: lseek has no memory effects.
+    if unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_SET) } < 0 {
+        return Err(errno());
+    }
+    let mut len = 0;
+    loop {
+        let Some(rest) = buf.get_mut(len..) else {
+            return Err(libc::EOVERFLOW);
+        };
+        if rest.is_empty() {
+            return Err(libc::EOVERFLOW);
+        }
+        // SAFETY: read writes at most rest.len() bytes into `rest`, exclusively borrowed.
+        let n = unsafe { libc::read(fd.as_raw_fd(), rest.as_mut_ptr().cast(), rest.len()) };
+        match n {
+            0 => return Ok(len),
+            n if n > 0 => len += n as usize,
+            _ if errno() == libc::EINTR => continue,
+            _ => return Err(errno()),
+        }
+    }
+}
+
+/// Counts the threads of this process (entries of /proc/self/task) using `buf` for getdents64;
+/// allocation-free.
+pub(crate) fn count_threads(buf: &mut [u8]) -> std::result::Result<usize, i32> {
+    // SAFETY: a NUL-terminated path; open returns a new fd or -1.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/task".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: the kernel just returned this fd to us; the OwnedFd closes it on every path.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut threads = 0;
+    loop {
+        // SAFETY: getdents64 writes at most buf.len() bytes into `buf`, exclusively borrowed.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                fd.as_raw_fd(),
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            return Err(errno());
+        }
+        if n == 0 {
+            return Ok(threads);
+        }
+        // struct linux_dirent64 { u64 ino; i64 off; u16 reclen; u8 type; char name[]; }
+        let mut at = 0usize;
+        while at < n as usize {
+            let reclen = match buf.get(at + 16..at + 18) {
+                Some(b) => u16::from_ne_bytes([b[0], b[1]]) as usize,
+                None => return Err(libc::EIO),
+            };
+            if reclen == 0 {
+                return Err(libc::EIO);
+            }
+            if buf.get(at + 19).is_some_and(|&c| c != b'.') {
+                threads += 1;
+            }
+            at += reclen;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Probe
+// ---------------------------------------------------------------------------------------------
+
+/// Checks the whole chain on a scratch page: async write-protect registration, a tracked write,
+/// and PAGEMAP_SCAN reporting it. Ok when in-place rollback can work here.
+pub(crate) fn probe() -> Result<()> {
+    let uffd = Uffd::open_wp_async()?;
+    let pagemap = open_pagemap().map_err(|e| unavailable(e.to_string()))?;
+    let page = ScratchPage::new()?;
+    let addr = page.addr();
+    register_wp(uffd.fd(), addr, PAGE).map_err(|e| {
+        unavailable(format!(
+            "UFFDIO_REGISTER(WP): {}",
+            io::Error::from_raw_os_error(e)
+        ))
+    })?;
+    write_protect(uffd.fd(), addr, PAGE).map_err(|e| {
+        unavailable(format!(
+            "UFFDIO_WRITEPROTECT: {}",
+            io::Error::from_raw_os_error(e)
+        ))
+    })?;
+    page.touch();
+    let mut out = [PageRegion::default(); 4];
+    let q = ScanQuery {
+        flags: PM_SCAN_CHECK_WPASYNC,
+        category_mask: PAGE_IS_WRITTEN,
+        category_anyof_mask: 0,
+        return_mask: PAGE_IS_WRITTEN,
+    };
+    let (n, _) =
+        scan_once(pagemap.as_fd_borrowed(), addr, addr + PAGE, &q, &mut out).map_err(|e| {
+            unavailable(format!(
+                "PAGEMAP_SCAN: {} (needs Linux 6.7+)",
+                io::Error::from_raw_os_error(e)
+            ))
+        })?;
+    if n != 1 {
+        return Err(unavailable(
+            "PAGEMAP_SCAN did not report a page written under async write-protect".into(),
+        ));
+    }
+    let _ = unregister(uffd.fd(), addr, PAGE);
+    Ok(())
+}
+
+/// Borrowing helper so call sites read the same for every OwnedFd.
+trait AsFdBorrowed {
+    fn as_fd_borrowed(&self) -> BorrowedFd<'_>;
+}
+impl AsFdBorrowed for OwnedFd {
+    fn as_fd_borrowed(&self) -> BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.as_fd()
+    }
+}
+
+/// One private anonymous page for the probe, unmapped on drop.
+struct ScratchPage(NonNull<u8>);
+
+impl ScratchPage {
+    fn new() -> Result<ScratchPage> {
+        // SAFETY: a fresh anonymous mapping; no existing memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error::last_os("mmap (probe page)"));
+        }
+        NonNull::new(p.cast())
+            .map(ScratchPage)
+            .ok_or(Error::Invalid {
+                op: "mmap (probe page)",
+                reason: "null mapping".into(),
+            })
+    }
+    fn addr(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+    fn touch(&self) {
+        // SAFETY: the page is ours, mapped read-write, and nothing else references it.
+        unsafe { std::ptr::write_volatile(self.0.as_ptr(), 1) };
+    }
+}
+
+impl Drop for ScratchPage {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the page this value owns.
+        unsafe { libc::munmap(self.0.as_ptr().cast(), PAGE) };
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The in-place snapshot engine
+// ---------------------------------------------------------------------------------------------
+
+use super::context::{self, Context};
+use crate::snapshot::in_place as policy;
+
+/// Most mappings a layout may list (the default vm.max_map_count is 65530; real processes have
+/// tens to hundreds).
+const MAX_VMAS: usize = 4096;
+/// Most tracked ranges.
+const MAX_RANGES: usize = 2048;
+/// Written regions fetched per PAGEMAP_SCAN call.
+const MAX_REGIONS: usize = 1024;
+/// Buffer for one read of /proc/self/maps (about 100 bytes a line).
+const MAPS_BUF_LEN: usize = 512 * 1024;
+/// The private stack rollback runs on.
+const RESTORE_STACK_LEN: usize = 256 * 1024;
+/// Up to this many written regions in a span are re-protected one ioctl each; above it one
+/// write-protecting scan of the span is cheaper (one ioctl per region costs about 1 µs, a scan
+/// costs one page-table walk).
+const REPROTECT_ONE_BY_ONE: usize = 32;
+/// Marks a live arena header.
+const MAGIC: u64 = 0x6c77_635f_696e_706c;
+/// What `save_and_call` returns when `take`'s callback succeeded.
+const TAKE_OK: u64 = 0;
+/// What it returns when the callback failed (the failure is in the body).
+const TAKE_FAILED: u64 = 1;
+/// What a rollback makes it return.
+const RESTORED: u64 = 2;
+
+/// One tracked mapping, as it was at `take`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Range {
+    /// The mapping.
+    pub(crate) vma: Vma,
+    /// Where its content starts in the pristine copy. Adjacent ranges have adjacent copies.
+    pub(crate) pristine_off: usize,
+    /// Registered for write-protect tracking; otherwise copied back whole at every rollback.
+    pub(crate) registered: bool,
+}
+
+/// Why a rollback (or the copy at `take`) failed before it changed anything.
+#[derive(Clone, Copy, Debug, Default)]
+enum Failure {
+    /// Nothing failed.
+    #[default]
+    None,
+    /// A system call failed.
+    Os { op: &'static str, errno: i32 },
+    /// The memory layout changed in a way rollback cannot repair.
+    Layout(&'static str),
+    /// More than one thread.
+    Threads(usize),
+    /// /proc/self/maps could not be read into the buffers.
+    Maps(MapsError),
+}
+
+impl Failure {
+    fn to_error(self) -> Error {
+        match self {
+            Failure::None => Error::Invalid {
+                op: "in-place rollback",
+                reason: "failed without a recorded cause".into(),
+            },
+            Failure::Os { op, errno } => Error::errno(op, errno),
+            Failure::Layout(reason) => Error::Unsupported {
+                op: "in-place rollback",
+                reason,
+            },
+            Failure::Threads(threads) => Error::MultiThreaded { threads },
+            Failure::Maps(MapsError::TooMany) => Error::Unsupported {
+                op: "in-place snapshot",
+                reason: "the process has more mappings than the snapshot's buffers hold (4096)",
+            },
+            Failure::Maps(MapsError::Malformed) => Error::Invalid {
+                op: "parse /proc/self/maps",
+                reason: "a line does not have the documented format".into(),
+            },
+        }
+    }
+}
+
+/// First page of the arena: survives `release`, so a stale handle is detected, not followed.
+#[repr(C)]
+struct Header {
+    /// [`MAGIC`].
+    magic: u64,
+    /// Set by `release`; the body is gone.
+    released: bool,
+    /// The process that took the snapshot (a forked child must not use its parent's uffd).
+    pid: libc::pid_t,
+    /// The body.
+    body: *mut Body,
+}
+
+/// Everything rollback needs, in untracked memory. Valid at all-zero bytes (integers, raw
+/// pointers, `Copy` structs of those, `sigset_t`), which is how a fresh mapping holds it.
+#[repr(C)]
+struct Body {
+    /// The userfaultfd (closed by `release`).
+    uffd: RawFd,
+    /// /proc/self/pagemap.
+    pagemap: RawFd,
+    /// /proc/self/maps.
+    maps: RawFd,
+    /// The memfd holding the pristine copy.
+    pristine_fd: RawFd,
+    /// Its MAP_SHARED mapping.
+    pristine: *mut u8,
+    /// Its length (the tracked bytes).
+    pristine_len: usize,
+    /// The whole arena.
+    arena: *mut u8,
+    /// Its length.
+    arena_len: usize,
+    /// Top of the restore stack (16-byte aligned).
+    stack_top: *mut u8,
+    /// The program break at `take`.
+    brk: usize,
+    /// The signal mask at `take`, restored by rollback.
+    take_mask: libc::sigset_t,
+    /// The signal mask of the rollback caller, restored when rollback fails.
+    caller_mask: libc::sigset_t,
+    /// The CPU context `take` saved.
+    ctx: Context,
+    /// Why the last operation failed.
+    failure: Failure,
+    /// Pages rewritten by the last rollback.
+    last_restored_pages: usize,
+    /// Ranges in `ranges`.
+    n_ranges: usize,
+    /// The tracked mappings, sorted by address.
+    ranges: [Range; MAX_RANGES],
+    /// Mappings in `expected`.
+    n_expected: usize,
+    /// The layout after the last `take` or rollback, our own mappings left out.
+    expected: [Vma; MAX_VMAS],
+    /// Mappings in `current`.
+    n_current: usize,
+    /// The layout just read.
+    current: [Vma; MAX_VMAS],
+    /// PAGEMAP_SCAN output.
+    regions: [PageRegion; MAX_REGIONS],
+    /// /proc/self/maps text, and getdents64 output.
+    maps_buf: [u8; MAPS_BUF_LEN],
+}
+
+impl Body {
+    fn ranges(&self) -> &[Range] {
+        self.ranges.get(..self.n_ranges).unwrap_or(&[])
+    }
+    fn expected(&self) -> &[Vma] {
+        self.expected.get(..self.n_expected).unwrap_or(&[])
+    }
+    fn current(&self) -> &[Vma] {
+        self.current.get(..self.n_current).unwrap_or(&[])
+    }
+    /// Our own mappings, left out of every layout.
+    fn own(&self) -> [(usize, usize); 2] {
+        let a = self.arena as usize;
+        let p = self.pristine as usize;
+        [(a, a + self.arena_len), (p, p + self.pristine_len)]
+    }
+    // The fds are raw: the body lives in a mapping shared by every copy of the (Copy) handle
+    // and must survive rollbacks, so `release` closes them explicitly.
+    fn uffd(&self) -> BorrowedFd<'_> {
+        // SAFETY: open from take until release, which is the body's lifetime.
+        unsafe { BorrowedFd::borrow_raw(self.uffd) }
+    }
+    fn pagemap(&self) -> BorrowedFd<'_> {
+        // SAFETY: as above.
+        unsafe { BorrowedFd::borrow_raw(self.pagemap) }
+    }
+
+    /// Reads /proc/self/maps into `current` (own mappings left out).
+    fn read_current(&mut self) -> std::result::Result<(), Failure> {
+        // SAFETY: open for the body's lifetime; a copy of the raw fd so the buffer can be
+        // borrowed mutably beside it.
+        let maps = unsafe { BorrowedFd::borrow_raw(self.maps) };
+        let len = read_proc(maps, &mut self.maps_buf).map_err(|errno| Failure::Os {
+            op: "read /proc/self/maps",
+            errno,
+        })?;
+        let own = self.own();
+        let text = self.maps_buf.get(..len).unwrap_or(&[]);
+        self.n_current = parse_maps(text, &own, &mut self.current).map_err(Failure::Maps)?;
+        Ok(())
+    }
+
+    /// Makes the layout just read the expected one.
+    fn current_is_expected(&mut self) {
+        self.n_expected = self.n_current;
+        let n = self.n_current;
+        if let (Some(dst), Some(src)) = (self.expected.get_mut(..n), self.current.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+    }
+
+    /// Copies `len` bytes of the pristine copy at `off` to address `to`.
+    ///
+    /// # Safety
+    /// `[to, to + len)` must be mapped writable, and rewriting it must be allowed (see the module
+    /// docs); `off + len <= pristine_len`.
+    unsafe fn restore(&self, off: usize, to: usize, len: usize) {
+        // SAFETY: the pristine mapping holds pristine_len bytes; the caller vouches for `to`.
+        unsafe { std::ptr::copy_nonoverlapping(self.pristine.add(off), to as *mut u8, len) }
+    }
+}
+
+/// The arena while `take` builds it; unmapped on drop unless handed to a snapshot.
+struct Arena {
+    base: NonNull<u8>,
+    len: usize,
+}
+
+impl Arena {
+    /// `[guard][header][restore stack][body][guard]`, the inner part read-write.
+    fn new() -> Result<Arena> {
+        let body = std::mem::size_of::<Body>().div_ceil(PAGE) * PAGE;
+        let inner = PAGE + RESTORE_STACK_LEN + body;
+        let len = inner + 2 * PAGE;
+        // SAFETY: a fresh anonymous reservation; no existing memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error::last_os("mmap (in-place snapshot arena)"));
+        }
+        let base = NonNull::new(p.cast::<u8>()).ok_or(Error::Invalid {
+            op: "mmap (in-place snapshot arena)",
+            reason: "null mapping".into(),
+        })?;
+        let arena = Arena { base, len };
+        // SAFETY: changes protection inside the reservation just made, which we own.
+        let r = unsafe {
+            libc::mprotect(
+                base.as_ptr().add(PAGE).cast(),
+                inner,
+                libc::PROT_READ | libc::PROT_WRITE,
+            )
+        };
+        if r != 0 {
+            return Err(Error::last_os("mprotect (in-place snapshot arena)"));
+        }
+        Ok(arena)
+    }
+    fn header(&self) -> *mut Header {
+        // SAFETY: the header page is inside the arena.
+        unsafe { self.base.as_ptr().add(PAGE).cast() }
+    }
+    fn stack_top(&self) -> *mut u8 {
+        // SAFETY: inside the arena; page-aligned, hence 16-byte aligned.
+        unsafe { self.base.as_ptr().add(2 * PAGE + RESTORE_STACK_LEN) }
+    }
+    fn body(&self) -> *mut Body {
+        self.stack_top().cast()
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the reservation this value owns.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+    }
+}
+
+/// The memfd and its mapping while `take` builds them; released on drop unless handed over.
+struct Pristine {
+    fd: OwnedFd,
+    base: *mut u8,
+    len: usize,
+}
+
+impl Pristine {
+    fn new(len: usize) -> Result<Pristine> {
+        // SAFETY: a NUL-terminated name; memfd_create returns a new fd or -1.
+        let fd =
+            unsafe { libc::memfd_create(c"lwc-in-place-pristine".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(Error::last_os("memfd_create (in-place pristine copy)"));
+        }
+        // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let map_len = len.max(PAGE);
+        // SAFETY: ftruncate on our own memfd.
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), map_len as libc::off_t) } != 0 {
+            return Err(Error::last_os("ftruncate (in-place pristine copy)"));
+        }
+        // SAFETY: a fresh shared mapping of our memfd; no existing memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error::last_os("mmap (in-place pristine copy)"));
+        }
+        Ok(Pristine {
+            fd,
+            base: p.cast(),
+            len: map_len,
+        })
+    }
+}
+
+impl Drop for Pristine {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the mapping this value owns.
+        unsafe { libc::munmap(self.base.cast(), self.len) };
+    }
+}
+
+/// A handle to an in-place snapshot: a pointer to its arena header. Copy; the arena is shared
+/// by all copies and outlives rollbacks (it is not tracked). After `release` the header page
+/// stays mapped (one page) so a stale copy gets an error instead of a dangling access.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SnapshotRef {
+    header: NonNull<Header>,
+}
+
+/// The current program break.
+fn current_brk() -> usize {
+    // SAFETY: brk(0) never moves the break; it returns the current one.
+    unsafe { libc::syscall(libc::SYS_brk, 0usize) as usize }
+}
+
+/// Threads in this process (entries of /proc/self/task).
+pub(crate) fn thread_count() -> Result<usize> {
+    let mut buf = [0u8; 4096];
+    count_threads(&mut buf).map_err(|e| Error::errno("read /proc/self/task", e))
+}
+
+impl SnapshotRef {
+    /// Takes a snapshot of the calling process. Returns `(handle, false)` now and, after each
+    /// [`SnapshotRef::rollback`], `(handle, true)` again.
+    ///
+    /// # Safety
+    /// Returns twice. The caller must be single-threaded and accept that at the second return
+    /// every tracked byte (private writable memory: stack, heap, statics, anonymous mappings) is
+    /// as it was at the first, while kernel state (fds, other processes, shared mappings) is not
+    /// rolled back: no kernel object that exists at `take` may be released before a rollback
+    /// while memory still refers to it afterwards.
+    pub(crate) unsafe fn take() -> Result<(SnapshotRef, bool)> {
+        let uffd = Uffd::open_wp_async()?;
+        let pagemap = open_pagemap()?;
+        let maps = open_maps()?;
+        let arena = Arena::new()?;
+        let body_ptr = arena.body();
+        let header_ptr = arena.header();
+        let pristine = {
+            // SAFETY: the body lies in the arena we own, is zeroed, valid at all-zero bytes (see
+            // Body), and nothing else references it yet.
+            let b = unsafe { &mut *body_ptr };
+            b.arena = arena.base.as_ptr();
+            b.arena_len = arena.len;
+            b.stack_top = arena.stack_top();
+            b.maps = maps.as_raw_fd();
+            b.read_current().map_err(Failure::to_error)?;
+            let mut total = 0usize;
+            let mut n = 0usize;
+            for v in b.current.iter().take(b.n_current) {
+                if !policy::is_tracked(v) {
+                    continue;
+                }
+                let slot = b.ranges.get_mut(n).ok_or(Error::Unsupported {
+                    op: "in-place snapshot",
+                    reason: "more writable mappings than the snapshot tracks (2048)",
+                })?;
+                *slot = Range {
+                    vma: *v,
+                    pristine_off: total,
+                    registered: false,
+                };
+                total += v.len();
+                n += 1;
+            }
+            b.n_ranges = n;
+            let pristine = Pristine::new(total)?;
+            b.pristine = pristine.base;
+            b.pristine_len = pristine.len;
+            for r in b.ranges.iter_mut().take(n) {
+                match register_wp(uffd.fd(), r.vma.start, r.vma.len()) {
+                    Ok(()) => r.registered = true,
+                    Err(libc::EBUSY) => {
+                        return Err(Error::Unsupported {
+                            op: "in-place snapshot",
+                            reason: "memory is already tracked by another in-place snapshot or \
+                                     userfaultfd; release it first",
+                        })
+                    }
+                    // Mappings userfaultfd refuses are small file-backed data in practice
+                    // (checked by policy); they are copied back whole at every rollback.
+                    Err(e) if policy::may_copy_whole(&r.vma) => {
+                        let _ = e;
+                        r.registered = false;
+                    }
+                    Err(e) => return Err(Error::errno("UFFDIO_REGISTER (in-place snapshot)", e)),
+                }
+            }
+            // The layout after registration (it may merge or split mappings) is the reference.
+            b.read_current().map_err(Failure::to_error)?;
+            b.current_is_expected();
+            b.brk = current_brk();
+            // SAFETY: pthread_sigmask with a null new set only writes the current mask.
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, std::ptr::null(), &mut b.take_mask) };
+            pristine
+        };
+        // Hand every resource to the arena: from here on `release` owns them.
+        // SAFETY: the header lies in the arena we own and nothing else references it yet.
+        unsafe {
+            header_ptr.write(Header {
+                magic: MAGIC,
+                released: false,
+                pid: libc::getpid(),
+                body: body_ptr,
+            });
+        }
+        {
+            // SAFETY: as above; this borrow ends before the context is saved.
+            let b = unsafe { &mut *body_ptr };
+            b.uffd = uffd.fd.into_raw_fd();
+            b.pagemap = pagemap.into_raw_fd();
+            b.maps = maps.into_raw_fd();
+            b.pristine_fd = pristine.fd.as_raw_fd();
+        }
+        std::mem::forget(pristine);
+        std::mem::forget(arena);
+        let snap = SnapshotRef {
+            // SAFETY: the header pointer is inside a live mapping, hence non-null.
+            header: unsafe { NonNull::new_unchecked(header_ptr) },
+        };
+        // SAFETY: ctx and the restore stack lie in the untracked arena; take_on_stack protects
+        // the tracked memory first and copies it after, so the pristine copy holds the caller's
+        // stack exactly as at this call; rollback resumes only after restoring it (module docs).
+        let rc = unsafe {
+            context::save_and_call(
+                std::ptr::addr_of_mut!((*body_ptr).ctx),
+                take_on_stack,
+                body_ptr.cast(),
+                (*body_ptr).stack_top,
+            )
+        };
+        match rc {
+            TAKE_OK => Ok((snap, false)),
+            RESTORED => Ok((snap, true)),
+            _ => {
+                // SAFETY: the body is live until the release below.
+                let err = unsafe { (*body_ptr).failure }.to_error();
+                let _ = snap.release();
+                Err(err)
+            }
+        }
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: the header page stays mapped for the life of the process (release keeps it).
+        unsafe { self.header.as_ref() }
+    }
+
+    /// Checks that the body may be used from this process.
+    fn live_body(&self, op: &'static str) -> std::result::Result<*mut Body, Error> {
+        let h = self.header();
+        if h.magic != MAGIC || h.released {
+            return Err(Error::Invalid {
+                op,
+                reason: "the in-place snapshot was released".into(),
+            });
+        }
+        // SAFETY: getpid has no memory effects.
+        if h.pid != unsafe { libc::getpid() } {
+            return Err(Error::Invalid {
+                op,
+                reason:
+                    "the in-place snapshot belongs to another process (it was taken before a fork)"
+                        .into(),
+            });
+        }
+        Ok(h.body)
+    }
+
+    /// Restores the snapshot and resumes at `take`; returns only when rollback could not start
+    /// (then nothing was changed).
+    pub(crate) fn rollback(&self) -> Error {
+        let body = match self.live_body("in-place rollback") {
+            Ok(b) => b,
+            Err(e) => return e,
+        };
+        // SAFETY: the restore stack lies in the live arena and nothing else runs on it (single
+        // thread; a previous rollback either resumed elsewhere or returned).
+        unsafe { context::call_on_stack(rollback_on_stack, body.cast(), (*body).stack_top) };
+        // SAFETY: the body is live (checked above) and no other borrow of it is active.
+        unsafe { (*body).failure }.to_error()
+    }
+
+    /// Pages rewritten by the last rollback (0 before the first).
+    pub(crate) fn last_restored_pages(&self) -> usize {
+        match self.live_body("in-place snapshot") {
+            // SAFETY: the body is live.
+            Ok(b) => unsafe { (*b).last_restored_pages },
+            Err(_) => 0,
+        }
+    }
+
+    /// Bytes of memory the snapshot tracks.
+    pub(crate) fn tracked_bytes(&self) -> usize {
+        match self.live_body("in-place snapshot") {
+            // SAFETY: the body is live.
+            Ok(b) => unsafe { (*b).ranges().iter().map(|r| r.vma.len()).sum() },
+            Err(_) => 0,
+        }
+    }
+
+    /// Stops tracking, closes the fds and unmaps the pristine copy and the arena (all but its
+    /// header page). In a forked child it only releases the child's copies.
+    pub(crate) fn release(self) -> Result<()> {
+        let h = self.header.as_ptr();
+        // SAFETY: the header page stays mapped; no other borrow of it is active.
+        let (magic, released, pid, body) =
+            unsafe { ((*h).magic, (*h).released, (*h).pid, (*h).body) };
+        if magic != MAGIC || released {
+            return Err(Error::Invalid {
+                op: "in-place snapshot release",
+                reason: "the in-place snapshot was already released".into(),
+            });
+        }
+        // SAFETY: the body is live (not released), and no other borrow is active.
+        let b = unsafe { &mut *body };
+        // SAFETY: getpid has no memory effects.
+        let ours = pid == unsafe { libc::getpid() };
+        if ours {
+            for r in b.ranges() {
+                if r.registered {
+                    // A range the program unmapped since is simply gone: ignore errors.
+                    let _ = unregister(b.uffd(), r.vma.start, r.vma.len());
+                }
+            }
+        }
+        // SAFETY: these fds were handed to the body at take and are closed only here.
+        unsafe {
+            drop(OwnedFd::from_raw_fd(b.uffd));
+            drop(OwnedFd::from_raw_fd(b.pagemap));
+            drop(OwnedFd::from_raw_fd(b.maps));
+            drop(OwnedFd::from_raw_fd(b.pristine_fd));
+            libc::munmap(b.pristine.cast(), b.pristine_len);
+        }
+        let arena = b.arena;
+        let arena_len = b.arena_len;
+        // SAFETY: the header stays; the rest of the arena (stack and body) goes. No reference
+        // into the body outlives this point.
+        unsafe {
+            (*h).released = true;
+            libc::munmap(arena.add(2 * PAGE).cast(), arena_len - 2 * PAGE);
+        }
+        Ok(())
+    }
+}
+
+/// Runs on the restore stack inside `take`: write-protects the tracked ranges, then copies them.
+/// Protecting first makes the copy exact: a write after the protect is tracked (and undone by
+/// rollback), a write before it is in the copy.
+extern "C" fn take_on_stack(arg: *mut core::ffi::c_void) -> u64 {
+    // SAFETY: `take` passes its live body and holds no borrow of it during this call.
+    let b = unsafe { &mut *arg.cast::<Body>() };
+    match take_copy(b) {
+        Ok(()) => TAKE_OK,
+        Err(f) => {
+            b.failure = f;
+            TAKE_FAILED
+        }
+    }
+}
+
+fn take_copy(b: &mut Body) -> std::result::Result<(), Failure> {
+    for r in b.ranges() {
+        if r.registered {
+            write_protect(b.uffd(), r.vma.start, r.vma.len()).map_err(|errno| Failure::Os {
+                op: "UFFDIO_WRITEPROTECT (in-place snapshot)",
+                errno,
+            })?;
+        }
+    }
+    let populated = ScanQuery {
+        flags: 0,
+        category_mask: 0,
+        category_anyof_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+        return_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+    };
+    let pristine = b.pristine;
+    let pagemap = b.pagemap;
+    for i in 0..b.n_ranges {
+        let Some(&r) = b.ranges.get(i) else { break };
+        let copy = |start: usize, end: usize| {
+            let off = r.pristine_off + (start - r.vma.start);
+            // SAFETY: [start, end) is inside a private readable mapping listed in maps, and
+            // inside the pristine copy at `off` (sized to the sum of the ranges).
+            unsafe {
+                std::ptr::copy_nonoverlapping(start as *const u8, pristine.add(off), end - start)
+            };
+        };
+        if r.registered && r.vma.anonymous() {
+            // Unpopulated anonymous pages read as zero, which the sparse memfd holds already;
+            // skipping them keeps take from populating reserved-but-unused memory. File-backed
+            // pages are copied whole: an unpopulated one reads as the file, not zero.
+            // SAFETY: the fd is open for the body's lifetime.
+            let pm = unsafe { BorrowedFd::borrow_raw(pagemap) };
+            scan_all(
+                pm,
+                r.vma.start,
+                r.vma.end,
+                &populated,
+                &mut b.regions,
+                |batch| {
+                    for reg in batch {
+                        copy(reg.start as usize, reg.end as usize);
+                    }
+                    Ok(())
+                },
+                |errno| Failure::Os {
+                    op: "PAGEMAP_SCAN (in-place snapshot)",
+                    errno,
+                },
+            )?;
+        } else {
+            copy(r.vma.start, r.vma.end);
+        }
+    }
+    Ok(())
+}
+
+/// Runs on the restore stack: restores and resumes `take`, or records why it could not start
+/// and returns.
+extern "C" fn rollback_on_stack(arg: *mut core::ffi::c_void) -> u64 {
+    // SAFETY: `rollback` passes the live body and holds no borrow of it during this call.
+    let b = unsafe { &mut *arg.cast::<Body>() };
+    let Err(f) = rollback_inner(b);
+    b.failure = f;
+    1
+}
+
+/// Rollback proper. Every check that can refuse comes before the first change to memory; once
+/// memory is being rewritten, a failure cannot be returned to the caller (its stack may already
+/// be half restored) and aborts the process with a message.
+fn rollback_inner(b: &mut Body) -> std::result::Result<std::convert::Infallible, Failure> {
+    let threads = count_threads(&mut b.maps_buf).map_err(|errno| Failure::Os {
+        op: "read /proc/self/task",
+        errno,
+    })?;
+    if threads > 1 {
+        return Err(Failure::Threads(threads));
+    }
+    // No signal handler may run while memory is inconsistent.
+    // SAFETY: sigfillset and pthread_sigmask write only the sets given.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut b.caller_mask);
+    }
+    let checked = check_layout(b);
+    let slow = match checked {
+        Ok(slow) => slow,
+        Err(f) => {
+            // SAFETY: restores the caller's mask saved above.
+            unsafe {
+                libc::pthread_sigmask(libc::SIG_SETMASK, &b.caller_mask, std::ptr::null_mut())
+            };
+            return Err(f);
+        }
+    };
+    // ---- from here on, memory changes ----
+    let mut pages = 0;
+    if slow {
+        pages += fix_layout(b);
+    }
+    pages += restore_written(b);
+    b.last_restored_pages = pages;
+    // SAFETY: restores the mask saved at take; the context was saved by save_and_call in take
+    // and memory (the stack included) is back to what it was then.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &b.take_mask, std::ptr::null_mut());
+        context::resume(&b.ctx, RESTORED)
+    }
+}
+
+/// Reads the layout and decides: Ok(false) unchanged, Ok(true) changed but repairable.
+fn check_layout(b: &mut Body) -> std::result::Result<bool, Failure> {
+    b.read_current()?;
+    if current_brk() == b.brk && policy::layout_unchanged(b.expected(), b.current()) {
+        return Ok(false);
+    }
+    policy::check_repairable(b.expected(), b.current(), b.ranges()).map_err(Failure::Layout)?;
+    Ok(true)
+}
+
+/// Puts the layout back: the break, then unmaps what is new or changed, then re-creates the
+/// missing parts of anonymous ranges from the pristine copy and tracks them again. Returns the
+/// pages it copied.
+fn fix_layout(b: &mut Body) -> usize {
+    if current_brk() != b.brk {
+        // SAFETY: moves the break back to where it was at take; memory beyond it is new.
+        unsafe { libc::syscall(libc::SYS_brk, b.brk) };
+        if current_brk() != b.brk {
+            die("brk (restore the program break)", libc::ENOMEM);
+        }
+    }
+    if let Err(f) = b.read_current() {
+        die_failure(f);
+    }
+    for i in 0..b.n_current {
+        let Some(&v) = b.current.get(i) else { break };
+        if v.shared || v.kind == KIND_SPECIAL || policy::kept(&v, b.expected()) {
+            continue;
+        }
+        // SAFETY: a private mapping made or changed since take: after rollback nothing in
+        // memory refers to it (policy checked it holds no memory that cannot be re-created).
+        if unsafe { libc::munmap(v.start as *mut _, v.len()) } != 0 {
+            die("munmap (mapping made since the snapshot)", errno());
+        }
+    }
+    if let Err(f) = b.read_current() {
+        die_failure(f);
+    }
+    let mut pages = 0;
+    for i in 0..b.n_ranges {
+        let Some(&r) = b.ranges.get(i) else { break };
+        let mut at = r.vma.start;
+        while at < r.vma.end {
+            // The next mapped byte at or after `at`, within the range.
+            let cover = b
+                .current()
+                .iter()
+                .find(|v| v.end > at && v.start < r.vma.end);
+            let hole_end = match cover {
+                Some(v) if v.start <= at => {
+                    at = v.end;
+                    continue;
+                }
+                Some(v) => v.start,
+                None => r.vma.end,
+            };
+            pages += recreate(b, &r, at, hole_end);
+            at = hole_end;
+        }
+    }
+    if let Err(f) = b.read_current() {
+        die_failure(f);
+    }
+    b.current_is_expected();
+    pages
+}
+
+/// Maps `[start, end)` of anonymous range `r` again, fills it from the pristine copy and
+/// registers and protects it. Returns the pages copied.
+fn recreate(b: &Body, r: &Range, start: usize, end: usize) -> usize {
+    if !r.vma.anonymous() {
+        die("re-create a file-backed mapping", libc::EINVAL);
+    }
+    let len = end - start;
+    // SAFETY: maps a hole inside a range the snapshot tracks; MAP_FIXED_NOREPLACE never
+    // replaces an existing mapping.
+    let p = unsafe {
+        libc::mmap(
+            start as *mut _,
+            len,
+            r.vma.prot as libc::c_int,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED || p as usize != start {
+        die("mmap (re-create an unmapped range)", errno());
+    }
+    let writable = r.vma.writable();
+    if !writable {
+        die("re-create a read-only range", libc::EINVAL);
+    }
+    // SAFETY: the hole was just mapped read-write by us; off + len lies in the range's copy.
+    unsafe { b.restore(r.pristine_off + (start - r.vma.start), start, len) };
+    if r.registered {
+        if let Err(e) = register_wp(b.uffd(), start, len) {
+            die("UFFDIO_REGISTER (re-created range)", e);
+        }
+        if let Err(e) = write_protect(b.uffd(), start, len) {
+            die("UFFDIO_WRITEPROTECT (re-created range)", e);
+        }
+    }
+    len / PAGE
+}
+
+/// Restores the pages written since the snapshot: per span of adjacent registered ranges, scan
+/// (without protecting), copy back, then protect again — in that order, since protecting first
+/// would make the restoring writes count as written. Unregistered ranges are copied whole.
+/// Returns the pages rewritten.
+fn restore_written(b: &mut Body) -> usize {
+    let written = ScanQuery {
+        flags: PM_SCAN_CHECK_WPASYNC,
+        category_mask: PAGE_IS_WRITTEN,
+        category_anyof_mask: 0,
+        return_mask: PAGE_IS_WRITTEN,
+    };
+    let reprotect = ScanQuery {
+        flags: PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+        ..written
+    };
+    let mut pages = 0;
+    let mut i = 0;
+    while i < b.n_ranges {
+        let Some(&first) = b.ranges.get(i) else { break };
+        if !first.registered {
+            // SAFETY: a tracked private writable mapping (layout checked), rewritten from its copy.
+            unsafe { b.restore(first.pristine_off, first.vma.start, first.vma.len()) };
+            pages += first.vma.len() / PAGE;
+            i += 1;
+            continue;
+        }
+        // Adjacent registered ranges have adjacent copies: scan them as one span.
+        let mut end = first.vma.end;
+        let mut j = i + 1;
+        while let Some(next) = b
+            .ranges
+            .get(j)
+            .filter(|n| j < b.n_ranges && n.registered && n.vma.start == end)
+        {
+            end = next.vma.end;
+            j += 1;
+        }
+        let (start, off) = (first.vma.start, first.pristine_off);
+        let (uffd, pagemap, pristine) = (b.uffd, b.pagemap, b.pristine);
+        // SAFETY: open for the body's lifetime.
+        let (uffd, pagemap) = unsafe {
+            (
+                BorrowedFd::borrow_raw(uffd),
+                BorrowedFd::borrow_raw(pagemap),
+            )
+        };
+        let mut seen = 0usize;
+        let r = scan_all(
+            pagemap,
+            start,
+            end,
+            &written,
+            &mut b.regions,
+            |batch| {
+                for reg in batch {
+                    let (s, e) = (reg.start as usize, reg.end as usize);
+                    // SAFETY: a written page inside a tracked span (the scan walked only it);
+                    // its copy is at the same distance from the span's start.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            pristine.add(off + (s - start)),
+                            s as *mut u8,
+                            e - s,
+                        )
+                    };
+                    pages += (e - s) / PAGE;
+                }
+                if seen + batch.len() <= REPROTECT_ONE_BY_ONE {
+                    for reg in batch {
+                        write_protect(uffd, reg.start as usize, (reg.end - reg.start) as usize)
+                            .map_err(|e| ("UFFDIO_WRITEPROTECT (rollback)", e))?;
+                    }
+                }
+                seen += batch.len();
+                Ok(())
+            },
+            |e| ("PAGEMAP_SCAN (rollback)", e),
+        );
+        if let Err((op, e)) = r {
+            die(op, e);
+        }
+        if seen > REPROTECT_ONE_BY_ONE {
+            if let Err((op, e)) = scan_all(
+                pagemap,
+                start,
+                end,
+                &reprotect,
+                &mut [],
+                |_| Ok(()),
+                |e| ("PAGEMAP_SCAN (rollback, re-protect)", e),
+            ) {
+                die(op, e);
+            }
+        }
+        i = j;
+    }
+    pages
+}
+
+fn die_failure(f: Failure) -> ! {
+    match f {
+        Failure::Os { op, errno } => die(op, errno),
+        _ => die("read /proc/self/maps", libc::EOVERFLOW),
+    }
+}
+
+/// Ends the process: a rollback failed after it began rewriting memory, so neither the caller
+/// nor the snapshot's state can be trusted. Allocation-free (the heap may be half restored).
+fn die(op: &str, errno: i32) -> ! {
+    let mut num = [0u8; 12];
+    let mut at = num.len();
+    let mut e = errno.unsigned_abs();
+    loop {
+        at -= 1;
+        if let Some(d) = num.get_mut(at) {
+            *d = b'0' + (e % 10) as u8;
+        }
+        e /= 10;
+        if e == 0 || at == 0 {
+            break;
+        }
+    }
+    let parts: [&[u8]; 5] = [
+        b"lwc: in-place rollback failed while rewriting memory, aborting: ",
+        op.as_bytes(),
+        b": errno ",
+        num.get(at..).unwrap_or(&[]),
+        b"\n",
+    ];
+    for p in parts {
+        // SAFETY: writes a live byte slice to stderr.
+        unsafe { libc::write(2, p.as_ptr().cast(), p.len()) };
+    }
+    // SAFETY: abort ends the process.
+    unsafe { libc::abort() }
+}
