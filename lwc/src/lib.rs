@@ -1,7 +1,87 @@
-//! Light-weight contexts for Linux.
-#![cfg_attr(not(test), allow(dead_code))]
+//! # lwc — light-weight contexts for Linux
+//!
+//! The OSDI '16 paper *Light-Weight Contexts: An OS Abstraction for Safety and Performance*
+//! (Litton et al.) gives a process several isolated contexts (lwCs), each with its own memory,
+//! file-descriptor table and credentials, switched like coroutines, with snapshot/rollback,
+//! system-call trapping and selective sharing. This crate implements the paper's API on
+//! unmodified Linux.
+//!
+//! ## How it maps onto Linux
+//!
+//! Linux cannot switch one thread between address spaces, so **an lwC is a process**, and a
+//! switch is a direct hand-off between processes through a shared switchboard: post the
+//! target's mailbox, wake it (futex), park. The isolation is the kernel's process isolation,
+//! hardened (every lwC is non-dumpable and lwCs other than the first drop CAP_SYS_PTRACE), and
+//! a switch costs what a same-core task switch costs: the kernel's floor, not the paper's
+//! in-kernel lwC switch.
+//!
+//! ```text
+//!   group:  supervisor (original pid) · guardian · lwC 0 ⇄ lwC 1 ⇄ lwC 2 ...   (one CPU)
+//!            switchboard (MAP_SHARED): slot per lwC = state, wake word, mailbox
+//! ```
+//!
+//! Limits, stated plainly: one thread of control per group (a multi-core server runs one group
+//! per core); rights to switch are enforced by the runtime, while overlay and syscall rights are
+//! kernel objects (a control socket per lwC); a sandboxed (SYSTRAP) lwC switches only to its
+//! monitor.
+//!
+//! ## Create and switch
+//!
+//! ```no_run
+//! use lwc::{Args, Created, Options, Spec};
+//!
+//! lwc::init(&lwc::GroupConfig::default()).unwrap();
+//! let secret = lwc::Pages::new(4096).unwrap();
+//! // SAFETY: single-threaded; the child never touches `secret`.
+//! match unsafe { lwc::create(&Spec::new().unmap(secret.region()), &Options::new()) }.unwrap() {
+//!     Created::Parent(child) => {
+//!         let back = lwc::switch(&child, Args([41, 0, 0, 0, 0, 0])).unwrap();
+//!         assert_eq!(back.args.0[0], 42);
+//!     }
+//!     Created::Child { caller, args } => {
+//!         // `secret` is not mapped here.
+//!         let _ = lwc::discard_switch(&caller, Args([args.0[0] + 1, 0, 0, 0, 0, 0]));
+//!     }
+//! }
+//! ```
+//!
+//! ## Snapshot and rollback
+//!
+//! ```no_run
+//! use lwc::{Snapshot, Strategy};
+//! // SAFETY: single-threaded program.
+//! let taken = unsafe { Snapshot::take(Strategy::Pool { size: 4 }) }.unwrap();
+//! let mut counter = 0u64;
+//! counter += 1; // always 1 here: every rollback undoes it
+//! assert_eq!(counter, 1);
+//! if !taken.restored() {
+//!     let err = taken.snapshot().rollback();
+//!     panic!("{err}");
+//! }
+//! ```
 
+mod board;
+mod create;
 mod error;
-pub mod sys;
+mod group;
+mod handoff;
+mod local;
+mod options;
+mod service;
+mod snapshot;
+mod spec;
+mod switch;
+mod sys;
+mod systrap;
 
+pub use create::create;
 pub use error::{Error, Result};
+pub use group::init;
+pub use handoff::Handoff;
+pub use options::{GroupConfig, Options, Systrap};
+pub use service::{close, overlay, restrict, syscall, Overlay};
+pub use snapshot::{Snapshot, Strategy, Taken};
+pub use spec::{Credentials, Files, MemoryOp, Region, Rights, SharedRegion, Spec};
+pub use switch::{current, discard_switch, switch, Args, Created, Lwc, Switched};
+pub use sys::mem::Pages;
+pub use systrap::{answer, Answer, Trap};

@@ -1,6 +1,30 @@
 //! Behaviour of every lwC call, isolation attacks and leak checks.
+//!
+//! Every test runs in its own forked process (see `support`), starts its own lwC group there
+//! and ends it by returning (the group's first lwC exits, the supervisor exits with its status).
+#![allow(unsafe_code)]
+
 mod support;
 
+#[path = "lwc/common.rs"]
+mod common;
+#[path = "lwc/isolation.rs"]
+mod isolation;
+#[path = "lwc/leaks.rs"]
+mod leaks;
+#[path = "lwc/semantics.rs"]
+mod semantics;
+#[path = "lwc/snapshot.rs"]
+mod snapshot;
+#[path = "lwc/systrap.rs"]
+mod systrap;
+
 fn main() {
-    support::run_tests(vec![]);
+    let mut tests = Vec::new();
+    tests.extend(semantics::tests());
+    tests.extend(isolation::tests());
+    tests.extend(systrap::tests());
+    tests.extend(snapshot::tests());
+    tests.extend(leaks::tests());
+    support::run_tests(tests);
 }

@@ -1,1 +1,43 @@
-//! Raw system interfaces.
+//! Safe wrappers over the raw Linux interfaces the runtime is built from.
+//!
+//! # Safety
+//!
+//! This module tree is the only part of the crate allowed to use `unsafe`. Each wrapper keeps
+//! the contract of its system call local: pointers passed to the kernel come from live Rust
+//! values or from mappings owned by RAII types ([`mem::Pages`], [`mem::Mapping`]) whose `Drop`
+//! releases them, file descriptors are `OwnedFd`s, and the one call that returns twice
+//! ([`process::fork`]) is an `unsafe fn` whose contract its callers restate.
+//!
+//! ```text
+//!   lwc (safe)          switch, create, overlay, syscall, snapshot
+//!     └── sys (unsafe)  futex · mem (mmap, memfd) · process (fork, pidfd, prctl, caps)
+//!                       fd (SCM_RIGHTS, eventfd, poll) · seccomp (filters, user notification)
+//! ```
+#![allow(unsafe_code)]
+
+pub(crate) mod context;
+pub(crate) mod fd;
+pub(crate) mod futex;
+pub(crate) mod mem;
+pub(crate) mod process;
+pub(crate) mod seccomp;
+pub(crate) mod uffd;
+
+/// Runs a raw system call with six arguments and returns the kernel's value (negative errno on
+/// failure, as the kernel returns it).
+///
+/// # References
+/// syscall(2).
+pub(crate) fn raw_syscall(nr: i64, a: [u64; 6]) -> i64 {
+    // SAFETY: the caller asked for this call to be made in this lwC (the paper's lwSyscall):
+    // the arguments are the caller's raw words, exactly as a C program calling syscall(2) with
+    // them. The kernel validates pointers it is given; an invalid one yields EFAULT.
+    let r = unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
+    if r == -1 {
+        -(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EINVAL) as i64)
+    } else {
+        r
+    }
+}

@@ -1,0 +1,156 @@
+//! The switchboard: one MAP_SHARED mapping, made when the group starts and inherited by every
+//! lwC, holding a slot per lwC. A switch writes the target's mailbox and wakes its word.
+//!
+//! ```text
+//!   Board ┬ current (slot id of the lwC that holds the thread of control)
+//!         └ slots[CAPACITY] ┬ state  FREE → STARTING → PARKED ⇄ RUNNING → DISCARDED | EXITED | DEAD
+//!                           ├ word   0 idle · 1 wake pending · 2 sleeping in futex
+//!                           ├ gen    bumped on every reuse: stale descriptors see a new gen
+//!                           ├ pid, parent
+//!                           └ mailbox: kind, caller (+gen), args[6]
+//! ```
+//!
+//! The board carries control only (who runs next, with which six words); no lwC's private data
+//! ever passes through it. Memory and file descriptors cross between lwCs only through the
+//! kernel (fork, memfds, SCM_RIGHTS on control sockets).
+
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+
+/// Slots in a group: the most lwCs alive at once.
+pub(crate) const CAPACITY: usize = 16 * 1024;
+
+/// Slot states.
+pub(crate) mod state {
+    pub(crate) const FREE: u32 = 0;
+    pub(crate) const STARTING: u32 = 1;
+    pub(crate) const PARKED: u32 = 2;
+    pub(crate) const RUNNING: u32 = 3;
+    pub(crate) const DISCARDED: u32 = 4;
+    pub(crate) const EXITED: u32 = 5;
+    pub(crate) const DEAD: u32 = 6;
+    pub(crate) const CLOSING: u32 = 7;
+}
+
+/// Wake-word values.
+pub(crate) mod word {
+    pub(crate) const IDLE: u32 = 0;
+    pub(crate) const WOKEN: u32 = 1;
+    pub(crate) const SLEEPING: u32 = 2;
+}
+
+/// Mailbox message kinds.
+pub(crate) mod kind {
+    /// An ordinary switch (or the first switch into a new lwC).
+    pub(crate) const SWITCH: u32 = 1;
+    /// The caller switched and is gone (discard switch).
+    pub(crate) const DISCARD: u32 = 2;
+    /// A service request (syscall, overlay) waits on the target's control socket.
+    pub(crate) const SERVICE: u32 = 3;
+    /// The target finished a service request.
+    pub(crate) const SERVICE_DONE: u32 = 4;
+    /// The lwC we handed control to died; args[0] is its slot.
+    pub(crate) const TARGET_DIED: u32 = 5;
+    /// A new lwC finished applying its spec.
+    pub(crate) const CREATE_ACK: u32 = 6;
+    /// A new lwC failed applying its spec: args[0] = step code, args[1] = errno.
+    pub(crate) const CREATE_FAILED: u32 = 7;
+    /// Close: the parked lwC must exit now.
+    pub(crate) const TERMINATE: u32 = 8;
+    /// A rollback into a snapshot: the caller is gone; resume as the snapshot.
+    pub(crate) const ROLLBACK: u32 = 9;
+}
+
+/// One lwC's slot.
+#[repr(C, align(64))]
+pub(crate) struct Slot {
+    pub(crate) state: AtomicU32,
+    pub(crate) word: AtomicU32,
+    pub(crate) gen: AtomicU32,
+    pub(crate) pid: AtomicI32,
+    pub(crate) parent: AtomicU32,
+    pub(crate) kind: AtomicU32,
+    pub(crate) caller: AtomicU32,
+    pub(crate) caller_gen: AtomicU32,
+    pub(crate) args: [AtomicU64; 6],
+    pub(crate) exit_code: AtomicI32,
+    /// Discarded children of this lwC that it still has to reap.
+    pub(crate) zombies: AtomicU32,
+}
+
+/// The shared switchboard of a group.
+#[repr(C)]
+pub(crate) struct Board {
+    /// Slot of the lwC that holds the thread of control.
+    pub(crate) current: AtomicU32,
+    /// Slots ever used (the supervisor scans `0..high_water`).
+    pub(crate) high_water: AtomicU32,
+    /// Pid of the supervisor (the group's original process).
+    pub(crate) supervisor: AtomicI32,
+    pub(crate) slots: [Slot; CAPACITY],
+}
+
+impl Board {
+    /// The slot of lwC `id` (ids come from the runtime and are always < CAPACITY).
+    #[inline]
+    pub(crate) fn slot(&self, id: u32) -> &Slot {
+        &self.slots[id as usize % CAPACITY]
+    }
+
+    /// Finds a free slot, marks it STARTING with a new generation and returns `(id, gen)`.
+    /// Only the lwC holding the thread of control allocates; the supervisor only frees.
+    pub(crate) fn allocate(&self, parent: u32) -> Option<(u32, u32)> {
+        let hw = self.high_water.load(Ordering::Acquire) as usize;
+        let limit = (hw + 1).min(CAPACITY);
+        for id in (0..limit).chain(limit..CAPACITY) {
+            let s = &self.slots[id];
+            if s.state
+                .compare_exchange(
+                    state::FREE,
+                    state::STARTING,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                let gen = s.gen.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+                s.pid.store(0, Ordering::Relaxed);
+                s.parent.store(parent, Ordering::Relaxed);
+                s.kind.store(0, Ordering::Relaxed);
+                s.word.store(word::IDLE, Ordering::Relaxed);
+                s.exit_code.store(0, Ordering::Relaxed);
+                s.zombies.store(0, Ordering::Relaxed);
+                self.high_water.fetch_max(id as u32 + 1, Ordering::AcqRel);
+                return Some((id as u32, gen));
+            }
+        }
+        None
+    }
+}
+
+impl Slot {
+    /// Writes the mailbox: who is switching in, why, with which words.
+    #[inline]
+    pub(crate) fn post(&self, kind: u32, caller: u32, caller_gen: u32, args: &[u64; 6]) {
+        self.kind.store(kind, Ordering::Relaxed);
+        self.caller.store(caller, Ordering::Relaxed);
+        self.caller_gen.store(caller_gen, Ordering::Relaxed);
+        for (a, v) in self.args.iter().zip(args) {
+            a.store(*v, Ordering::Relaxed);
+        }
+    }
+
+    /// Reads the mailbox (after the wake word was seen WOKEN with Acquire).
+    #[inline]
+    pub(crate) fn read(&self) -> (u32, u32, u32, [u64; 6]) {
+        let mut args = [0u64; 6];
+        for (v, a) in args.iter_mut().zip(&self.args) {
+            *v = a.load(Ordering::Relaxed);
+        }
+        (
+            self.kind.load(Ordering::Relaxed),
+            self.caller.load(Ordering::Relaxed),
+            self.caller_gen.load(Ordering::Relaxed),
+            args,
+        )
+    }
+}

@@ -1,0 +1,484 @@
+//! `create`: a new lwC as a copy-on-write copy of the caller, shaped by a resource spec.
+//!
+//! ```text
+//!   creator                              new lwC (fork child)
+//!   allocate slot, control socket
+//!   fork ───────────────────────────────► scrub inherited rights · pin · non-dumpable, no
+//!   park (waits for the ack)              CAP_SYS_PTRACE · memory spec · fd spec · credentials
+//!                                         · (SYSTRAP: seccomp filter, listener to the creator)
+//!   create returns Parent(lwc) ◄── ack ── park; the first switch into it returns Child{..}
+//! ```
+
+use crate::board::{kind, state};
+use crate::local::{self, Entry, Monitor, Pending, NO_LWC};
+use crate::options::{GroupConfig, Options};
+use crate::spec::{Files, MemoryOp, Region, Rights, Spec};
+use crate::switch::{hand_to, wait_turn, Args, Created, Lwc, Wake};
+use crate::sys::fd;
+use crate::sys::mem;
+use crate::sys::process::{self, Forked};
+use crate::sys::seccomp;
+use crate::{systrap, Error, Result};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Setup steps of a new lwC, for error reports.
+const STEPS: [&str; 8] = [
+    "scrub inherited descriptors",
+    "pin to its CPU",
+    "drop the ptrace capability",
+    "apply the memory spec",
+    "apply the file spec",
+    "set credentials",
+    "install the system-call trap",
+    "hand its listener to the monitor",
+];
+
+/// Creates a new lwC: a copy-on-write copy of the caller, except where `spec` says SHARE or
+/// UNMAP, with the fds and credentials `spec` names. Returns twice, like fork: here with
+/// [`Created::Parent`], and in the new lwC with [`Created::Child`] when some lwC first switches
+/// into it. Starts a group with the default [`GroupConfig`] if none runs yet.
+///
+/// ```no_run
+/// use lwc::{Args, Created, Options, Spec};
+/// // SAFETY: single-threaded; nothing the child uses lives in unmapped ranges.
+/// match unsafe { lwc::create(&Spec::new(), &Options::new()) }.unwrap() {
+///     Created::Parent(child) => { lwc::switch(&child, Args::NONE).unwrap(); }
+///     Created::Child { caller, .. } => { let _ = lwc::discard_switch(&caller, Args::NONE); }
+/// }
+/// ```
+///
+/// # Safety
+/// Like fork: the caller must be single-threaded, and the new lwC must not use memory the
+/// spec unmaps (or privatizes) while a Rust reference to it exists.
+///
+/// # Errors
+/// [`Error::ChildSetup`] when the new lwC cannot apply the spec (it is destroyed),
+/// [`Error::Invalid`] for a malformed spec, [`Error::TooMany`] when the group is full,
+/// [`Error::Unsupported`] from a sandboxed lwC, and OS errors.
+///
+/// # References
+/// Litton et al., OSDI '16, §3 (lwCreate).
+#[allow(unsafe_code)]
+pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
+    const OP: &str = "lwc::create";
+    if local::board().is_none() {
+        crate::group::init(&GroupConfig::default())?;
+    }
+    spec.validate()?;
+    if local::with(|l| l.monitor_of_me.is_some()) {
+        return Err(Error::Unsupported {
+            op: OP,
+            reason: "a sandboxed (SYSTRAP) lwC cannot create lwCs",
+        });
+    }
+    let board = local::board().ok_or(Error::Dead {
+        op: OP,
+        lwc: NO_LWC,
+    })?;
+    let (me, my_gen) = local::me();
+    let (id, gen) = board.allocate(me).ok_or(Error::TooMany {
+        capacity: crate::board::CAPACITY,
+    })?;
+    let slot = board.slot(id);
+    let free_slot = || slot.state.store(state::FREE, Ordering::Release);
+    let (ctl_parent, ctl_child) = fd::seqpacket_pair().inspect_err(|_| free_slot())?;
+    let handoff_pair = match &opts.systrap {
+        Some(_) => Some(fd::seqpacket_pair().inspect_err(|_| free_slot())?),
+        None => None,
+    };
+    let mine = board.slot(me);
+    // Parked before fork: the child's ack may come before we reach `wait_turn`.
+    mine.state.store(state::PARKED, Ordering::Release);
+    // SAFETY: `create`'s contract: the caller is single-threaded and accepts fork semantics.
+    let forked = unsafe { process::fork() };
+    let forked = match forked {
+        Ok(f) => f,
+        Err(e) => {
+            mine.state.store(state::RUNNING, Ordering::Release);
+            free_slot();
+            return Err(e);
+        }
+    };
+    match forked {
+        Forked::Child => {
+            drop(ctl_parent);
+            let (hs_parent, hs_child) = handoff_pair.unzip();
+            drop(hs_parent);
+            child_main(id, gen, (me, my_gen), spec, opts, ctl_child, hs_child)
+        }
+        Forked::Parent(pid) => {
+            slot.pid.store(pid, Ordering::Release);
+            if let Some(bell) =
+                local::with(|l| l.supervisor_bell.as_ref().and_then(|b| b.try_clone().ok()))
+            {
+                fd::eventfd_signal(&bell);
+            }
+            drop(ctl_child);
+            let lwc = Lwc { id, gen };
+            let monitor = match handoff_pair {
+                Some((hs_parent, hs_child)) => {
+                    drop(hs_child);
+                    Some(accept_sandbox(&lwc, pid, &hs_parent)?)
+                }
+                None => {
+                    match wait_turn(OP) {
+                        Ok(Wake::CreateAck) => {}
+                        Ok(Wake::CreateFailed { step, errno }) => {
+                            process::wait_child(pid, true);
+                            return Err(setup_error(step, errno));
+                        }
+                        Ok(_) => {
+                            process::wait_child(pid, true);
+                            return Err(Error::Unsupported {
+                                op: OP,
+                                reason: "unexpected hand-off message during create",
+                            });
+                        }
+                        Err(e) => {
+                            process::wait_child(pid, true);
+                            return Err(e);
+                        }
+                    }
+                    None
+                }
+            };
+            local::with(|l| {
+                l.insert(
+                    id,
+                    Entry {
+                        gen,
+                        rights: Rights::ALL,
+                        control: Some(Arc::new(ctl_parent)),
+                        child_pid: Some(pid),
+                        monitor,
+                    },
+                )
+            });
+            Ok(Created::Parent(lwc))
+        }
+    }
+}
+
+fn setup_error(step: u64, errno: i32) -> Error {
+    Error::ChildSetup {
+        step: STEPS.get(step as usize).copied().unwrap_or("set itself up"),
+        source: std::io::Error::from_raw_os_error(errno),
+    }
+}
+
+/// Monitor side of creating a sandbox: receive its listener, then run its setup until it
+/// parks in its first marker.
+fn accept_sandbox(lwc: &Lwc, pid: libc::pid_t, hs: &OwnedFd) -> Result<Monitor> {
+    let mut buf = [0u8; 24];
+    let got = fd::recv(hs, &mut buf, true);
+    let (n, mut fds) = match got {
+        Ok(x) => x,
+        Err(e) => {
+            process::wait_child(pid, true);
+            crate::switch::slot_of(lwc.id)?
+                .state
+                .store(state::RUNNING, Ordering::Release);
+            return Err(e);
+        }
+    };
+    if n >= 24 && buf[0] == b'E' {
+        process::wait_child(pid, true);
+        restore_running();
+        let step = u64::from_le_bytes(buf[8..16].try_into().unwrap_or([0; 8]));
+        let errno = i64::from_le_bytes(buf[16..24].try_into().unwrap_or([0; 8]));
+        return Err(setup_error(step, errno as i32));
+    }
+    let Some(listener) = fds.pop() else {
+        process::wait_child(pid, true);
+        restore_running();
+        return Err(Error::Unsupported {
+            op: "lwc::create",
+            reason: "the sandbox sent no listener",
+        });
+    };
+    // Run its remaining setup (its own close() calls are trapped too) until it parks.
+    local::with(|l| {
+        l.insert(
+            lwc.id,
+            Entry {
+                gen: lwc.gen,
+                rights: Rights::ALL,
+                control: None,
+                child_pid: Some(pid),
+                monitor: Some(Monitor {
+                    listener: listener.try_clone().map_err(|e| Error::Os {
+                        op: "dup listener",
+                        source: e,
+                    })?,
+                    pending: None,
+                    last_marker: 0,
+                }),
+            },
+        );
+        Ok::<(), Error>(())
+    })?;
+    let r = systrap_setup_wait(lwc, &listener);
+    let monitor = local::with(|l| l.table[lwc.id as usize].take().and_then(|e| e.monitor));
+    match (r, monitor) {
+        (Ok(()), Some(m)) => Ok(m),
+        (Err(e), _) => {
+            process::wait_child(pid, true);
+            restore_running();
+            Err(e)
+        }
+        (Ok(()), None) => Err(Error::Dead {
+            op: "lwc::create",
+            lwc: lwc.id,
+        }),
+    }
+}
+
+fn restore_running() {
+    if let Some(b) = local::board() {
+        b.slot(local::me().0)
+            .state
+            .store(state::RUNNING, Ordering::Release);
+    }
+}
+
+/// Lets the sandbox's setup calls run until its CREATE_ACK marker.
+fn systrap_setup_wait(lwc: &Lwc, listener: &OwnedFd) -> Result<()> {
+    loop {
+        let ev = process::poll_in(listener, -1)?;
+        if ev & libc::POLLIN == 0 {
+            return Err(Error::Dead {
+                op: "lwc::create",
+                lwc: lwc.id,
+            });
+        }
+        let n = seccomp::receive(listener)?;
+        if n.nr == seccomp::MARKER_NR {
+            local::with(|l| {
+                if let Some(m) = l
+                    .entry_mut(lwc.id, lwc.gen)
+                    .and_then(|e| e.monitor.as_mut())
+                {
+                    m.pending = Some(Pending {
+                        id: n.id,
+                        trap: false,
+                    });
+                    m.last_marker = n.id;
+                }
+            });
+            if let Some(b) = local::board() {
+                b.slot(lwc.id).state.store(state::PARKED, Ordering::Release);
+                b.slot(local::me().0)
+                    .state
+                    .store(state::RUNNING, Ordering::Release);
+                b.current.store(local::me().0, Ordering::Release);
+            }
+            return Ok(());
+        }
+        seccomp::respond(listener, n.id, seccomp::Reply::Continue)?;
+    }
+}
+
+/// The new lwC: apply the spec, report to the creator, park until first switched into.
+fn child_main(
+    id: u32,
+    gen: u32,
+    creator: (u32, u32),
+    spec: &Spec,
+    opts: &Options,
+    control: OwnedFd,
+    handoff_sock: Option<OwnedFd>,
+) -> Result<Created> {
+    let pid = process::getpid();
+    local::MY_PID.store(pid, Ordering::Relaxed);
+    local::ME.store(id, Ordering::Relaxed);
+    local::MY_GEN.store(gen, Ordering::Relaxed);
+    if let Some(b) = local::board() {
+        b.slot(id).pid.store(pid, Ordering::Release);
+    }
+    let creator_lwc = Lwc {
+        id: creator.0,
+        gen: creator.1,
+    };
+    if let Err((step, errno)) = setup(spec, opts, control, creator_lwc, handoff_sock.as_ref()) {
+        match &handoff_sock {
+            Some(hs) => {
+                let mut msg = [0u8; 24];
+                msg[0] = b'E';
+                msg[8..16].copy_from_slice(&(step as u64).to_le_bytes());
+                msg[16..24].copy_from_slice(&(errno as i64).to_le_bytes());
+                let _ = fd::send(hs, &msg, &[]);
+            }
+            None => {
+                let _ = hand_to(
+                    "lwc::create",
+                    &creator_lwc,
+                    kind::CREATE_FAILED,
+                    Args([step as u64, errno as u64, 0, 0, 0, 0]),
+                    state::DEAD,
+                );
+            }
+        }
+        process::exit_now(127);
+    }
+    let first = if opts.systrap.is_some() {
+        drop(handoff_sock);
+        systrap::sandbox_park(kind::CREATE_ACK)?
+    } else {
+        hand_to(
+            "lwc::create",
+            &creator_lwc,
+            kind::CREATE_ACK,
+            Args::NONE,
+            state::PARKED,
+        )?;
+        match wait_turn("lwc::create")? {
+            Wake::Switch { caller, args, .. } => crate::Switched {
+                caller,
+                args,
+                trap: None,
+            },
+            _ => process::exit_now(127),
+        }
+    };
+    Ok(Created::Child {
+        caller: first.caller,
+        args: first.args,
+    })
+}
+
+fn os_errno(e: &Error) -> i32 {
+    match e {
+        Error::Os { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+        Error::Invalid { .. } => libc::EINVAL,
+        _ => libc::EIO,
+    }
+}
+
+/// Applies the spec in the new lwC. Errors are (step index, errno).
+fn setup(
+    spec: &Spec,
+    opts: &Options,
+    control: OwnedFd,
+    creator: Lwc,
+    handoff_sock: Option<&OwnedFd>,
+) -> std::result::Result<(), (usize, i32)> {
+    let at = |step: usize| move |e: Error| (step, os_errno(&e));
+    // 0. Rights backed by kernel objects stay with the creator: close them here.
+    let bell_fd = local::with(|l| {
+        for e in l.table.iter_mut().flatten() {
+            e.control = None;
+            e.monitor = None;
+            e.child_pid = None;
+            e.rights = e.rights.intersection(Rights::SWITCH);
+        }
+        l.insert(
+            creator.id,
+            Entry {
+                gen: creator.gen,
+                rights: Rights::SWITCH,
+                control: None,
+                child_pid: None,
+                monitor: None,
+            },
+        );
+        l.service = Some(control);
+        l.awaiting = NO_LWC;
+        if let Some(h) = opts.handoff {
+            l.handoff = h;
+        }
+        if opts.systrap.is_some() {
+            l.monitor_of_me = Some(creator.id);
+        }
+        l.supervisor_bell.as_ref().map(|b| b.as_raw_fd())
+    });
+    // 1.
+    if let Some(cpu) = opts.cpu {
+        process::pin(&[cpu]).map_err(at(1))?;
+    }
+    // 2. Non-dumpable and no CAP_SYS_PTRACE: no other lwC's process can read ours, and we
+    // cannot read theirs (ptrace, process_vm_readv, /proc/PID/mem, pidfd_getfd).
+    process::set_non_dumpable().map_err(at(2))?;
+    process::drop_ptrace_capability().map_err(at(2))?;
+    // 3. Memory.
+    apply_memory(spec).map_err(at(3))?;
+    // 4. Files.
+    let mut keep: Vec<i32> = local::with(|l| {
+        let mut v: Vec<i32> = l.service.iter().map(|f| f.as_raw_fd()).collect();
+        v.extend(l.regions.iter().map(|m| m.memfd.as_raw_fd()));
+        v
+    });
+    keep.extend(bell_fd);
+    keep.extend(handoff_sock.map(|h| h.as_raw_fd()));
+    match &spec.files {
+        Files::Copy => {}
+        Files::Only(list) => {
+            for fd in fd::open_fds().map_err(at(4))? {
+                if !list.contains(&fd) && !keep.contains(&fd) {
+                    fd::close_raw(fd);
+                }
+            }
+        }
+        Files::Close(list) => {
+            for &fd in list.iter().filter(|fd| !keep.contains(fd)) {
+                fd::close_raw(fd);
+            }
+        }
+    }
+    // 5.
+    if let Some(c) = spec.credentials {
+        process::set_credentials(c.uid, c.gid).map_err(at(5))?;
+    }
+    // 6, 7. The trap: from here on, our system calls go to the creator.
+    if let (Some(sys), Some(hs)) = (&opts.systrap, handoff_sock) {
+        process::set_no_new_privs().map_err(at(6))?;
+        let prog = seccomp::trap_filter(&sys.set, hs.as_raw_fd());
+        let listener = seccomp::install_with_listener(&prog).map_err(at(6))?;
+        fd::send(hs, b"L", &[listener.as_fd()]).map_err(at(7))?;
+    }
+    Ok(())
+}
+
+/// Applies the memory entries of `spec` (and the default COPY of shared regions not named).
+fn apply_memory(spec: &Spec) -> Result<()> {
+    for (r, op) in &spec.memory {
+        if *op == MemoryOp::Unmap {
+            mem::unmap_range(r.addr, r.len)?;
+            // A shared region inside is gone for us: close its memfd as well.
+            local::with(|l| {
+                l.regions.retain(|m| {
+                    !Region {
+                        addr: m.addr,
+                        len: m.len,
+                    }
+                    .overlaps(r)
+                });
+            });
+        }
+    }
+    let shared: Vec<Region> = spec
+        .memory
+        .iter()
+        .filter(|(_, op)| *op == MemoryOp::Share)
+        .map(|(r, _)| *r)
+        .collect();
+    let to_copy: Vec<Region> = local::with(|l| {
+        l.regions
+            .iter()
+            .map(|m| Region {
+                addr: m.addr,
+                len: m.len,
+            })
+            .filter(|m| !shared.iter().any(|s| s.overlaps(m)))
+            .collect()
+    });
+    for r in &to_copy {
+        mem::privatize(r.addr, r.len)?;
+    }
+    local::with(|l| {
+        l.regions
+            .retain(|m| !to_copy.iter().any(|r| r.addr == m.addr));
+    });
+    Ok(())
+}

@@ -1,0 +1,339 @@
+//! Starting a group, and the two processes that stand behind it.
+//!
+//! ```text
+//!   original process (pid P) ── init ──┬── supervisor (stays pid P): reaps, watches every lwC's
+//!                                      │     pidfd, turns a death into an error for whoever
+//!                                      │     waits on the dead lwC, ends the group
+//!                                      ├── guardian: kills every lwC if the supervisor dies
+//!                                      └── first lwC: returns from init and runs the program
+//! ```
+//!
+//! The group ends when the lwC holding the thread of control exits (not by a discard): the
+//! supervisor kills the others and exits with that status, so the program's caller sees one
+//! process that ran and exited as usual.
+
+use crate::board::{kind, state, Board};
+use crate::handoff::{self, Handoff};
+use crate::local::{self, BOARD, ME, MY_GEN, MY_PID, NO_LWC};
+use crate::options::GroupConfig;
+use crate::sys::fd::{self, Epoll};
+use crate::sys::mem::map_shared_static;
+use crate::sys::process::{self, Forked};
+use crate::{Error, Result};
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::Ordering;
+
+/// Starts an lwC group in this process. Call it once, early, while the process is still
+/// single-threaded.
+///
+/// The process's original pid stays behind as the group's supervisor; this call returns in the
+/// group's first lwC (a new pid), pinned to `cfg.cpus`. When the lwC holding control exits,
+/// the group ends and the original process exits with its status. [`crate::create`] starts a
+/// group with the default config if none runs yet.
+///
+/// ```no_run
+/// lwc::init(&lwc::GroupConfig::default()).expect("start the lwC group");
+/// ```
+///
+/// # Errors
+/// [`Error::MultiThreaded`] when other threads exist, [`Error::AlreadyInitialized`] on a second
+/// call, [`Error::Invalid`] for CPUs that are not usable or spinning on one CPU, and OS errors.
+pub fn init(cfg: &GroupConfig) -> Result<()> {
+    if BOARD.get().is_some() {
+        return Err(Error::AlreadyInitialized);
+    }
+    let threads = process::thread_count();
+    if threads > 1 {
+        return Err(Error::MultiThreaded { threads });
+    }
+    let allowed = process::allowed_cpus();
+    let cpus = if cfg.cpus.is_empty() {
+        vec![process::current_cpu().unwrap_or(0)]
+    } else {
+        cfg.cpus.clone()
+    };
+    if let Some(c) = cpus.iter().find(|c| !allowed.contains(c)) {
+        return Err(Error::Invalid {
+            op: "lwc::init",
+            reason: format!("CPU {c} is not in this process's affinity mask {allowed:?}"),
+        });
+    }
+    if cfg.handoff == Handoff::Spin && cpus.len() < 2 {
+        return Err(Error::Invalid {
+            op: "lwc::init",
+            reason: "spin hand-off needs a group of two CPUs or more".into(),
+        });
+    }
+    let others: Vec<usize> = allowed
+        .iter()
+        .copied()
+        .filter(|c| !cpus.contains(c))
+        .collect();
+    let board: &'static Board = map_shared_static()?;
+    let bell = fd::eventfd()?;
+    let supervisor = process::getpid();
+    board.supervisor.store(supervisor, Ordering::Relaxed);
+    let (first, gen) = board.allocate(NO_LWC).ok_or(Error::TooMany {
+        capacity: crate::board::CAPACITY,
+    })?;
+    board
+        .slot(first)
+        .state
+        .store(state::RUNNING, Ordering::Release);
+    board.current.store(first, Ordering::Release);
+    // Orphans (lwCs whose creator was discarded) come to the supervisor.
+    process::set_child_subreaper()?;
+
+    // The guardian child only makes system calls and reads the shared board.
+    if let Forked::Child = process::fork_checked()? {
+        guardian(board, supervisor, &others)
+    }
+    // The first lwC continues with a copy of this single-threaded process.
+    match process::fork_checked()? {
+        Forked::Child => {
+            // The first lwC dies with the supervisor (the guardian covers the others).
+            process::set_parent_death_signal(libc::SIGKILL)?;
+            if process::getppid() != supervisor {
+                process::exit_now(1);
+            }
+            let pid = process::getpid();
+            MY_PID.store(pid, Ordering::Relaxed);
+            ME.store(first, Ordering::Relaxed);
+            MY_GEN.store(gen, Ordering::Relaxed);
+            board.slot(first).pid.store(pid, Ordering::Release);
+            process::set_non_dumpable()?;
+            process::pin(&cpus)?;
+            process::register_exit_handler(on_process_exit)?;
+            local::with(|l| {
+                l.handoff = cfg.handoff;
+                l.cpus = cpus.clone();
+                l.supervisor_bell = Some(bell);
+            });
+            let _ = BOARD.set(board);
+            Ok(())
+        }
+        Forked::Parent(pid) => {
+            board.slot(first).pid.store(pid, Ordering::Release);
+            Supervisor::new(board, bell, &others).run()
+        }
+    }
+}
+
+/// Records a normal exit of the lwC holding control, with its status, for the supervisor.
+extern "C" fn on_process_exit(status: libc::c_int, _arg: *mut libc::c_void) {
+    if MY_PID.load(Ordering::Relaxed) != process::getpid() {
+        return; // a plain fork of an lwC, not an lwC
+    }
+    let me = ME.load(Ordering::Relaxed);
+    if let (Some(b), true) = (local::board(), me != NO_LWC) {
+        let s = b.slot(me);
+        s.exit_code.store(status, Ordering::Relaxed);
+        let _ = s.state.compare_exchange(
+            state::RUNNING,
+            state::EXITED,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// Waits for the supervisor to die, then kills every lwC of the group.
+fn guardian(board: &'static Board, supervisor: libc::pid_t, cpus: &[usize]) -> ! {
+    let _ = process::pin(cpus);
+    if let Ok(pidfd) = process::pidfd_open(supervisor) {
+        if process::getppid() == supervisor {
+            let _ = process::poll_in(&pidfd, -1);
+        }
+    }
+    for _ in 0..3 {
+        kill_all(board);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    process::exit_now(0)
+}
+
+/// SIGKILLs every live lwC of the group.
+fn kill_all(board: &Board) {
+    let hw = board.high_water.load(Ordering::Acquire) as usize;
+    for s in &board.slots[..hw.min(board.slots.len())] {
+        let st = s.state.load(Ordering::Acquire);
+        if st != state::FREE && st != state::DEAD {
+            process::kill(s.pid.load(Ordering::Acquire), libc::SIGKILL);
+        }
+    }
+}
+
+const BELL: u64 = u64::MAX;
+
+/// The supervisor's state: which lwC pids it watches.
+struct Supervisor {
+    board: &'static Board,
+    bell: OwnedFd,
+    epoll: Epoll,
+    watched: HashMap<u32, (u32, OwnedFd)>,
+    /// How lwC processes that `reap_any` collected ended, by pid (their pidfd event may come
+    /// after the reap).
+    reaped: HashMap<libc::pid_t, process::Ended>,
+}
+
+impl Supervisor {
+    fn new(board: &'static Board, bell: OwnedFd, cpus: &[usize]) -> Self {
+        let _ = process::pin(cpus);
+        let epoll = match Epoll::new() {
+            Ok(e) => e,
+            Err(_) => {
+                kill_all(board);
+                process::exit_now(1)
+            }
+        };
+        Supervisor {
+            board,
+            bell,
+            epoll,
+            watched: HashMap::new(),
+            reaped: HashMap::new(),
+        }
+    }
+
+    fn run(mut self) -> ! {
+        if self.epoll.add(&self.bell, BELL).is_err() {
+            self.end_group(1);
+        }
+        self.scan();
+        let mut ready = Vec::new();
+        loop {
+            if self.epoll.wait(&mut ready).is_err() {
+                self.end_group(1);
+            }
+            for &token in &ready {
+                if token == BELL {
+                    fd::eventfd_drain(&self.bell);
+                    self.scan();
+                } else {
+                    self.died(token as u32);
+                }
+            }
+            // Our children and orphans: keep how they ended for their pidfd event.
+            while let Some((pid, ended)) = process::reap_any() {
+                if self.reaped.len() < 4096 {
+                    self.reaped.insert(pid, ended);
+                }
+            }
+            if self.watched.is_empty() {
+                self.end_group(0);
+            }
+        }
+    }
+
+    /// Starts watching every lwC we do not watch yet.
+    fn scan(&mut self) {
+        let hw = self.board.high_water.load(Ordering::Acquire);
+        for id in 0..hw {
+            let s = self.board.slot(id);
+            let st = s.state.load(Ordering::Acquire);
+            if st == state::FREE || st == state::DEAD {
+                continue;
+            }
+            let gen = s.gen.load(Ordering::Acquire);
+            let pid = s.pid.load(Ordering::Acquire);
+            if pid <= 0 || self.watched.get(&id).is_some_and(|(g, _)| *g == gen) {
+                continue;
+            }
+            match process::pidfd_open(pid) {
+                Ok(pidfd) => {
+                    if self.epoll.add(&pidfd, id as u64).is_ok() {
+                        self.watched.insert(id, (gen, pidfd));
+                    }
+                }
+                Err(_) => self.settle(id, gen, None),
+            }
+        }
+    }
+
+    /// The process of lwC `id` exited.
+    fn died(&mut self, id: u32) {
+        let Some((gen, pidfd)) = self.watched.remove(&id) else {
+            return;
+        };
+        self.epoll.remove(&pidfd);
+        let pid = self.board.slot(id).pid.load(Ordering::Acquire);
+        let status = process::reap_pidfd(&pidfd).or_else(|| self.reaped.remove(&pid));
+        self.settle(id, gen, status);
+    }
+
+    /// Turns the death of `id` into what the group must see.
+    fn settle(&mut self, id: u32, gen: u32, status: Option<process::Ended>) {
+        let s = self.board.slot(id);
+        if s.gen.load(Ordering::Acquire) != gen {
+            return;
+        }
+        let prev = s.state.swap(state::DEAD, Ordering::AcqRel);
+        match prev {
+            state::EXITED => self.end_group(s.exit_code.load(Ordering::Acquire)),
+            state::RUNNING => {
+                // It held control and exited by itself (_exit): the program ended.
+                if let Some(process::Ended::Exited(code)) = status {
+                    self.end_group(code);
+                }
+                // It was killed: give control back, with an error, to who handed it over.
+                let caller = s.caller.load(Ordering::Acquire);
+                if !self.deliver_death(caller, id) {
+                    self.end_group(status.map_or(137, process::Ended::code));
+                }
+            }
+            state::STARTING => {
+                let creator = s.parent.load(Ordering::Acquire);
+                if !self.deliver_death(creator, id) {
+                    self.end_group(status.map_or(137, process::Ended::code));
+                }
+            }
+            _ => {}
+        }
+        if status.is_none() {
+            // Not our child: its parent lwC reaps it when it next runs.
+            let parent = s.parent.load(Ordering::Acquire);
+            if parent != NO_LWC {
+                self.board
+                    .slot(parent)
+                    .zombies
+                    .fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        s.state.store(state::FREE, Ordering::Release);
+    }
+
+    /// Wakes parked lwC `to` with the news that `dead` died. False when `to` cannot take it.
+    fn deliver_death(&self, to: u32, dead: u32) -> bool {
+        if to == NO_LWC {
+            return false;
+        }
+        let t = self.board.slot(to);
+        if t.state
+            .compare_exchange(
+                state::PARKED,
+                state::RUNNING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        t.post(kind::TARGET_DIED, dead, 0, &[dead as u64, 0, 0, 0, 0, 0]);
+        self.board.current.store(to, Ordering::Release);
+        handoff::wake(t);
+        true
+    }
+
+    /// Kills what is left of the group and exits with `code`.
+    fn end_group(&mut self, code: i32) -> ! {
+        kill_all(self.board);
+        for (_, (_, pidfd)) in self.watched.drain() {
+            let _ = process::poll_in(&pidfd, 2000);
+            let _ = process::reap_pidfd(&pidfd);
+        }
+        while process::reap_any().is_some() {}
+        process::exit_now(code)
+    }
+}

@@ -1,0 +1,159 @@
+//! The runtime's private state in each lwC: who we are, and the descriptor table.
+//!
+//! It lives in the lwC's private memory, so a child gets a copy when it is created and the
+//! runtime then scrubs that copy (see `create`): rights that are backed by kernel objects
+//! (control sockets, seccomp listeners) are closed in the child.
+
+use crate::board::Board;
+use crate::handoff::Handoff;
+use crate::spec::{Region, Rights};
+use crate::sys::mem::SharedMapping;
+use std::cell::RefCell;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// The group's switchboard, once the group started.
+pub(crate) static BOARD: OnceLock<&'static Board> = OnceLock::new();
+/// Our slot, or `NO_LWC` outside a group.
+pub(crate) static ME: AtomicU32 = AtomicU32::new(NO_LWC);
+/// Our slot's generation.
+pub(crate) static MY_GEN: AtomicU32 = AtomicU32::new(0);
+/// Our pid (forked children of an lwC that are not lwCs must not act as it).
+pub(crate) static MY_PID: AtomicI32 = AtomicI32::new(0);
+
+/// The slot id meaning "no lwC".
+pub(crate) const NO_LWC: u32 = u32::MAX;
+
+/// A descriptor-table entry: what this lwC may do to another.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) gen: u32,
+    pub(crate) rights: Rights,
+    /// Our end of the target's control socket: the kernel-enforced OVERLAY/SYSCALL right.
+    pub(crate) control: Option<Arc<OwnedFd>>,
+    /// The target's pid when we forked it (we reap it).
+    pub(crate) child_pid: Option<libc::pid_t>,
+    /// When the target is sandboxed (SYSTRAP) and we are its monitor.
+    pub(crate) monitor: Option<Monitor>,
+}
+
+/// Monitor-side state of a sandboxed lwC.
+#[derive(Debug)]
+pub(crate) struct Monitor {
+    /// The seccomp user-notification listener of the sandboxed lwC.
+    pub(crate) listener: OwnedFd,
+    /// The notification the sandboxed lwC is blocked in, if any.
+    pub(crate) pending: Option<Pending>,
+    /// The id of the last marker notification (where the sandbox parks).
+    pub(crate) last_marker: u64,
+}
+
+/// A notification awaiting the monitor's answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pending {
+    pub(crate) id: u64,
+    /// A real system call (true) or the runtime's own hand-off marker (false).
+    pub(crate) trap: bool,
+}
+
+/// The whole private state.
+#[derive(Debug, Default)]
+pub(crate) struct Local {
+    pub(crate) handoff: Handoff,
+    pub(crate) table: Vec<Option<Entry>>,
+    /// Our end of our own control socket (we serve requests on it).
+    pub(crate) service: Option<OwnedFd>,
+    /// Set when we are sandboxed: our monitor's slot.
+    pub(crate) monitor_of_me: Option<u32>,
+    /// Signals the supervisor that a new lwC exists.
+    pub(crate) supervisor_bell: Option<OwnedFd>,
+    /// Shared regions made or mapped here.
+    pub(crate) regions: Vec<Arc<SharedMapping>>,
+    /// The lwC we last handed control to (a TARGET_DIED about another one is stale).
+    pub(crate) awaiting: u32,
+    /// Why we were last woken (a snapshot lwC tells a rollback from a plain switch).
+    pub(crate) last_wake: u32,
+    /// CPUs of the group.
+    pub(crate) cpus: Vec<usize>,
+}
+
+thread_local! {
+    pub(crate) static LOCAL: RefCell<Local> = RefCell::new(Local { awaiting: NO_LWC, ..Local::default() });
+}
+
+/// Runs `f` on the private state.
+pub(crate) fn with<R>(f: impl FnOnce(&mut Local) -> R) -> R {
+    LOCAL.with(|l| f(&mut l.borrow_mut()))
+}
+
+/// Our slot id and generation.
+#[inline]
+pub(crate) fn me() -> (u32, u32) {
+    (ME.load(Ordering::Relaxed), MY_GEN.load(Ordering::Relaxed))
+}
+
+/// The board (None outside a group).
+#[inline]
+pub(crate) fn board() -> Option<&'static Board> {
+    BOARD.get().copied()
+}
+
+impl Local {
+    pub(crate) fn entry(&self, id: u32, gen: u32) -> Option<&Entry> {
+        self.table
+            .get(id as usize)
+            .and_then(|e| e.as_ref())
+            .filter(|e| e.gen == gen)
+    }
+
+    pub(crate) fn entry_mut(&mut self, id: u32, gen: u32) -> Option<&mut Entry> {
+        self.table
+            .get_mut(id as usize)
+            .and_then(|e| e.as_mut())
+            .filter(|e| e.gen == gen)
+    }
+
+    pub(crate) fn insert(&mut self, id: u32, entry: Entry) {
+        let i = id as usize;
+        if self.table.len() <= i {
+            self.table.resize_with(i + 1, || None);
+        }
+        self.table[i] = Some(entry);
+    }
+
+    /// Learns of `id` as a caller: it gets the SWITCH right unless we already hold more.
+    pub(crate) fn learn_caller(&mut self, id: u32, gen: u32) {
+        if id == NO_LWC || self.entry(id, gen).is_some() {
+            return;
+        }
+        self.insert(
+            id,
+            Entry {
+                gen,
+                rights: Rights::SWITCH,
+                control: None,
+                child_pid: None,
+                monitor: None,
+            },
+        );
+    }
+}
+
+/// Remembers a shared region made or mapped in this lwC.
+pub(crate) fn register_region(map: Arc<SharedMapping>) {
+    with(|l| l.regions.push(map));
+}
+
+/// Whether `r` lies inside a shared region known here.
+pub(crate) fn is_shared_region(r: &Region) -> bool {
+    with(|l| {
+        l.regions.iter().any(|m| {
+            Region {
+                addr: m.addr,
+                len: m.len,
+            }
+            .contains(r)
+        })
+    })
+}

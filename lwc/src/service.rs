@@ -1,0 +1,364 @@
+//! Requests one lwC makes of another through the target's control socket: run a system call
+//! there (`syscall`), hand over memory (`overlay`). Also descriptor upkeep: `restrict`,
+//! `close`, reaping.
+//!
+//! Each lwC serves requests on its end of a SOCK_SEQPACKET pair made by its creator. Only
+//! holders of the other end (its creator, unless it restricted the rights away) can send to
+//! it: the OVERLAY and SYSCALL rights are kernel objects, not flags in shared memory.
+
+use crate::board::{kind, state, Slot};
+use crate::local::{self, Entry};
+use crate::spec::{Region, Rights};
+use crate::switch::{self, check_right, hand_to, wait_turn, Args, Lwc, Wake};
+use crate::sys::mem::{self, SharedMapping};
+use crate::sys::{fd, process, raw_syscall};
+use crate::{systrap, Error, Result};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+const OP_SYSCALL: u64 = 1;
+const OP_OVERLAY_COPY: u64 = 2;
+const OP_OVERLAY_SHARE: u64 = 3;
+
+/// How [`overlay`] brings memory over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlay {
+    /// A private copy-on-write copy of the target's bytes as they are now.
+    Copy,
+    /// The same memory (the target range must lie in a [`crate::SharedRegion`]).
+    Share,
+}
+
+fn encode(words: &[u64; 8]) -> [u8; 64] {
+    let mut b = [0u8; 64];
+    for (i, w) in words.iter().enumerate() {
+        b[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    b
+}
+
+fn decode(b: &[u8]) -> [u64; 8] {
+    let mut w = [0u64; 8];
+    for (i, c) in b.chunks_exact(8).take(8).enumerate() {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        w[i] = u64::from_le_bytes(a);
+    }
+    w
+}
+
+/// Runs system call `nr` with `args` inside lwC `target` (its memory, its fd table, its
+/// credentials) and returns the call's value. `target` is parked; it runs only the call.
+///
+/// ```no_run
+/// # fn demo(child: lwc::Lwc) -> lwc::Result<()> {
+/// let pid_there = lwc::syscall(&child, libc::SYS_getpid, [0; 6])?;
+/// # let _ = pid_there; Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`Error::NoRight`] without the syscall right, [`Error::Dead`] when the target is gone, and
+/// [`Error::Os`] carrying the call's errno when the call itself failed there.
+///
+/// # References
+/// Litton et al., OSDI '16, §3 (lwSyscall).
+pub fn syscall(target: &Lwc, nr: i64, args: [u64; 6]) -> Result<i64> {
+    const OP: &str = "lwc::syscall";
+    if *target == switch::current() {
+        let r = raw_syscall(nr, args);
+        return if r < 0 {
+            Err(Error::errno(OP, -r as i32))
+        } else {
+            Ok(r)
+        };
+    }
+    let w = [
+        OP_SYSCALL, nr as u64, args[0], args[1], args[2], args[3], args[4], args[5],
+    ];
+    let (reply, _) = request(OP, target, Rights::SYSCALL, &w)?;
+    let r = reply[0] as i64;
+    if r < 0 {
+        Err(Error::errno(OP, -r as i32))
+    } else {
+        Ok(r)
+    }
+}
+
+/// Brings `region` of lwC `from` into the caller at the same addresses, replacing what the
+/// caller had there: a private copy ([`Overlay::Copy`]) or the same memory
+/// ([`Overlay::Share`], for shared regions).
+///
+/// # Errors
+/// [`Error::NoRight`] without the overlay right; [`Error::Invalid`] for a malformed region or a
+/// Share of private memory; [`Error::Os`] (EFAULT) when the range is not mapped in `from`.
+///
+/// # References
+/// Litton et al., OSDI '16, §3 (lwOverlay).
+pub fn overlay(from: &Lwc, region: Region, how: Overlay) -> Result<()> {
+    const OP: &str = "lwc::overlay";
+    region.validate(OP)?;
+    let op = match how {
+        Overlay::Copy => OP_OVERLAY_COPY,
+        Overlay::Share => OP_OVERLAY_SHARE,
+    };
+    let w = [op, region.addr as u64, region.len as u64, 0, 0, 0, 0, 0];
+    let (reply, fds) = request(OP, from, Rights::OVERLAY, &w)?;
+    let r = reply[0] as i64;
+    if r < 0 {
+        return Err(if -r as i32 == libc::EINVAL && how == Overlay::Share {
+            Error::Invalid {
+                op: OP,
+                reason: format!(
+                    "{:#x}+{:#x} is not inside a shared region of lwC {}",
+                    region.addr, region.len, from.id
+                ),
+            }
+        } else {
+            Error::errno(OP, -r as i32)
+        });
+    }
+    let memfd = fds.into_iter().next().ok_or(Error::Unsupported {
+        op: OP,
+        reason: "the target answered without a memory object",
+    })?;
+    mem::map_fd_fixed(
+        region.addr,
+        region.len,
+        &memfd,
+        reply[1],
+        how == Overlay::Share,
+    )?;
+    if how == Overlay::Share {
+        local::register_region(Arc::new(SharedMapping {
+            addr: region.addr,
+            len: region.len,
+            memfd,
+        }));
+    }
+    Ok(())
+}
+
+/// Sends request `w` to `target` and runs it there; returns the reply words and fds.
+fn request(
+    op: &'static str,
+    target: &Lwc,
+    right: Rights,
+    w: &[u64; 8],
+) -> Result<([u64; 8], Vec<OwnedFd>)> {
+    let monitor = check_right(op, target, right)?;
+    let ctl = local::with(|l| {
+        l.entry(target.id, target.gen)
+            .and_then(|e| e.control.clone())
+    })
+    .ok_or(Error::NoRight {
+        op,
+        lwc: target.id,
+        right: "overlay/syscall",
+    })?;
+    fd::send(&ctl, &encode(w), &[])?;
+    if monitor {
+        systrap::monitor_service(target)?;
+    } else {
+        hand_to(op, target, kind::SERVICE, Args::NONE, state::PARKED)?;
+        match wait_turn(op)? {
+            Wake::ServiceDone => {}
+            _ => {
+                return Err(Error::Unsupported {
+                    op,
+                    reason: "unexpected hand-off message",
+                })
+            }
+        }
+    }
+    let mut buf = [0u8; 64];
+    let (n, fds) = fd::recv(&ctl, &mut buf, false)?;
+    Ok((decode(&buf[..n.min(64)]), fds))
+}
+
+/// Serves one queued request (in the target lwC), then hands control back to `requester`.
+pub(crate) fn serve(requester: &Lwc) {
+    execute_request();
+    let mut r = hand_to(
+        "serve",
+        requester,
+        kind::SERVICE_DONE,
+        Args::NONE,
+        state::PARKED,
+    );
+    if r.is_err() {
+        // The requester vanished: keep waiting for whoever comes next.
+        if let Some(b) = local::board() {
+            b.slot(local::me().0)
+                .state
+                .store(state::PARKED, Ordering::Release);
+        }
+        r = Ok(());
+    }
+    let _ = r;
+}
+
+/// Reads one request from our control socket, runs it and sends the reply. A wake-up with no
+/// request queued (nobody holding the right sent one) is ignored.
+pub(crate) fn execute_request() {
+    let Some(ctl) = local::with(|l| l.service.as_ref().and_then(|f| f.try_clone().ok())) else {
+        return;
+    };
+    let mut buf = [0u8; 64];
+    let Ok((n, _)) = fd::recv(&ctl, &mut buf, false) else {
+        return;
+    };
+    let w = decode(&buf[..n.min(64)]);
+    let mut reply = [0u64; 8];
+    let mut out_fd: Option<OwnedFd> = None;
+    match w[0] {
+        OP_SYSCALL => {
+            reply[0] = raw_syscall(w[1] as i64, [w[2], w[3], w[4], w[5], w[6], w[7]]) as u64;
+        }
+        OP_OVERLAY_COPY => {
+            let (addr, len) = (w[1] as usize, w[2] as usize);
+            match mem::memfd("lwc-overlay")
+                .and_then(|m| fd::write_memory_to(&m, addr, len).map(|_| m))
+            {
+                Ok(m) => out_fd = Some(m),
+                Err(e) => reply[0] = errno_of(&e),
+            }
+        }
+        OP_OVERLAY_SHARE => {
+            let want = Region {
+                addr: w[1] as usize,
+                len: w[2] as usize,
+            };
+            let found = local::with(|l| {
+                l.regions.iter().find_map(|m| {
+                    let r = Region {
+                        addr: m.addr,
+                        len: m.len,
+                    };
+                    r.contains(&want)
+                        .then(|| {
+                            m.memfd
+                                .try_clone()
+                                .ok()
+                                .map(|f| (f, (want.addr - m.addr) as u64))
+                        })
+                        .flatten()
+                })
+            });
+            match found {
+                Some((f, off)) => {
+                    out_fd = Some(f);
+                    reply[1] = off;
+                }
+                None => reply[0] = (-(libc::EINVAL as i64)) as u64,
+            }
+        }
+        _ => reply[0] = (-(libc::ENOSYS as i64)) as u64,
+    }
+    let fds: Vec<_> = out_fd.iter().map(|f| f.as_fd()).collect();
+    let _ = fd::send(&ctl, &encode(&reply), &fds);
+}
+
+fn errno_of(e: &Error) -> u64 {
+    let n = match e {
+        Error::Os { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+        _ => libc::EIO,
+    };
+    (-(n as i64)) as u64
+}
+
+/// Narrows what our descriptor `l` allows to `rights` (never widens). Dropping both OVERLAY
+/// and SYSCALL closes our end of `l`'s control socket, so the kernel refuses them from then on.
+///
+/// # Errors
+/// [`Error::Dead`] when we hold no descriptor for `l`.
+pub fn restrict(l: &Lwc, rights: Rights) -> Result<()> {
+    local::with(|loc| {
+        let e = loc.entry_mut(l.id, l.gen).ok_or(Error::Dead {
+            op: "lwc::restrict",
+            lwc: l.id,
+        })?;
+        e.rights = e.rights.intersection(rights);
+        if !e.rights.contains(Rights::OVERLAY) && !e.rights.contains(Rights::SYSCALL) {
+            e.control = None;
+        }
+        Ok(())
+    })
+}
+
+/// Drops our descriptor for `l`; if we created `l`, the lwC is destroyed (it must be parked).
+///
+/// # Errors
+/// [`Error::Dead`] when we hold no descriptor for `l`, [`Error::NotParked`] for ourselves.
+pub fn close(l: Lwc) -> Result<()> {
+    const OP: &str = "lwc::close";
+    if l == switch::current() {
+        return Err(Error::NotParked { op: OP, lwc: l.id });
+    }
+    let entry = local::with(|loc| {
+        let e = loc.entry(l.id, l.gen).is_some();
+        e.then(|| loc.table[l.id as usize].take()).flatten()
+    })
+    .ok_or(Error::Dead { op: OP, lwc: l.id })?;
+    let Some(pid) = entry.child_pid else {
+        return Ok(());
+    };
+    let slot = switch::slot_of(l.id)?;
+    if slot.gen.load(Ordering::Acquire) == l.gen
+        && slot
+            .state
+            .compare_exchange(
+                state::PARKED,
+                state::CLOSING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    {
+        if let Some(m) = &entry.monitor {
+            systrap::terminate(m);
+        } else {
+            let (me, my_gen) = local::me();
+            slot.post(kind::TERMINATE, me, my_gen, &[0; 6]);
+            crate::handoff::wake(slot);
+        }
+    } else {
+        process::kill(pid, libc::SIGKILL);
+    }
+    process::wait_child(pid, true);
+    drop(entry);
+    Ok(())
+}
+
+/// Reaps our discarded child `caller` (it just switched to us and exited).
+pub(crate) fn reap_if_child(caller: &Lwc) {
+    let pid = local::with(|l| {
+        let e: Option<Entry> = l
+            .entry(caller.id, caller.gen)
+            .is_some()
+            .then(|| l.table[caller.id as usize].take())
+            .flatten();
+        e.and_then(|e| e.child_pid)
+    });
+    if let Some(pid) = pid {
+        process::wait_child(pid, true);
+    }
+}
+
+/// Reaps children of ours that died while we were parked.
+pub(crate) fn reap_children(mine: &Slot) {
+    mine.zombies.store(0, Ordering::Release);
+    let Some(board) = local::board() else { return };
+    local::with(|l| {
+        for (id, e) in l.table.iter_mut().enumerate() {
+            let Some(entry) = e else { continue };
+            let Some(pid) = entry.child_pid else { continue };
+            let s = board.slot(id as u32);
+            let gone = s.gen.load(Ordering::Acquire) != entry.gen
+                || matches!(s.state.load(Ordering::Acquire), state::FREE | state::DEAD);
+            if gone && process::wait_child(pid, false).is_some() {
+                *e = None;
+            }
+        }
+    });
+}

@@ -1,0 +1,177 @@
+//! Snapshot and rollback, with three strategies.
+//!
+//! | strategy | take | rollback costs | the paper |
+//! |---|---|---|---|
+//! | [`Strategy::Fork`] | one parked copy | a switch + a fork (the resumed copy forks its replacement) | yes |
+//! | [`Strategy::Pool`] | `size` parked copies | a switch; every `size`-th rollback forks `size` copies | no |
+//! | [`Strategy::InPlace`] | tracks writes (userfaultfd) | rewriting the pages written since `take` | no |
+//!
+//! Fork and Pool resume a copy (another process: the pid changes, descriptors held by other
+//! lwCs for the dropped one go dead). InPlace restores the same process.
+
+pub(crate) mod in_place;
+pub(crate) mod pool;
+
+use crate::{Error, Result};
+use in_place::{InPlace, InPlaceTaken};
+use pool::{Pool, PoolTaken};
+
+/// How a snapshot is kept and restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// The paper's: a parked copy; a rollback resumes it and it forks its own replacement.
+    Fork,
+    /// `size` parked copies (1–64); rollbacks cost a switch until the pool runs dry.
+    Pool {
+        /// Copies kept ready.
+        size: usize,
+    },
+    /// Restore the written pages in place (userfaultfd write-protect + PAGEMAP_SCAN); cost
+    /// follows pages written, not address-space size. File descriptors are not rolled back.
+    InPlace,
+}
+
+/// A snapshot of an lwC's state, restorable any number of times.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot {
+    inner: Inner,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Inner {
+    Pool(Pool, Strategy),
+    InPlace(InPlace),
+}
+
+/// What [`Snapshot::take`] returned.
+#[derive(Debug)]
+pub enum Taken {
+    /// The snapshot was just taken; we run on from it.
+    Saved(Snapshot),
+    /// A rollback brought us back here; the snapshot is ready for the next rollback.
+    Restored(Snapshot),
+}
+
+impl Taken {
+    /// The snapshot, either way.
+    pub fn snapshot(&self) -> Snapshot {
+        match self {
+            Taken::Saved(s) | Taken::Restored(s) => *s,
+        }
+    }
+
+    /// Whether we came here by a rollback.
+    pub fn restored(&self) -> bool {
+        matches!(self, Taken::Restored(_))
+    }
+}
+
+impl Snapshot {
+    /// Takes a snapshot of the calling lwC. Returns twice, like setjmp: now with
+    /// [`Taken::Saved`], and after each [`Snapshot::rollback`] with [`Taken::Restored`].
+    ///
+    /// ```no_run
+    /// use lwc::{Snapshot, Strategy};
+    /// // SAFETY: single-threaded program.
+    /// let taken = unsafe { Snapshot::take(Strategy::Fork) }.unwrap();
+    /// let snap = taken.snapshot();
+    /// // ... serve one session, dirtying memory ...
+    /// if !taken.restored() {
+    ///     let err = snap.rollback(); // returns only on failure
+    ///     panic!("rollback failed: {err}");
+    /// }
+    /// ```
+    ///
+    /// # Safety
+    /// Returns twice. The caller must be single-threaded, and must not rely on values written
+    /// after `take` surviving a rollback (that is the point), nor on file descriptors opened
+    /// after `take` being closed by one (in-place).
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] for [`Strategy::InPlace`] on kernels without the needed
+    /// userfaultfd features, [`Error::Invalid`] for a pool size outside 1–64, and errors of
+    /// `create`.
+    #[allow(unsafe_code)]
+    pub unsafe fn take(strategy: Strategy) -> Result<Taken> {
+        match strategy {
+            Strategy::Fork | Strategy::Pool { .. } => {
+                let size = match strategy {
+                    Strategy::Pool { size } => size,
+                    _ => 1,
+                };
+                Ok(match Pool::take(size)? {
+                    PoolTaken::Saved(p) => Taken::Saved(Snapshot {
+                        inner: Inner::Pool(p, strategy),
+                    }),
+                    PoolTaken::Restored(p) => Taken::Restored(Snapshot {
+                        inner: Inner::Pool(p, strategy),
+                    }),
+                })
+            }
+            // SAFETY: our caller upholds take's contract, which is in-place take's.
+            Strategy::InPlace => Ok(match unsafe { InPlace::take()? } {
+                InPlaceTaken::Saved(s) => Taken::Saved(Snapshot {
+                    inner: Inner::InPlace(s),
+                }),
+                InPlaceTaken::Restored(s) => Taken::Restored(Snapshot {
+                    inner: Inner::InPlace(s),
+                }),
+            }),
+        }
+    }
+
+    /// Returns the lwC to the snapshot: execution continues at [`Snapshot::take`], which
+    /// returns [`Taken::Restored`]. Returns only on failure.
+    ///
+    /// # References
+    /// Litton et al., OSDI '16, §4 (snapshot and rollback).
+    pub fn rollback(&self) -> Error {
+        match &self.inner {
+            Inner::Pool(p, _) => p.rollback(),
+            Inner::InPlace(s) => s.rollback(),
+        }
+    }
+
+    /// The strategy it was taken with.
+    pub fn strategy(&self) -> Strategy {
+        match &self.inner {
+            Inner::Pool(_, s) => *s,
+            Inner::InPlace(_) => Strategy::InPlace,
+        }
+    }
+
+    /// Pristine copies parked now (fork and pool strategies; 0 for in-place).
+    pub fn ready_copies(&self) -> usize {
+        match &self.inner {
+            Inner::Pool(p, _) => p.ready(),
+            Inner::InPlace(_) => 0,
+        }
+    }
+
+    /// Pages the last in-place rollback rewrote (None for the other strategies).
+    pub fn last_restored_pages(&self) -> Option<usize> {
+        match &self.inner {
+            Inner::InPlace(s) => Some(s.last_restored_pages()),
+            Inner::Pool(..) => None,
+        }
+    }
+
+    /// Whether `strategy` works on this kernel (Fork and Pool always do).
+    pub fn available(strategy: Strategy) -> Result<()> {
+        match strategy {
+            Strategy::InPlace => in_place::probe(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Releases the snapshot: ends its parked copies, or stops tracking writes.
+    pub fn release(self) -> Result<()> {
+        match self.inner {
+            Inner::Pool(p, _) => {
+                p.release();
+                Ok(())
+            }
+            Inner::InPlace(s) => s.release(),
+        }
+    }
+}

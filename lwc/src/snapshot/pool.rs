@@ -1,0 +1,161 @@
+//! Fork-based snapshots: pristine copies of the snapshotted lwC, parked, one of which a
+//! rollback switches into (discarding the dirty caller).
+//!
+//! The paper's strategy is a pool of one: the copy that a rollback resumes first forks its own
+//! replacement, so every rollback pays a fork. A larger pool forks `size` copies at once when it
+//! runs dry, so most rollbacks cost a switch and the forks are batched.
+//!
+//! ```text
+//!   PoolPage (MAP_SHARED, one per snapshot) : count, entries[..count] = pristine copies (id, gen)
+//!   rollback: pop → discard-switch into it → it refills the pool if empty → take() returns Restored
+//! ```
+
+use crate::board::kind;
+use crate::switch::{discard_with, Args, Created, Lwc};
+use crate::sys::mem::map_shared_static;
+use crate::{local, Error, Options, Result, Spec};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Most copies a pool holds.
+pub(crate) const MAX_POOL: usize = 64;
+
+/// The shared record of a pool's pristine copies.
+#[repr(C)]
+pub(crate) struct PoolPage {
+    count: AtomicU32,
+    entries: [AtomicU64; MAX_POOL],
+}
+
+/// A fork-based snapshot (Copy: every copy and the taker hold the same page).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pool {
+    page: &'static PoolPage,
+    size: u32,
+}
+
+impl std::fmt::Debug for PoolPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolPage")
+            .field("count", &self.count.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// What `take` found when it returned.
+pub(crate) enum PoolTaken {
+    Saved(Pool),
+    Restored(Pool),
+}
+
+impl Pool {
+    /// Makes the pool and its first `size` copies.
+    ///
+    /// Runs inside `Snapshot::take`'s unsafe contract (fork semantics).
+    #[allow(unsafe_code)]
+    pub(crate) fn take(size: usize) -> Result<PoolTaken> {
+        if size == 0 || size > MAX_POOL {
+            return Err(Error::Invalid {
+                op: "Snapshot::take",
+                reason: format!("pool size {size} is outside 1..={MAX_POOL}"),
+            });
+        }
+        let page: &'static PoolPage = map_shared_static()?;
+        let pool = Pool {
+            page,
+            size: size as u32,
+        };
+        Ok(if pool.fill()? {
+            PoolTaken::Restored(pool)
+        } else {
+            PoolTaken::Saved(pool)
+        })
+    }
+
+    /// Forks copies until the pool is full. Returns true in a copy that a rollback resumed
+    /// (it has refilled the pool itself if it was empty).
+    #[allow(unsafe_code)]
+    fn fill(&self) -> Result<bool> {
+        while (self.page.count.load(Ordering::Acquire) as usize) < self.size as usize {
+            // SAFETY: Snapshot::take's contract (single-threaded, fork semantics) covers this.
+            match unsafe { crate::create(&copy_spec(), &Options::new())? } {
+                Created::Parent(l) => {
+                    let n = self.page.count.load(Ordering::Acquire) as usize;
+                    self.page.entries[n].store(pack(&l), Ordering::Release);
+                    self.page.count.store(n as u32 + 1, Ordering::Release);
+                }
+                Created::Child { .. } => {
+                    // A rollback resumed us: we are the new current state. Refill if dry.
+                    if self.page.count.load(Ordering::Acquire) == 0 {
+                        self.fill()?;
+                    }
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Drops the caller and resumes a pristine copy. Returns only on failure.
+    pub(crate) fn rollback(&self) -> Error {
+        loop {
+            let n = self.page.count.load(Ordering::Acquire);
+            if n == 0 {
+                return Error::Dead {
+                    op: "Snapshot::rollback",
+                    lwc: local::NO_LWC,
+                };
+            }
+            let l = unpack(self.page.entries[n as usize - 1].load(Ordering::Acquire));
+            self.page.count.store(n - 1, Ordering::Release);
+            match discard_with(&l, kind::ROLLBACK, Args::NONE, false) {
+                Error::Dead { .. } => continue, // that copy was killed: try the next
+                e => return e,
+            }
+        }
+    }
+
+    /// Pristine copies parked now.
+    pub(crate) fn ready(&self) -> usize {
+        self.page.count.load(Ordering::Acquire) as usize
+    }
+
+    /// Ends every parked copy.
+    pub(crate) fn release(&self) {
+        while let Some(n) = self.page.count.load(Ordering::Acquire).checked_sub(1) {
+            let l = unpack(self.page.entries[n as usize].load(Ordering::Acquire));
+            self.page.count.store(n, Ordering::Release);
+            if local::with(|loc| loc.entry(l.id, l.gen).is_some()) {
+                let _ = crate::close(l);
+            } else {
+                crate::switch::terminate_parked(&l);
+            }
+        }
+    }
+}
+
+/// Copies keep sharing what is shared: a shared region is outside any snapshot.
+fn copy_spec() -> Spec {
+    let regions: Vec<crate::Region> = local::with(|l| {
+        l.regions
+            .iter()
+            .map(|m| crate::Region {
+                addr: m.addr,
+                len: m.len,
+            })
+            .collect()
+    });
+    regions
+        .into_iter()
+        .fold(Spec::new(), |s, r| s.share_region(r))
+}
+
+fn pack(l: &Lwc) -> u64 {
+    ((l.id as u64) << 32) | l.gen as u64
+}
+
+fn unpack(v: u64) -> Lwc {
+    Lwc {
+        id: (v >> 32) as u32,
+        gen: v as u32,
+    }
+}

@@ -1,0 +1,279 @@
+//! Memory mappings: the shared switchboard, owned page buffers, memfd-backed shared regions,
+//! and the range operations a resource spec or an overlay applies.
+
+use crate::{Error, Result};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+
+/// The size of a page on this machine.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no memory effects.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as usize
+    } else {
+        4096
+    }
+}
+
+/// Types that are valid when all their bytes are zero and that only use interior mutability
+/// through atomics, so one zeroed MAP_SHARED instance can be used by several processes at once.
+///
+/// # Safety
+/// Implementors must be valid at all-zero bytes, `Sync`, and contain no pointers (the mapping
+/// is at the same address in every lwC, but pointers into private memory would not be).
+pub(crate) unsafe trait SharedZeroed: Sync {}
+
+// SAFETY: the switchboard is made of atomics and plain integers only; all-zero is its empty state.
+unsafe impl SharedZeroed for crate::board::Board {}
+// SAFETY: the snapshot pool is made of atomics only; all-zero is an empty pool.
+unsafe impl SharedZeroed for crate::snapshot::pool::PoolPage {}
+
+/// Maps a zeroed `T` with MAP_SHARED | MAP_ANONYMOUS and leaks it: every process forked after
+/// this call shares the same instance at the same address, for its whole life.
+pub(crate) fn map_shared_static<T: SharedZeroed>() -> Result<&'static T> {
+    let len = std::mem::size_of::<T>().max(1);
+    // SAFETY: a fresh anonymous mapping; no existing memory is affected.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(Error::last_os("mmap shared switchboard"));
+    }
+    debug_assert!(p as usize % std::mem::align_of::<T>() == 0);
+    // SAFETY: the mapping is page-aligned (enough for T's alignment), `len` bytes long, zeroed
+    // by the kernel, and T is valid at all-zero bytes (SharedZeroed). It is never unmapped, so
+    // the 'static reference stays valid.
+    Ok(unsafe { &*(p as *const T) })
+}
+
+/// Private anonymous pages owned by this value: a buffer on pages of its own, which a
+/// resource spec can unmap from a child ([`Pages::region`]) without touching anything else.
+///
+/// ```
+/// let mut secret = lwc::Pages::new(4096).unwrap();
+/// secret.as_mut_slice()[..6].copy_from_slice(b"s3cret");
+/// assert_eq!(secret.region().len, 4096);
+/// ```
+#[derive(Debug)]
+pub struct Pages {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Pages {
+    /// Maps `len` bytes (rounded up to whole pages) of zeroed private memory.
+    pub fn new(len: usize) -> Result<Self> {
+        let len = round_up(len.max(1));
+        // SAFETY: a fresh anonymous private mapping.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error::last_os("mmap pages"));
+        }
+        let ptr = NonNull::new(p as *mut u8).ok_or_else(|| Error::last_os("mmap pages"))?;
+        Ok(Pages { ptr, len })
+    }
+
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: we own `len` mapped, readable bytes at `ptr` until drop.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The bytes, writable.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: we own `len` mapped, writable bytes at `ptr`, borrowed mutably through self.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The address range of these pages, for a resource spec.
+    pub fn region(&self) -> crate::Region {
+        crate::Region {
+            addr: self.ptr.as_ptr() as usize,
+            len: self.len,
+        }
+    }
+}
+
+impl Drop for Pages {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the mapping we own; no reference to it outlives self.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// A memfd-backed MAP_SHARED mapping: the backing object of a [`crate::SharedRegion`].
+#[derive(Debug)]
+pub(crate) struct SharedMapping {
+    pub(crate) addr: usize,
+    pub(crate) len: usize,
+    pub(crate) memfd: OwnedFd,
+}
+
+impl SharedMapping {
+    /// Creates a memfd of `len` bytes (whole pages) and maps it shared.
+    pub(crate) fn new(len: usize) -> Result<Self> {
+        let len = round_up(len.max(1));
+        let memfd = memfd("lwc-shared")?;
+        // SAFETY: ftruncate on a memfd we own.
+        if unsafe { libc::ftruncate(memfd.as_raw_fd(), len as libc::off_t) } != 0 {
+            return Err(Error::last_os("ftruncate shared region"));
+        }
+        // SAFETY: a fresh shared mapping of our own memfd.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                memfd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error::last_os("mmap shared region"));
+        }
+        Ok(SharedMapping {
+            addr: p as usize,
+            len,
+            memfd,
+        })
+    }
+}
+
+/// Creates a close-on-exec memfd.
+pub(crate) fn memfd(name: &str) -> Result<OwnedFd> {
+    let cname = std::ffi::CString::new(name).map_err(|_| Error::Invalid {
+        op: "memfd_create",
+        reason: "name contains NUL".into(),
+    })?;
+    // SAFETY: a valid C string; the returned descriptor is owned below.
+    let fd = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::last_os("memfd_create"));
+    }
+    // SAFETY: fd is a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Unmaps `[addr, addr + len)` from this process.
+///
+/// The runtime calls this only for ranges named in a resource spec (in the new child, before
+/// any user code runs there) under the contract of [`crate::create`], whose caller promised
+/// that nothing the child goes on to use lives there.
+pub(crate) fn unmap_range(addr: usize, len: usize) -> Result<()> {
+    // SAFETY: see the function contract: the range belongs to the caller of `create`, who gave
+    // it up for the child; munmap of unmapped pages is harmless.
+    if unsafe { libc::munmap(addr as *mut libc::c_void, len) } != 0 {
+        return Err(Error::last_os("munmap"));
+    }
+    Ok(())
+}
+
+/// Maps `len` bytes of `fd` at exactly `addr`, replacing what is there: MAP_SHARED when
+/// `shared`, else a private copy-on-write view.
+///
+/// Used by `overlay` (the caller named the range and holds the overlay right, and the contract
+/// of overlay says the range is replaced) and to privatize shared regions in a new child.
+pub(crate) fn map_fd_fixed(
+    addr: usize,
+    len: usize,
+    fd: &OwnedFd,
+    offset: u64,
+    shared: bool,
+) -> Result<()> {
+    let flags = libc::MAP_FIXED
+        | if shared {
+            libc::MAP_SHARED
+        } else {
+            libc::MAP_PRIVATE
+        };
+    // SAFETY: the caller named `[addr, addr+len)` to be replaced (see the function contract);
+    // `fd` is a live descriptor.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            fd.as_raw_fd(),
+            offset as libc::off_t,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(Error::last_os("mmap overlay"));
+    }
+    Ok(())
+}
+
+/// Replaces the shared mapping at `[addr, addr+len)` by a private anonymous copy of its
+/// current content (a COPY spec entry over a shared region, in a new child).
+pub(crate) fn privatize(addr: usize, len: usize) -> Result<()> {
+    // SAFETY: a fresh anonymous private mapping somewhere else.
+    let tmp = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if tmp == libc::MAP_FAILED {
+        return Err(Error::last_os("mmap private copy"));
+    }
+    // SAFETY: both ranges are mapped and `len` bytes long; they do not overlap (tmp is fresh).
+    unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, tmp as *mut u8, len) };
+    // SAFETY: mremap moves our fresh copy over the shared range (which the spec says becomes
+    // private), atomically replacing it.
+    let p = unsafe {
+        libc::mremap(
+            tmp,
+            len,
+            len,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            addr as *mut libc::c_void,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(Error::last_os("mremap private copy"));
+    }
+    Ok(())
+}
+
+/// Rounds `n` up to whole pages.
+pub(crate) fn round_up(n: usize) -> usize {
+    let p = page_size();
+    n.div_ceil(p) * p
+}
+
+/// Copies `buf.len()` bytes from `addr` (inside a live shared mapping, bounds checked by the
+/// caller) into `buf`.
+pub(crate) fn copy_from(addr: usize, buf: &mut [u8]) {
+    // SAFETY: the caller checked that [addr, addr+len) lies inside a mapping it keeps alive; the
+    // memory is shared, so a plain byte copy (no reference to it is formed) is the right access.
+    unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), buf.len()) };
+}
+
+/// Copies `data` to `addr` (inside a live shared mapping, bounds checked by the caller).
+pub(crate) fn copy_to(addr: usize, data: &[u8]) {
+    // SAFETY: as in `copy_from`, for writing.
+    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len()) };
+}

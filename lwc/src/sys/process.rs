@@ -1,0 +1,373 @@
+//! Processes: fork, reaping, pidfds, signals, prctl, credentials, capabilities and affinity.
+
+use crate::{Error, Result};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// What `fork` returned in this process.
+pub(crate) enum Forked {
+    /// We are the parent; the child has this pid.
+    Parent(libc::pid_t),
+    /// We are the new child.
+    Child,
+}
+
+/// Forks the calling process.
+///
+/// # Safety
+/// Returns twice. The caller must be single-threaded (the runtime checks this when the group
+/// starts), and in the child must only run code that tolerates a copy of the parent's memory.
+pub(crate) unsafe fn fork() -> Result<Forked> {
+    // SAFETY: the caller upholds the contract above.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(Error::last_os("fork")),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// Forks, after checking that the calling process is single-threaded (the one condition under
+/// which running arbitrary code in the child is sound).
+pub(crate) fn fork_checked() -> Result<Forked> {
+    let threads = thread_count();
+    if threads > 1 {
+        return Err(Error::MultiThreaded { threads });
+    }
+    // SAFETY: single-threaded (checked just above): the child's copy holds no lock another
+    // thread owned.
+    unsafe { fork() }
+}
+
+/// Waits for our child `pid` to exit and returns its raw wait status. With `block == false`,
+/// returns `None` when it has not exited yet.
+pub(crate) fn wait_child(pid: libc::pid_t, block: bool) -> Option<i32> {
+    let mut status = 0;
+    loop {
+        let flags = if block { 0 } else { libc::WNOHANG };
+        // SAFETY: a valid out-pointer for the status.
+        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
+        if r == pid {
+            return Some(status);
+        }
+        if r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return None;
+    }
+}
+
+/// Reaps any exited child without blocking; returns its pid and how it ended.
+pub(crate) fn reap_any() -> Option<(libc::pid_t, Ended)> {
+    let mut status = 0;
+    // SAFETY: a valid out-pointer for the status.
+    let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+    (r > 0).then(|| {
+        let ended = if libc::WIFEXITED(status) {
+            Ended::Exited(libc::WEXITSTATUS(status))
+        } else {
+            Ended::Killed(libc::WTERMSIG(status))
+        };
+        (r, ended)
+    })
+}
+
+/// Sends `sig` to `pid` (no error when it is already gone).
+pub(crate) fn kill(pid: libc::pid_t, sig: i32) {
+    if pid > 0 {
+        // SAFETY: kill has no memory effects.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// This process's pid.
+pub(crate) fn getpid() -> libc::pid_t {
+    // SAFETY: no memory effects.
+    unsafe { libc::getpid() }
+}
+
+/// This process's parent's pid.
+pub(crate) fn getppid() -> libc::pid_t {
+    // SAFETY: no memory effects.
+    unsafe { libc::getppid() }
+}
+
+/// Ends this process at once, without running exit handlers or flushing stdio buffers (they
+/// belong to the lwC being dropped, or are duplicates of another lwC's).
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+/// A pidfd for `pid` (readable once the process has exited).
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd> {
+    // SAFETY: pidfd_open has no memory effects; the fd is owned below.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Error::last_os("pidfd_open"));
+    }
+    // SAFETY: a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Marks this process non-dumpable: without CAP_SYS_PTRACE, no other process of the same user
+/// may ptrace it, read its memory (process_vm_readv, /proc/PID/mem) or take its fds
+/// (pidfd_getfd, /proc/PID/fd).
+pub(crate) fn set_non_dumpable() -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(Error::last_os("prctl(PR_SET_DUMPABLE)"));
+    }
+    Ok(())
+}
+
+/// Sets no_new_privs (required to install a seccomp filter without CAP_SYS_ADMIN).
+pub(crate) fn set_no_new_privs() -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(Error::last_os("prctl(PR_SET_NO_NEW_PRIVS)"));
+    }
+    Ok(())
+}
+
+/// Makes this process the reaper of orphaned descendants.
+pub(crate) fn set_child_subreaper() -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(Error::last_os("prctl(PR_SET_CHILD_SUBREAPER)"));
+    }
+    Ok(())
+}
+
+/// Asks for `sig` when our parent dies.
+pub(crate) fn set_parent_death_signal(sig: i32) -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(Error::last_os("prctl(PR_SET_PDEATHSIG)"));
+    }
+    Ok(())
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+const CAP_SYS_PTRACE: u32 = 19;
+
+/// Drops CAP_SYS_PTRACE from the effective, permitted and inheritable sets (and from the
+/// bounding set where we may), so this lwC cannot read other lwCs' memory even as root.
+/// A no-op for an unprivileged process.
+pub(crate) fn drop_ptrace_capability() -> Result<()> {
+    let mut hdr = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and a two-element data array, as capget(2) requires for version 3.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) } != 0 {
+        return Err(Error::last_os("capget"));
+    }
+    let bit = 1u32 << CAP_SYS_PTRACE;
+    if data[0].permitted & bit == 0 && data[0].effective & bit == 0 {
+        return Ok(());
+    }
+    // The bounding set first (needs CAP_SETPCAP; fine to fail without it).
+    // SAFETY: prctl with integer arguments only.
+    unsafe {
+        libc::prctl(
+            libc::PR_CAPBSET_DROP,
+            CAP_SYS_PTRACE as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    data[0].effective &= !bit;
+    data[0].permitted &= !bit;
+    data[0].inheritable &= !bit;
+    // SAFETY: as above; capset only lowers capabilities here.
+    if unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) } != 0 {
+        return Err(Error::last_os("capset"));
+    }
+    Ok(())
+}
+
+/// Whether this process holds CAP_SYS_PTRACE in its effective set.
+pub(crate) fn has_ptrace_capability() -> bool {
+    let mut hdr = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and a two-element data array, as capget(2) requires.
+    let ok = unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) } == 0;
+    ok && data[0].effective & (1 << CAP_SYS_PTRACE) != 0
+}
+
+/// Switches to `uid`/`gid` (real, effective and saved) with no supplementary groups.
+pub(crate) fn set_credentials(uid: u32, gid: u32) -> Result<()> {
+    // SAFETY: setgroups with an empty list.
+    if unsafe { libc::setgroups(0, std::ptr::null()) } != 0 {
+        return Err(Error::last_os("setgroups"));
+    }
+    // SAFETY: integer arguments only.
+    if unsafe { libc::setresgid(gid, gid, gid) } != 0 {
+        return Err(Error::last_os("setresgid"));
+    }
+    // SAFETY: integer arguments only.
+    if unsafe { libc::setresuid(uid, uid, uid) } != 0 {
+        return Err(Error::last_os("setresuid"));
+    }
+    Ok(())
+}
+
+/// Pins the calling process to `cpus`.
+pub(crate) fn pin(cpus: &[usize]) -> Result<()> {
+    if cpus.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: cpu_set_t is plain data; zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus {
+        if c >= libc::CPU_SETSIZE as usize {
+            return Err(Error::Invalid {
+                op: "pin",
+                reason: format!("CPU {c} is out of range"),
+            });
+        }
+        // SAFETY: `c` < CPU_SETSIZE (checked above), so the bit lies inside `set`.
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    // SAFETY: a valid cpu_set_t of the size we pass.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } != 0 {
+        return Err(Error::last_os("sched_setaffinity"));
+    }
+    Ok(())
+}
+
+/// The CPUs this process may run on.
+pub(crate) fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid out-pointer of the size we pass.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0
+    {
+        return Vec::new();
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `c` < CPU_SETSIZE, so the bit lies inside `set`.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
+}
+
+/// The CPU the caller runs on now.
+pub(crate) fn current_cpu() -> Option<usize> {
+    // SAFETY: no memory effects.
+    let c = unsafe { libc::sched_getcpu() };
+    (c >= 0).then_some(c as usize)
+}
+
+/// Threads in this process.
+pub(crate) fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(1, |d| d.count())
+}
+
+extern "C" {
+    /// glibc's on_exit(3): like atexit, but the handler is given the exit status.
+    fn on_exit(
+        function: extern "C" fn(libc::c_int, *mut libc::c_void),
+        arg: *mut libc::c_void,
+    ) -> libc::c_int;
+}
+
+/// Registers `handler` to run with the exit status when this process calls `exit` (returning
+/// from `main` included). Forked children inherit the registration.
+pub(crate) fn register_exit_handler(
+    handler: extern "C" fn(libc::c_int, *mut libc::c_void),
+) -> Result<()> {
+    // SAFETY: `handler` is a plain extern "C" function that ignores its argument pointer.
+    if unsafe { on_exit(handler, std::ptr::null_mut()) } != 0 {
+        return Err(Error::last_os("on_exit"));
+    }
+    Ok(())
+}
+
+/// Polls `fd` for readability (or hang-up) for at most `timeout_ms` (-1: forever).
+/// Returns the revents, or 0 on timeout.
+pub(crate) fn poll_in(fd: &OwnedFd, timeout_ms: i32) -> Result<i16> {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+        if r >= 0 {
+            return Ok(if r == 0 { 0 } else { p.revents });
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(Error::Os {
+                op: "poll",
+                source: e,
+            });
+        }
+    }
+}
+
+/// How a reaped process ended.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ended {
+    /// It called exit/_exit with this code.
+    Exited(i32),
+    /// A signal killed it.
+    Killed(i32),
+}
+
+impl Ended {
+    /// The shell's view of the status: the exit code, or 128 + the signal.
+    pub(crate) fn code(self) -> i32 {
+        match self {
+            Ended::Exited(c) => c,
+            Ended::Killed(s) => 128 + s,
+        }
+    }
+}
+
+/// Reaps our child behind `pidfd` if it has exited. `None` when it is not our child or has not
+/// exited.
+pub(crate) fn reap_pidfd(pidfd: &OwnedFd) -> Option<Ended> {
+    const P_PIDFD: libc::idtype_t = 3;
+    // SAFETY: siginfo_t is plain data; zero is a valid empty value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid out-pointer for the siginfo.
+    let r = unsafe {
+        libc::waitid(
+            P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG,
+        )
+    };
+    // SAFETY: si_pid/si_status are valid to read after a successful waitid.
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if r != 0 || pid == 0 {
+        return None;
+    }
+    Some(if info.si_code == libc::CLD_EXITED {
+        Ended::Exited(status)
+    } else {
+        Ended::Killed(status)
+    })
+}

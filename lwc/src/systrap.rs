@@ -1,0 +1,338 @@
+//! SYSTRAP: a sandboxed lwC's system calls come to its monitor as switches.
+//!
+//! A sandboxed lwC never sleeps on a futex word: it parks in the runtime's marker system call,
+//! which its seccomp filter traps, and the monitor wakes it by answering that notification.
+//! So every event of the sandbox — a switch back, a discard, a trapped call — reaches the
+//! monitor through one listener fd, in order:
+//!
+//! ```text
+//!   monitor                                   sandbox
+//!   switch(sandbox) ── NOTIF_SEND(marker) ──► marker returns SWITCH → runs
+//!   wait: poll + NOTIF_RECV ◄── trapped openat(...) (Switched { trap: Some(..) })
+//!   answer(trap, Run) ── NOTIF_SEND(CONTINUE) ─► openat runs in the sandbox
+//!   wait ◄── marker(SWITCH) (lwc::switch(&monitor, ..))
+//! ```
+
+use crate::board::{kind, state};
+use crate::local::{self, Monitor, Pending};
+use crate::switch::{Args, Lwc, Switched};
+use crate::sys::seccomp::{self, Reply, MARKER_NR};
+use crate::sys::{process, raw_syscall};
+use crate::{service, Error, Result};
+use std::sync::atomic::Ordering;
+
+/// A system call of a sandboxed lwC, stopped before it ran, waiting for its monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trap {
+    /// The sandboxed lwC.
+    pub lwc: Lwc,
+    /// System call number (`libc::SYS_*`).
+    pub nr: i64,
+    /// Its six arguments, raw (pointers are addresses in the sandbox).
+    pub args: [u64; 6],
+    id: u64,
+}
+
+/// How a monitor answers a trapped system call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Run the call in the sandbox, as asked (the kernel runs it in the sandbox's context).
+    Run,
+    /// Do not run it; it returns this value.
+    Return(i64),
+    /// Do not run it; it fails with this errno.
+    Deny(i32),
+}
+
+/// Answers a trapped call and resumes the sandbox; returns at the sandbox's next event (its
+/// next trapped call, or a switch back to us).
+///
+/// # Errors
+/// [`Error::Dead`] when the sandbox is gone; [`Error::Invalid`] when the trap was already
+/// answered.
+pub fn answer(trap: Trap, how: Answer) -> Result<Switched> {
+    const OP: &str = "lwc::answer";
+    let reply = match how {
+        Answer::Run => Reply::Continue,
+        Answer::Return(v) => Reply::Value(v),
+        Answer::Deny(e) => Reply::Errno(e),
+    };
+    let listener = take_pending(&trap.lwc, Some(trap.id), OP)?;
+    mark_running(&trap.lwc);
+    if !seccomp::respond(&listener, trap.id, reply)? {
+        return Err(Error::Dead {
+            op: OP,
+            lwc: trap.lwc.id,
+        });
+    }
+    wait_event(&trap.lwc, &listener, OP, false)
+}
+
+/// Takes the pending notification of sandbox `l` (checking it is `expect_id`, or a marker when
+/// None); returns a duplicate of the listener.
+fn take_pending(l: &Lwc, expect_id: Option<u64>, op: &'static str) -> Result<std::os::fd::OwnedFd> {
+    local::with(|loc| {
+        let e = loc
+            .entry_mut(l.id, l.gen)
+            .ok_or(Error::Dead { op, lwc: l.id })?;
+        let m = e.monitor.as_mut().ok_or(Error::Unsupported {
+            op,
+            reason: "the lwC is not sandboxed by us",
+        })?;
+        match (m.pending, expect_id) {
+            (Some(p), Some(id)) if p.trap && p.id == id => {}
+            (Some(p), None) if !p.trap => {}
+            (Some(p), None) if p.trap => {
+                return Err(Error::Invalid {
+                    op,
+                    reason: "the sandbox is stopped in a trapped system call: answer it first"
+                        .into(),
+                })
+            }
+            _ => {
+                return Err(Error::Invalid {
+                    op,
+                    reason: "the sandbox is not waiting for this answer".into(),
+                })
+            }
+        }
+        m.pending = None;
+        m.listener
+            .try_clone()
+            .map_err(|e| Error::Os { op, source: e })
+    })
+}
+
+fn mark_running(sandbox: &Lwc) {
+    if let Some(b) = local::board() {
+        let (me, _) = local::me();
+        b.slot(me).state.store(state::PARKED, Ordering::Release);
+        b.slot(sandbox.id)
+            .state
+            .store(state::RUNNING, Ordering::Release);
+        b.current.store(sandbox.id, Ordering::Release);
+    }
+}
+
+fn mark_back(sandbox: &Lwc) {
+    if let Some(b) = local::board() {
+        let (me, _) = local::me();
+        let s = b.slot(sandbox.id);
+        let _ = s.state.compare_exchange(
+            state::RUNNING,
+            state::PARKED,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+        b.slot(me).state.store(state::RUNNING, Ordering::Release);
+        b.current.store(me, Ordering::Release);
+    }
+}
+
+/// Monitor → sandbox switch.
+pub(crate) fn monitor_switch(to: &Lwc, why: u32, args: Args) -> Result<Switched> {
+    const OP: &str = "lwc::switch";
+    let listener = take_pending(to, None, OP)?;
+    let pending_id = last_marker(to)?;
+    let (me, my_gen) = local::me();
+    let slot = crate::switch::slot_of(to.id)?;
+    slot.post(why, me, my_gen, &args.0);
+    mark_running(to);
+    if !seccomp::respond(&listener, pending_id, Reply::Value(why as i64))? {
+        return Err(Error::Dead { op: OP, lwc: to.id });
+    }
+    wait_event(to, &listener, OP, false)
+}
+
+/// The id of the marker notification the sandbox is parked in (remembered separately because
+/// `take_pending` clears it).
+fn last_marker(l: &Lwc) -> Result<u64> {
+    local::with(|loc| {
+        loc.entry(l.id, l.gen)
+            .and_then(|e| e.monitor.as_ref())
+            .map(|m| m.last_marker)
+            .ok_or(Error::Dead {
+                op: "lwc::switch",
+                lwc: l.id,
+            })
+    })
+}
+
+/// Runs a service request in the sandbox (the request is already on its control socket).
+pub(crate) fn monitor_service(target: &Lwc) -> Result<()> {
+    const OP: &str = "lwc::syscall";
+    let listener = take_pending(target, None, OP)?;
+    let id = last_marker(target)?;
+    mark_running(target);
+    if !seccomp::respond(&listener, id, Reply::Value(kind::SERVICE as i64))? {
+        return Err(Error::Dead {
+            op: OP,
+            lwc: target.id,
+        });
+    }
+    wait_event(target, &listener, OP, true).map(|_| ())
+}
+
+/// Closes a parked sandbox: its marker returns TERMINATE and it exits.
+pub(crate) fn terminate(m: &Monitor) {
+    if let Some(p) = m.pending {
+        let reply = if p.trap {
+            Reply::Errno(libc::EINTR)
+        } else {
+            Reply::Value(kind::TERMINATE as i64)
+        };
+        let _ = seccomp::respond(&m.listener, p.id, reply);
+    }
+}
+
+/// Waits for the sandbox's next event. In service mode, trapped calls are the runtime's own
+/// and run unasked until the sandbox reports SERVICE_DONE.
+fn wait_event(
+    sandbox: &Lwc,
+    listener: &std::os::fd::OwnedFd,
+    op: &'static str,
+    service: bool,
+) -> Result<Switched> {
+    loop {
+        let revents = process::poll_in(listener, -1)?;
+        if revents & libc::POLLIN == 0 {
+            mark_back(sandbox);
+            return Err(Error::Dead {
+                op,
+                lwc: sandbox.id,
+            });
+        }
+        let n = match seccomp::receive(listener) {
+            Ok(n) => n,
+            Err(_) => {
+                mark_back(sandbox);
+                return Err(Error::Dead {
+                    op,
+                    lwc: sandbox.id,
+                });
+            }
+        };
+        if n.nr == MARKER_NR {
+            let why = n.args[0] as u32;
+            set_pending(
+                sandbox,
+                Pending {
+                    id: n.id,
+                    trap: false,
+                },
+                Some(n.id),
+            );
+            mark_back(sandbox);
+            if why == kind::SERVICE_DONE && service {
+                return Ok(Switched {
+                    caller: *sandbox,
+                    args: Args::NONE,
+                    trap: None,
+                });
+            }
+            let (me, _) = local::me();
+            let (_, _, _, args) = crate::switch::slot_of(me)?.read();
+            if why == kind::DISCARD {
+                let _ = seccomp::respond(listener, n.id, Reply::Value(kind::TERMINATE as i64));
+                service::reap_if_child(sandbox);
+            }
+            return Ok(Switched {
+                caller: *sandbox,
+                args: Args(args),
+                trap: None,
+            });
+        }
+        if service {
+            seccomp::respond(listener, n.id, Reply::Continue)?;
+            continue;
+        }
+        set_pending(
+            sandbox,
+            Pending {
+                id: n.id,
+                trap: true,
+            },
+            None,
+        );
+        mark_back(sandbox);
+        let trap = Trap {
+            lwc: *sandbox,
+            nr: n.nr,
+            args: n.args,
+            id: n.id,
+        };
+        return Ok(Switched {
+            caller: *sandbox,
+            args: Args(n.args),
+            trap: Some(trap),
+        });
+    }
+}
+
+fn set_pending(l: &Lwc, p: Pending, marker: Option<u64>) {
+    local::with(|loc| {
+        if let Some(m) = loc.entry_mut(l.id, l.gen).and_then(|e| e.monitor.as_mut()) {
+            m.pending = Some(p);
+            if let Some(id) = marker {
+                m.last_marker = id;
+            }
+        }
+    });
+}
+
+/// Sandbox → monitor switch: post the monitor's mailbox, then park in the marker.
+pub(crate) fn sandbox_switch(to: &Lwc, why: u32, args: Args) -> Result<Switched> {
+    let slot = crate::switch::slot_of(to.id)?;
+    let (me, my_gen) = local::me();
+    slot.post(why, me, my_gen, &args.0);
+    sandbox_park(why)
+}
+
+/// Parks a sandbox in its marker call, reporting `why`, and serves requests until the monitor
+/// switches to it.
+pub(crate) fn sandbox_park(mut why: u32) -> Result<Switched> {
+    let (me, _) = local::me();
+    loop {
+        let r = raw_syscall(MARKER_NR, [why as u64, 0, 0, 0, 0, 0]);
+        match r as u32 {
+            kind::SWITCH => {
+                let (_, caller, caller_gen, args) = crate::switch::slot_of(me)?.read();
+                return Ok(Switched {
+                    caller: Lwc {
+                        id: caller,
+                        gen: caller_gen,
+                    },
+                    args: Args(args),
+                    trap: None,
+                });
+            }
+            kind::SERVICE => {
+                service::execute_request();
+                why = kind::SERVICE_DONE;
+            }
+            _ => process::exit_now(0),
+        }
+    }
+}
+
+/// A discard switch to or from a sandbox. Returns an error, or does not return.
+pub(crate) fn discard(to: &Lwc, why: u32, args: Args) -> Option<Error> {
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    if local::with(|l| l.monitor_of_me.is_some()) {
+        let slot = match crate::switch::slot_of(to.id) {
+            Ok(s) => s,
+            Err(e) => return Some(e),
+        };
+        let (me, my_gen) = local::me();
+        slot.post(why, me, my_gen, &args.0);
+        if let Ok(b) = crate::switch::slot_of(me) {
+            b.state.store(state::DISCARDED, Ordering::Release);
+        }
+        raw_syscall(MARKER_NR, [kind::DISCARD as u64, 0, 0, 0, 0, 0]);
+        process::exit_now(0)
+    }
+    Some(Error::Unsupported {
+        op: "lwc::discard_switch",
+        reason: "a monitor cannot discard itself into its sandbox; switch, then close",
+    })
+}
