@@ -154,6 +154,9 @@ pub struct Interval {
     pub low: f64,
     /// Upper bound, in the point's unit.
     pub high: f64,
+    /// Exact coverage probability of `[low, high]` (e.g. `0.96875`); below 0.95 when there were
+    /// too few runs for a full 95% interval; `None` when not known.
+    pub coverage: Option<f64>,
 }
 
 /// One measured (or failed) point: the experiment's point spec plus the summary of its runs.

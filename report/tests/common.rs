@@ -38,6 +38,7 @@ pub fn point(
         ci95: Some(Interval {
             low: p50 * 0.98,
             high: p50 * 1.02,
+            coverage: Some(0.75),
         }),
         run_medians: vec![p50 * 0.99, p50, p50 * 1.01],
         histogram: Some("HISTFAAAAA==".to_owned()),
@@ -49,11 +50,11 @@ pub fn point(
 
 /// A document with a switch experiment (three backends, one failed) and a create experiment.
 pub fn sample() -> ResultDocument {
-    let same = ("placement", Param::Text("same-core".to_owned()));
+    let same = ("cores", Param::Text("same-core".to_owned()));
     let mut failed = Point::failed(
         "switch",
         "lwc",
-        [("placement".to_owned(), Param::Text("same-core".to_owned()))].into(),
+        [("cores".to_owned(), Param::Text("same-core".to_owned()))].into(),
         "ns",
         "one-way switch",
         3,

@@ -93,28 +93,44 @@ fn header(doc: &ResultDocument, out: &mut String) {
 
 impl MarkdownExporter {
     fn points_table(&self, points: &[Point]) -> String {
-        // One table per (metric, unit); inside it, rows grouped by params so that inside a group
-        // only the backend differs.
-        let mut by_metric: BTreeMap<(String, String), BTreeMap<String, Vec<&Point>>> =
-            BTreeMap::new();
+        // One table per unit; inside it, rows grouped by params so that inside a group only the
+        // backend differs, and sorted by median.
+        let mut by_unit: BTreeMap<String, BTreeMap<String, Vec<&Point>>> = BTreeMap::new();
         for p in points {
-            by_metric
-                .entry((p.metric.clone(), p.unit.clone()))
+            by_unit
+                .entry(p.unit.clone())
                 .or_default()
                 .entry(p.params_label())
                 .or_default()
                 .push(p);
         }
         let mut out = String::new();
-        for ((metric, _unit), groups) in by_metric {
-            let _ = writeln!(out, "Sample: {metric}.\n");
+        for groups in by_unit.values() {
+            let mut metrics: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for p in groups.values().flatten() {
+                let backends = metrics.entry(p.metric.as_str()).or_default();
+                if !backends.contains(&p.backend.as_str()) {
+                    backends.push(p.backend.as_str());
+                }
+            }
+            if metrics.len() == 1 {
+                let metric = metrics.keys().next().copied().unwrap_or_default();
+                let _ = writeln!(out, "Sample: {metric}.\n");
+            } else {
+                let _ = writeln!(out, "Samples:\n");
+                for (metric, backends) in &metrics {
+                    let _ = writeln!(out, "- {}: {metric}", backends.join(", "));
+                }
+                out.push('\n');
+            }
             let mut rows = Vec::new();
             let mut failures = Vec::new();
-            for (params, mut group) in groups {
+            for (params, group) in groups {
+                let mut group = group.clone();
                 group.sort_by(|a, b| order_key(a).total_cmp(&order_key(b)));
                 let fastest = group.iter().filter_map(|p| p.p50).reduce(f64::min);
                 for p in group {
-                    rows.push(self.row(p, &params, fastest));
+                    rows.push(self.row(p, params, fastest));
                     if p.status != PointStatus::Ok {
                         failures.push((p, params.clone()));
                     }
@@ -183,9 +199,20 @@ impl MarkdownExporter {
             ];
         }
         let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| human(v, &p.unit));
+        // An interval from too few runs to reach 95% shows its real coverage.
         let ci = p.ci95.map_or_else(
             || "-".to_owned(),
-            |ci| format!("{} – {}", human(ci.low, &p.unit), human(ci.high, &p.unit)),
+            |ci| {
+                let coverage = match ci.coverage {
+                    Some(c) if c < 0.95 => format!(" ({:.0}%)", c * 100.0),
+                    _ => String::new(),
+                };
+                format!(
+                    "{} – {}{coverage}",
+                    human(ci.low, &p.unit),
+                    human(ci.high, &p.unit)
+                )
+            },
         );
         let ratio = match (p.p50, fastest) {
             (Some(v), Some(f)) if f > 0.0 => sig3(v / f),

@@ -1,0 +1,138 @@
+//! Bad input: a clear message, a non-zero exit, and no file written.
+
+use crate::util::lwcbench;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn unknown_experiment_fails_clearly_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("r.json");
+    let ran = lwcbench(
+        &[
+            "run",
+            "no-such-experiment",
+            "--smoke",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+        &[],
+        LIMIT,
+    );
+    assert_eq!(ran.code, Some(1), "stderr: {}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("unknown experiment \"no-such-experiment\""),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains("switch"),
+        "should list known ids: {}",
+        ran.stderr
+    );
+    assert!(ran.stdout.is_empty(), "no data on stdout: {}", ran.stdout);
+    assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
+}
+
+#[test]
+fn unknown_backend_fails_clearly_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ran = lwcbench(
+        &["run", "switch", "--smoke", "--backend", "warp-drive"],
+        dir.path(),
+        &[],
+        LIMIT,
+    );
+    assert_eq!(ran.code, Some(1), "stderr: {}", ran.stderr);
+    assert!(
+        ran.stderr.contains("unknown backend \"warp-drive\""),
+        "{}",
+        ran.stderr
+    );
+    assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
+}
+
+#[test]
+fn missing_output_directory_fails_before_measuring() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("nope/r.json");
+    let ran = lwcbench(
+        &["run", "selftest", "--out", out.to_str().expect("utf-8")],
+        dir.path(),
+        &[],
+        LIMIT,
+    );
+    assert_eq!(ran.code, Some(1), "stderr: {}", ran.stderr);
+    assert!(ran.stderr.contains("does not exist"), "{}", ran.stderr);
+    assert!(
+        !ran.stderr.contains("mock-ok"),
+        "measured anyway: {}",
+        ran.stderr
+    );
+    assert!(entries(dir.path()).is_empty());
+}
+
+#[test]
+fn conflicting_settings_and_bad_numbers_are_usage_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for args in [
+        &["run", "--smoke", "--full"][..],
+        &["run", "--runs", "0"][..],
+        &["run", "--timeout", "-1"][..],
+        &["frobnicate"][..],
+    ] {
+        let ran = lwcbench(args, dir.path(), &[], LIMIT);
+        assert_eq!(ran.code, Some(2), "{args:?}: {}", ran.stderr);
+        assert!(!ran.stderr.is_empty());
+    }
+    assert!(entries(dir.path()).is_empty());
+}
+
+#[test]
+fn list_names_experiments_and_backends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ran = lwcbench(&["list"], dir.path(), &[], LIMIT);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    for word in [
+        "switch",
+        "create",
+        "process-pipe",
+        "coroutine",
+        "fork",
+        "selftest",
+    ] {
+        assert!(ran.stdout.contains(word), "missing {word}: {}", ran.stdout);
+    }
+}
+
+#[test]
+fn env_prints_the_fingerprint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ran = lwcbench(&["env", "--json"], dir.path(), &[], LIMIT);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let m: serde_json::Value = serde_json::from_str(&ran.stdout).expect("JSON");
+    assert!(m["logical_cpus"].as_u64().is_some_and(|n| n > 0));
+    for (name, state) in m["counters"].as_object().expect("counters") {
+        let state = state.as_str().expect("string");
+        assert!(
+            state == "available" || state.starts_with("unavailable: "),
+            "{name}: {state}"
+        );
+    }
+    let ran = lwcbench(&["env"], dir.path(), &[], LIMIT);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(ran.stdout.contains("kernel"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("counters"), "{}", ran.stdout);
+}

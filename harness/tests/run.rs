@@ -1,0 +1,233 @@
+//! `lwcbench run`: result files, schema validity, failures recorded rather than dropped.
+
+use crate::util::{assert_valid, lwcbench, violations};
+use serde_json::Value;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(300);
+
+const POINT_FIELDS: [&str; 17] = [
+    "experiment",
+    "backend",
+    "params",
+    "unit",
+    "metric",
+    "status",
+    "error",
+    "count",
+    "min",
+    "p50",
+    "p90",
+    "p99",
+    "max",
+    "mean",
+    "ci95",
+    "runs",
+    "histogram",
+];
+
+fn load(path: &std::path::Path) -> Value {
+    let text = std::fs::read_to_string(path).expect("result file");
+    serde_json::from_str(&text).expect("result JSON")
+}
+
+fn points(doc: &Value) -> Vec<&Value> {
+    doc["experiments"]
+        .as_array()
+        .expect("experiments")
+        .iter()
+        .flat_map(|e| e["points"].as_array().expect("points").iter())
+        .collect()
+}
+
+/// The smoke run of the real experiments, with one backend made to crash on purpose.
+#[test]
+fn smoke_run_of_switch_and_create_writes_a_valid_result() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("r.json");
+    let ran = lwcbench(
+        &[
+            "run",
+            "switch",
+            "create",
+            "--smoke",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+        &[("LWCBENCH_FAULT", "switch/coroutine=crash")],
+        LIMIT,
+    );
+    assert!(
+        matches!(ran.code, Some(0) | Some(3)),
+        "exit {:?}\n{}",
+        ran.code,
+        ran.stderr
+    );
+    let doc = load(&out);
+    assert_valid(&doc);
+    assert_eq!(doc["schema"], "lwcbench/result/v1");
+    assert_eq!(doc["configuration"]["setting"], "smoke");
+    let ids: Vec<&str> = doc["experiments"]
+        .as_array()
+        .expect("experiments")
+        .iter()
+        .map(|e| e["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, ["switch", "create"]);
+    let pts = points(&doc);
+    assert!(!pts.is_empty());
+    for p in &pts {
+        for f in POINT_FIELDS {
+            assert!(p.get(f).is_some(), "point lacks {f}: {p}");
+        }
+    }
+    // The injected crash is recorded on every coroutine point, with its reason.
+    let crashed: Vec<&&Value> = pts.iter().filter(|p| p["backend"] == "coroutine").collect();
+    assert!(!crashed.is_empty(), "coroutine points were dropped");
+    for p in crashed {
+        assert_eq!(p["status"], "failed", "{p}");
+        assert!(p["p50"].is_null());
+        let err = p["error"].as_str().expect("error");
+        assert!(err.contains("SIGABRT"), "{err}");
+    }
+    // A backend that works here is measured.
+    assert!(
+        pts.iter()
+            .any(|p| p["backend"] == "process-pipe" && p["status"] == "ok"),
+        "process-pipe should be measured"
+    );
+    assert_eq!(ran.code, Some(3), "a failed point means exit 3");
+    // The summary went to stdout and to a Markdown file beside the JSON.
+    assert!(ran.stdout.contains("## switch"), "{}", ran.stdout);
+    assert!(dir.path().join("r.md").is_file());
+    assert!(ran.stderr.contains("results written to"), "{}", ran.stderr);
+}
+
+/// Every way a worker can fail is recorded, and the run goes on to the end.
+#[test]
+fn selftest_records_errors_crashes_and_hangs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("self.json");
+    let ran = lwcbench(
+        &[
+            "run",
+            "selftest",
+            "--smoke",
+            "--timeout",
+            "1",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+        &[],
+        LIMIT,
+    );
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    let doc = load(&out);
+    assert_valid(&doc);
+    let pts = points(&doc);
+    let by = |b: &str| {
+        pts.iter()
+            .find(|p| p["backend"] == b)
+            .unwrap_or_else(|| panic!("no {b} point"))
+    };
+    let ok = by("mock-ok");
+    assert_eq!(ok["status"], "ok");
+    assert_eq!(ok["runs"], 3);
+    assert_eq!(ok["count"], 300);
+    assert_eq!(ok["min"], 100.0);
+    assert_eq!(ok["max"], 199.0);
+    assert_eq!(ok["counters"]["mock_events"], 7.0);
+    assert!(ok["histogram"].as_str().is_some_and(|h| !h.is_empty()));
+    let reason = |b: &str| by(b)["error"].as_str().expect("error").to_owned();
+    assert_eq!(by("mock-error")["status"], "failed");
+    assert!(reason("mock-error").contains("mock-error always fails"));
+    assert!(reason("mock-crash").contains("SIGABRT"));
+    assert!(reason("mock-hang").contains("timed out"));
+    // After a timeout the point's other runs are skipped, and say so.
+    let hang_errors = by("mock-hang")["run_errors"]
+        .as_array()
+        .expect("run_errors");
+    assert_eq!(hang_errors.len(), 3);
+    assert!(hang_errors[2].as_str().expect("str").contains("skipped"));
+
+    // The schema is not a rubber stamp: it rejects an ok point without a median, a failed point
+    // without a reason, and a counter presented as a number.
+    let index = |b: &str| pts.iter().position(|p| p["backend"] == b).expect("point");
+    let mut bad = doc.clone();
+    bad["experiments"][0]["points"][index("mock-ok")]["p50"] = Value::Null;
+    assert!(!violations(&bad).is_empty());
+    let mut bad = doc.clone();
+    bad["experiments"][0]["points"][index("mock-crash")]["error"] = Value::Null;
+    assert!(!violations(&bad).is_empty());
+    let mut bad = doc.clone();
+    bad["machine"]["counters"]["cycles"] = "0".into();
+    assert!(!violations(&bad).is_empty());
+}
+
+/// A worker that prints garbage fails its run; other points are unaffected.
+#[test]
+fn garbage_from_a_worker_fails_only_that_point() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("g.json");
+    let ran = lwcbench(
+        &[
+            "run",
+            "selftest",
+            "--backend",
+            "mock-ok",
+            "--backend",
+            "mock-error",
+            "--runs",
+            "2",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+        &[("LWCBENCH_FAULT", "selftest/mock-error=garbage")],
+        LIMIT,
+    );
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    let doc = load(&out);
+    assert_valid(&doc);
+    assert_eq!(doc["configuration"]["runs"], 2);
+    let pts = points(&doc);
+    assert_eq!(pts.len(), 2);
+    assert_eq!(pts[0]["status"], "ok");
+    assert_eq!(pts[0]["runs_planned"], 2);
+    assert!(pts[1]["error"]
+        .as_str()
+        .expect("error")
+        .contains("not RunSamples JSON"));
+}
+
+/// With no --out, results go to lwcbench-results/ with a time stamp, plus latest.json.
+#[test]
+fn default_output_directory_and_latest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ran = lwcbench(
+        &["run", "selftest", "--backend", "mock-ok"],
+        dir.path(),
+        &[],
+        LIMIT,
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let results = dir.path().join("lwcbench-results");
+    let names: Vec<String> = std::fs::read_dir(&results)
+        .expect("lwcbench-results")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&"latest.json".to_owned()), "{names:?}");
+    assert!(names.contains(&"latest.md".to_owned()), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("lwcbench-") && n.ends_with("-quick.json")),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+    let latest = load(&results.join("latest.json"));
+    assert_valid(&latest);
+    assert_eq!(latest["configuration"]["setting"], "quick");
+}
