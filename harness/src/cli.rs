@@ -24,7 +24,7 @@ pub enum Command {
     List,
     /// Print the machine fingerprint and what may make measurements noisy.
     Env(EnvArgs),
-    /// Compare two result files point by point; exits 1 on a regression.
+    /// Compare two result files point by point; exits 4 on a regression.
     Compare(CompareArgs),
     /// Measure one run of one point (used by `run`; prints RunSamples JSON).
     #[command(name = "__worker", hide = true)]

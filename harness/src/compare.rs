@@ -1,12 +1,33 @@
-//! `lwcbench compare BASE CURRENT`: not yet implemented beyond loading both files.
+//! `lwcbench compare BASE CURRENT`: per point the change of the median and a verdict, as
+//! Markdown on stdout (for CI job summaries); exit [`EXIT_REGRESSION`] when a point regressed or
+//! now fails.
 
 use crate::cli::CompareArgs;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use std::process::ExitCode;
+
+/// Exit code when a regression was found.
+pub const EXIT_REGRESSION: u8 = 4;
 
 /// Compares two result files.
 pub fn main(args: &CompareArgs) -> Result<ExitCode> {
-    let _base = report::ResultDocument::load(&args.base)?;
-    let _current = report::ResultDocument::load(&args.current)?;
-    anyhow::bail!("compare is not implemented yet")
+    if !(args.threshold.is_finite() && args.threshold >= 0.0) {
+        bail!(
+            "--threshold must be a percentage of 0 or more, not {}",
+            args.threshold
+        );
+    }
+    let base = report::ResultDocument::load(&args.base)?;
+    let current = report::ResultDocument::load(&args.current)?;
+    let cmp = report::compare::compare(&base, &current, args.threshold / 100.0);
+    print!("{}", cmp.to_markdown());
+    for d in &cmp.machine_differences {
+        eprintln!("warning: different machines: {d}");
+    }
+    Ok(if cmp.has_regression() {
+        eprintln!("lwcbench compare: regression found");
+        ExitCode::from(EXIT_REGRESSION)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

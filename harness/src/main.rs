@@ -1,8 +1,9 @@
 //! `lwcbench`: runs the experiments of the light-weight contexts paper (OSDI '16) on Linux.
 //!
 //! `main` only parses the command line, calls the command and maps the outcome to an exit code:
-//! 0 all measured, 3 result written but some points failed, 1 error (printed with its causes on
-//! stderr), 2 bad command line. Data goes to stdout, diagnostics to stderr.
+//! 0 all measured, 3 result written but some points failed, 4 `compare` found a regression,
+//! 1 error (printed with its causes on stderr), 2 bad command line. Data goes to stdout,
+//! diagnostics to stderr.
 
 #![deny(unsafe_code)]
 

@@ -4,5 +4,6 @@
 //! directory; nothing here asserts a timing.
 
 mod cli;
+mod compare;
 mod run;
 mod util;

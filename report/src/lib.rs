@@ -4,6 +4,7 @@
 //!   run), and loading with a schema-version check.
 //! - [`machine`]: the machine fingerprint recorded with every result.
 //! - [`export`]: one exporter per output format (JSON, Markdown) behind the [`Exporter`] trait.
+//! - [`compare`]: baseline versus current, per point a change and a verdict.
 //! - [`paper`]: the paper's reference numbers (`results/paper.json`) and our numbers beside them.
 //! - [`fit`]: least-squares lines (creation cost = fixed part + per-fault part).
 //! - [`units`]: time units and their display.
@@ -23,6 +24,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod compare;
 pub mod document;
 pub mod export;
 pub mod fit;

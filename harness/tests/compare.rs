@@ -1,0 +1,82 @@
+//! `lwcbench compare`: verdicts and exit codes.
+
+use crate::util::lwcbench;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+#[test]
+fn compare_finds_noise_then_a_regression() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path().join("base.json");
+    let ran = lwcbench(
+        &[
+            "run",
+            "selftest",
+            "--backend",
+            "mock-ok",
+            "--out",
+            base.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+        &[],
+        LIMIT,
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+
+    // Same deterministic samples: no regression.
+    let ran = lwcbench(
+        &[
+            "compare",
+            base.to_str().expect("utf-8"),
+            base.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+        &[],
+        LIMIT,
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(ran.stdout.contains("| noise |"), "{}", ran.stdout);
+
+    // Twice as slow, with its interval clear of the baseline's: a regression, exit 4.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&base).expect("read")).expect("json");
+    let point = &mut doc["experiments"][0]["points"][0];
+    for field in ["p50", "min", "max", "mean", "p90", "p99"] {
+        let v = point[field].as_f64().expect("number");
+        point[field] = (v * 2.0).into();
+    }
+    point["ci95"]["low"] = 290.0.into();
+    point["ci95"]["high"] = 310.0.into();
+    point["run_medians"] = serde_json::json!([300.0, 300.0, 300.0]);
+    let slow = dir.path().join("slow.json");
+    std::fs::write(&slow, doc.to_string()).expect("write");
+    let ran = lwcbench(
+        &[
+            "compare",
+            base.to_str().expect("utf-8"),
+            slow.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+        &[],
+        LIMIT,
+    );
+    assert_eq!(ran.code, Some(4), "{}\n{}", ran.stdout, ran.stderr);
+    assert!(ran.stdout.contains("**regressed**"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("+100.0%"), "{}", ran.stdout);
+}
+
+#[test]
+fn compare_refuses_an_unknown_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = dir.path().join("old.json");
+    std::fs::write(&old, r#"{"schema": "lwcbench/result/v0"}"#).expect("write");
+    let path = old.to_str().expect("utf-8");
+    let ran = lwcbench(&["compare", path, path], dir.path(), &[], LIMIT);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("unknown schema version"),
+        "{}",
+        ran.stderr
+    );
+}
