@@ -59,13 +59,6 @@ pub(crate) struct Context {
     fpu_cw: u16,
 }
 
-impl Context {
-    /// Whether a context was ever saved into this value.
-    pub(crate) fn is_saved(&self) -> bool {
-        self.rip != 0
-    }
-}
-
 /// Signature of the functions run by [`save_and_call`] and [`call_on_stack`].
 pub(crate) type StackFn = extern "C" fn(arg: *mut core::ffi::c_void) -> u64;
 

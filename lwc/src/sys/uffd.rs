@@ -170,8 +170,6 @@ fn errno() -> i32 {
 pub(crate) struct Uffd {
     /// The userfaultfd.
     fd: OwnedFd,
-    /// Opened with `UFFD_USER_MODE_ONLY` (unprivileged, vm.unprivileged_userfaultfd=0).
-    user_mode_only: bool,
 }
 
 impl Uffd {
@@ -235,12 +233,7 @@ impl Uffd {
         if unsafe { libc::ioctl(fd.as_raw_fd(), UFFDIO_API as _, &mut api) } != 0 {
             return Err(Error::last_os("UFFDIO_API (WP_ASYNC | WP_UNPOPULATED)"));
         }
-        Ok(Uffd { fd, user_mode_only })
-    }
-
-    /// Whether the fd is user-mode-only (the unprivileged fallback).
-    pub(crate) fn user_mode_only(&self) -> bool {
-        self.user_mode_only
+        Ok(Uffd { fd })
     }
 
     /// Borrows the fd.
@@ -972,10 +965,6 @@ impl Body {
     fn uffd(&self) -> BorrowedFd<'_> {
         // SAFETY: open from take until release, which is the body's lifetime.
         unsafe { BorrowedFd::borrow_raw(self.uffd) }
-    }
-    fn pagemap(&self) -> BorrowedFd<'_> {
-        // SAFETY: as above.
-        unsafe { BorrowedFd::borrow_raw(self.pagemap) }
     }
 
     /// Reads /proc/self/maps into `current` (own mappings left out).
