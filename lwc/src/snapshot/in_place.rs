@@ -145,11 +145,6 @@ impl InPlace {
         self.snap.last_restored_pages()
     }
 
-    /// Bytes of memory the snapshot tracks.
-    pub(crate) fn tracked_bytes(&self) -> usize {
-        self.snap.tracked_bytes()
-    }
-
     /// Releases tracking and the pristine copy. Every copy of the handle becomes invalid.
     pub(crate) fn release(self) -> Result<()> {
         self.snap.release()

@@ -1308,15 +1308,6 @@ impl SnapshotRef {
         }
     }
 
-    /// Bytes of memory the snapshot tracks.
-    pub(crate) fn tracked_bytes(&self) -> usize {
-        match self.live_body("in-place snapshot") {
-            // SAFETY: the body is live.
-            Ok(b) => unsafe { (*b).ranges().iter().map(|r| r.vma.len()).sum() },
-            Err(_) => 0,
-        }
-    }
-
     /// Stops tracking, closes the fds and unmaps the pristine copy and the arena (all but its
     /// header page). In a forked child it only releases the child's copies.
     pub(crate) fn release(self) -> Result<()> {
