@@ -210,3 +210,12 @@ impl Drop for Region {
         let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr(), self.len) };
     }
 }
+
+/// `lwc::create` with the default (copy-everything) spec or another one that unmaps nothing
+/// the caller's Rust code still references.
+pub(crate) fn lwc_create(spec: &lwc::Spec, opts: &lwc::Options) -> lwc::Result<lwc::Created> {
+    // SAFETY: lwc::create is fork-like: it needs a single-threaded caller (it checks that itself
+    // and fails with Error::MultiThreaded otherwise) and a spec that unmaps nothing in use; the
+    // workloads only pass `Spec::new()`, which copies the whole address space.
+    unsafe { lwc::create(spec, opts) }
+}

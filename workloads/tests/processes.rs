@@ -76,10 +76,6 @@ fn only_two_cores(why: &str) -> bool {
     why.contains("two usable CPUs")
 }
 
-fn lwc_missing_or_two_cores(why: &str) -> bool {
-    only_two_cores(why) || why.contains("lwc runtime")
-}
-
 fn isolate_tests() -> Vec<Trial> {
     vec![
         Trial::test("isolate::value_comes_back", || {
@@ -156,11 +152,11 @@ fn main() {
         tests.push(smoke("switch", b, only_two_cores));
     }
     for b in ["lwc", "lwc-spin"] {
-        tests.push(smoke("switch", b, lwc_missing_or_two_cores));
+        tests.push(smoke("switch", b, only_two_cores));
     }
     for b in ["fork", "spawn", "thread"] {
         tests.push(smoke("create", b, |_| false));
     }
-    tests.push(smoke("create", "lwc", lwc_missing_or_two_cores));
+    tests.push(smoke("create", "lwc", only_two_cores));
     libtest_mimic::run(&args, tests).exit();
 }

@@ -19,7 +19,7 @@ use crate::experiment::{MeasureError, RunSamples};
 use crate::measure::{self, AffinityGuard, Metric, Placement, SamplePlan};
 
 mod coroutine;
-pub(crate) mod lwc;
+pub mod lwc;
 pub(crate) mod mock;
 mod process;
 mod thread;

@@ -160,34 +160,10 @@ impl Experiment for Create {
                 let (cpu, _) = Placement::SameCore.cpus()?;
                 lwc_backend::create_run(resident, pages, cpu, &plan)
             }
-            "fork" => run_pinned(resident, &plan, |region, k| {
-                for _ in 0..k {
-                    fork_once(region, pages)?;
-                }
-                Ok(())
-            }),
-            "spawn" => {
-                if pages > 0 {
-                    return Err(MeasureError::BadPoint(
-                        "spawn runs another program: pages_written must be 0".into(),
-                    ));
-                }
-                if !std::path::Path::new("/bin/true").exists() {
-                    return Err(MeasureError::Unavailable("/bin/true does not exist".into()));
-                }
-                run_pinned(resident, &plan, |_, k| {
-                    for _ in 0..k {
-                        spawn_once()?;
-                    }
-                    Ok(())
-                })
+            "fork" | "spawn" | "thread" => {
+                let mut creator = Creator::new(&point.backend, resident, pages)?;
+                measure::run_timed(&plan, Metric::OP_US, |k| creator.create(k))
             }
-            "thread" => run_pinned(resident, &plan, |region, k| {
-                for _ in 0..k {
-                    thread_once(region, pages)?;
-                }
-                Ok(())
-            }),
             "mock" => Ok(RunSamples {
                 samples: mock_samples(
                     50.0 + 30.0 * (resident as f64 / (1 << 20) as f64) + 2.5 * pages as f64,
@@ -210,18 +186,76 @@ pub(crate) fn write_pages(bytes: &mut [u8], pages: usize) {
     std::hint::black_box(bytes);
 }
 
-/// Pins to one CPU, maps and populates `resident` bytes, then times `op(region, k)` (k creates).
-fn run_pinned<F>(resident: usize, plan: &SamplePlan, mut op: F) -> Result<RunSamples, MeasureError>
-where
-    F: FnMut(&mut sys::Region, u64) -> Result<(), MeasureError>,
-{
-    let (cpu, _) = Placement::SameCore.cpus()?;
-    let _pin = AffinityGuard::pin(cpu)?;
-    let mut region = sys::Region::populated(resident).map_err(|e| MeasureError::Os {
-        op: "mmap (resident memory)",
-        source: e,
-    })?;
-    measure::run_timed(plan, Metric::OP_US, |k| op(&mut region, k))
+/// A parent ready to create contexts of one kind (`fork`, `spawn` or `thread`): pinned to one
+/// CPU, with its resident memory populated. `lwc` creates need a group of their own: see
+/// [`crate::backend::lwc::time_creates`].
+pub struct Creator {
+    kind: Kind,
+    region: sys::Region,
+    pages_written: usize,
+    _pin: AffinityGuard,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Fork,
+    Spawn,
+    Thread,
+}
+
+impl Creator {
+    /// Pins the calling thread to one CPU (until the creator is dropped) and maps and writes
+    /// `resident_bytes` of private memory.
+    pub fn new(
+        backend: &str,
+        resident_bytes: usize,
+        pages_written: usize,
+    ) -> Result<Self, MeasureError> {
+        let kind = match backend {
+            "fork" => Kind::Fork,
+            "spawn" => Kind::Spawn,
+            "thread" => Kind::Thread,
+            other => {
+                return Err(MeasureError::BadPoint(format!(
+                    "Creator handles fork, spawn and thread, not {other}"
+                )))
+            }
+        };
+        if matches!(kind, Kind::Spawn) {
+            if pages_written > 0 {
+                return Err(MeasureError::BadPoint(
+                    "spawn runs another program: pages_written must be 0".into(),
+                ));
+            }
+            if !std::path::Path::new("/bin/true").exists() {
+                return Err(MeasureError::Unavailable("/bin/true does not exist".into()));
+            }
+        }
+        let (cpu, _) = Placement::SameCore.cpus()?;
+        let pin = AffinityGuard::pin(cpu)?;
+        let region = sys::Region::populated(resident_bytes).map_err(|e| MeasureError::Os {
+            op: "mmap (resident memory)",
+            source: e,
+        })?;
+        Ok(Self {
+            kind,
+            region,
+            pages_written,
+            _pin: pin,
+        })
+    }
+
+    /// Creates (and finishes) `k` contexts, one after the other.
+    pub fn create(&mut self, k: u64) -> Result<(), MeasureError> {
+        for _ in 0..k {
+            match self.kind {
+                Kind::Fork => fork_once(&mut self.region, self.pages_written)?,
+                Kind::Spawn => spawn_once()?,
+                Kind::Thread => thread_once(&mut self.region, self.pages_written)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 fn check_exit(op: &'static str, code: std::io::Result<i32>) -> Result<(), MeasureError> {
