@@ -192,7 +192,7 @@ fn change_row(p: &Point, base: Option<&Point>, current: Option<&Point>) -> Point
     PointChange {
         experiment: p.experiment.clone(),
         backend: p.backend.clone(),
-        params: p.params_label(),
+        params: p.params_display(),
         unit: p.unit.clone(),
         base_p50,
         current_p50,

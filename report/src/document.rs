@@ -257,6 +257,12 @@ impl Point {
         }
     }
 
+    /// The parameters for people: like [`Point::params_label`], but a whole number of KiB, MiB
+    /// or GiB in a `_bytes` parameter is written so (`resident_bytes=64 MiB`).
+    pub fn params_display(&self) -> String {
+        params_display(&self.params)
+    }
+
     /// The parameters as `name=value` pairs joined by spaces (`-` when there are none).
     pub fn params_label(&self) -> String {
         if self.params.is_empty() {
@@ -268,6 +274,29 @@ impl Point {
             .collect::<Vec<_>>()
             .join(" ")
     }
+}
+
+/// See [`Point::params_display`].
+pub fn params_display(params: &BTreeMap<String, Param>) -> String {
+    if params.is_empty() {
+        return "-".to_owned();
+    }
+    params
+        .iter()
+        .map(|(k, v)| match v {
+            Param::Int(n) if k.ends_with("_bytes") && *n > 0 => {
+                let unit = [(1_i64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
+                    .into_iter()
+                    .find(|(size, _)| n % size == 0);
+                match unit {
+                    Some((size, name)) => format!("{k}={} {name}", n / size),
+                    None => format!("{k}={n}"),
+                }
+            }
+            _ => format!("{k}={v}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl ResultDocument {

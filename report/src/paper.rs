@@ -6,7 +6,7 @@
 //! least-squares line over the parameter `x_param` (lwC creation: the fixed cost is the intercept
 //! over `pages_written`, the per-CoW-fault cost the slope).
 
-use crate::document::{Param, Point, PointStatus, ResultDocument};
+use crate::document::{params_display, Param, Point, PointStatus, ResultDocument};
 use crate::fit::{least_squares, Line};
 use crate::units::convert;
 use serde::{Deserialize, Serialize};
@@ -244,7 +244,7 @@ impl PaperReference {
                             _ => p.p50,
                         };
                         let ours = v.and_then(|v| convert(v, &p.unit, &claim.unit));
-                        out.push(comparison(claim, ours, p.params_label()));
+                        out.push(comparison(claim, ours, p.params_display()));
                     }
                 }
                 Statistic::FitIntercept | Statistic::FitSlope => {
@@ -299,7 +299,8 @@ fn fit_comparisons(claim: &Claim, m: &Match, points: &[&Point], out: &mut Vec<Co
         ));
         return;
     };
-    let mut groups: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    // Keyed by the other params themselves, so that numbers sort as numbers.
+    let mut groups: BTreeMap<BTreeMap<String, Param>, Vec<(f64, f64)>> = BTreeMap::new();
     for p in points {
         let Some(Param::Int(x)) = p.params.get(x_param) else {
             continue;
@@ -307,16 +308,16 @@ fn fit_comparisons(claim: &Claim, m: &Match, points: &[&Point], out: &mut Vec<Co
         let Some(y) = p.p50.and_then(|v| convert(v, &p.unit, &claim.unit)) else {
             continue;
         };
-        let mut rest = (*p).clone();
-        rest.params.remove(x_param);
-        let label = if rest.params.is_empty() {
+        let mut rest = p.params.clone();
+        rest.remove(x_param);
+        groups.entry(rest).or_default().push((*x as f64, y));
+    }
+    for (rest, pts) in groups {
+        let label = if rest.is_empty() {
             String::new()
         } else {
-            format!("{}; ", rest.params_label())
+            format!("{}; ", params_display(&rest))
         };
-        groups.entry(label).or_default().push((*x as f64, y));
-    }
-    for (label, pts) in groups {
         let line: Option<Line> = least_squares(&pts);
         let (ours, context) = match line {
             Some(l) => {

@@ -43,3 +43,20 @@ fn load_reports_the_path_of_a_missing_file() {
 fn all_ok_sees_failed_points() {
     assert!(!sample().all_ok());
 }
+
+#[test]
+fn params_display_writes_sizes_in_binary_units() {
+    use report::Param;
+    let mut p = sample().experiments[1].points[0].clone();
+    p.params
+        .insert("resident_bytes".to_owned(), Param::Int(64 << 20));
+    p.params.insert("odd_bytes".to_owned(), Param::Int(1000));
+    assert_eq!(
+        p.params_display(),
+        "odd_bytes=1000 pages_written=0 resident_bytes=64 MiB"
+    );
+    assert_eq!(
+        p.params_label(),
+        "odd_bytes=1000 pages_written=0 resident_bytes=67108864"
+    );
+}

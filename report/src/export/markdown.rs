@@ -7,7 +7,9 @@
 //! Columns are padded so that the table also reads well as plain text.
 
 use super::{ExportError, Exporter};
-use crate::document::{ExperimentStatus, Point, PointStatus, ResultDocument};
+use crate::document::{
+    params_display, ExperimentStatus, Param, Point, PointStatus, ResultDocument,
+};
 use crate::paper::PaperReference;
 use crate::units::{human, sig3};
 use std::collections::BTreeMap;
@@ -95,12 +97,14 @@ impl MarkdownExporter {
     fn points_table(&self, points: &[Point]) -> String {
         // One table per unit; inside it, rows grouped by params so that inside a group only the
         // backend differs, and sorted by median.
-        let mut by_unit: BTreeMap<String, BTreeMap<String, Vec<&Point>>> = BTreeMap::new();
+        // Keyed by the params themselves, so that numbers sort as numbers.
+        let mut by_unit: BTreeMap<String, BTreeMap<&BTreeMap<String, Param>, Vec<&Point>>> =
+            BTreeMap::new();
         for p in points {
             by_unit
                 .entry(p.unit.clone())
                 .or_default()
-                .entry(p.params_label())
+                .entry(&p.params)
                 .or_default()
                 .push(p);
         }
@@ -126,11 +130,12 @@ impl MarkdownExporter {
             let mut rows = Vec::new();
             let mut failures = Vec::new();
             for (params, group) in groups {
+                let params = params_display(params);
                 let mut group = group.clone();
                 group.sort_by(|a, b| order_key(a).total_cmp(&order_key(b)));
                 let fastest = group.iter().filter_map(|p| p.p50).reduce(f64::min);
                 for p in group {
-                    rows.push(self.row(p, params, fastest));
+                    rows.push(self.row(p, &params, fastest));
                     if p.status != PointStatus::Ok {
                         failures.push((p, params.clone()));
                     }
