@@ -74,9 +74,16 @@ fn paths(opts: &RunOptions) -> Result<Paths> {
                 );
             }
         }
+        if out.is_dir() {
+            bail!("--out {} is a directory; give a file name", out.display());
+        }
+        let mut markdown = out.with_extension("md");
+        if markdown == *out {
+            markdown = PathBuf::from(format!("{}.summary.md", out.display()));
+        }
         return Ok(Paths {
             json: out.clone(),
-            markdown: out.with_extension("md"),
+            markdown,
             latest: None,
         });
     }
@@ -217,6 +224,8 @@ pub fn run(opts: &RunOptions) -> Result<Outcome> {
             .map(|s| s.progress_chars("=> "))
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    // Redraw while a long run is in progress (a thread in the parent only; workers have none).
+    bar.enable_steady_tick(Duration::from_millis(250));
     let say = |line: String| {
         if bar.is_hidden() {
             eprintln!("{line}");

@@ -136,3 +136,22 @@ fn env_prints_the_fingerprint() {
     assert!(ran.stdout.contains("kernel"), "{}", ran.stdout);
     assert!(ran.stdout.contains("counters"), "{}", ran.stdout);
 }
+
+#[test]
+fn out_naming_a_directory_fails_before_measuring() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ran = lwcbench(
+        &[
+            "run",
+            "selftest",
+            "--out",
+            dir.path().to_str().expect("utf-8"),
+        ],
+        dir.path(),
+        &[],
+        LIMIT,
+    );
+    assert_eq!(ran.code, Some(1), "stderr: {}", ran.stderr);
+    assert!(ran.stderr.contains("is a directory"), "{}", ran.stderr);
+    assert!(entries(dir.path()).is_empty());
+}

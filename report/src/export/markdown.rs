@@ -57,6 +57,11 @@ impl Exporter for MarkdownExporter {
             if !exp.points.is_empty() {
                 out.push('\n');
                 out.push_str(&self.points_table(&exp.points));
+            } else if exp.status == ExperimentStatus::Ok {
+                let _ = writeln!(
+                    out,
+                    "\nNo points: none of the backends asked for belongs to this experiment."
+                );
             }
         }
         if let Some(paper) = &self.paper {
