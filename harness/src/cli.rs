@@ -100,6 +100,9 @@ pub struct CompareArgs {
     /// Smallest relative change of the median that counts, in percent.
     #[arg(long, value_name = "PERCENT", default_value_t = 5.0)]
     pub threshold: f64,
+    /// Significance level of the Mann–Whitney test of the two points' run medians.
+    #[arg(long, value_name = "P", default_value_t = 0.01)]
+    pub alpha: f64,
 }
 
 /// The setting as the worker receives it.

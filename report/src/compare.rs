@@ -1,10 +1,13 @@
-//! Baseline versus current: per point, the change of the median and a verdict.
+//! Baseline versus current: per point the change of the median and a verdict.
 //!
-//! Points are matched by experiment, backend and parameters. A change counts only when it is
-//! larger than the threshold *and* the two points' run medians do not overlap: the current
-//! point's 95% interval (or, with too few runs for one, the range of its run medians) lies wholly
-//! on one side of the baseline's. Runs are the replicates, so this is a conservative,
-//! distribution-free test; anything else is noise.
+//! Points are matched by experiment, backend and parameters. Runs are the replicates: each point
+//! carries the median of each of its runs (`run_medians`), and the two sets of run medians are
+//! compared with a two-sided Mann–Whitney U test (exact distribution for small samples, normal
+//! approximation for large ones). A change counts only when it is larger than the threshold
+//! *and* the test rejects "same distribution" at level `alpha`; anything else is noise. With 5
+//! runs on each side the smallest possible p-value is 0.0079, reached only when every run of one
+//! side is slower than every run of the other; with 3 runs on each side it is 0.1, so a smoke run
+//! can never be judged at the default `alpha` of 0.01.
 //!
 //! Lower is better for time units (`ns`, `us`, `ms`, `s`), higher is better for rates (a unit
 //! ending in `/s`); for any other unit a change is reported but never judged.
@@ -19,11 +22,11 @@ use std::fmt::Write as _;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Worse by more than the threshold, and outside the baseline's spread.
+    /// Worse by more than the threshold, and significant.
     Regressed,
-    /// Better by more than the threshold, and outside the baseline's spread.
+    /// Better by more than the threshold, and significant.
     Improved,
-    /// Within the threshold or within the spread of the runs.
+    /// Within the threshold, or not significant.
     Noise,
     /// The unit has no known direction (neither a time nor a rate).
     Unjudged,
@@ -78,6 +81,8 @@ pub struct PointChange {
     pub current_p50: Option<f64>,
     /// `(current - base) / base`, when both are measured.
     pub change: Option<f64>,
+    /// Two-sided Mann–Whitney p-value of the run medians, when both sides have runs.
+    pub p_value: Option<f64>,
     /// The verdict.
     pub verdict: Verdict,
 }
@@ -87,6 +92,8 @@ pub struct PointChange {
 pub struct Comparison {
     /// Relative change below which nothing counts (0.05 = 5%).
     pub threshold: f64,
+    /// Significance level of the Mann–Whitney test.
+    pub alpha: f64,
     /// Differences between the two machines that make the comparison doubtful.
     pub machine_differences: Vec<String>,
     /// Every point of either document.
@@ -105,9 +112,10 @@ impl Comparison {
         let count = |v: Verdict| self.points.iter().filter(|p| p.verdict == v).count();
         let _ = writeln!(
             out,
-            "# lwcbench compare\n\nThreshold {:.1}%: {} regressed, {} improved, {} noise, {} now \
-             failing, {} now measured, {} missing, {} new.\n",
+            "# lwcbench compare\n\nThreshold {:.1}%, alpha {}: {} regressed, {} improved, {} noise, \
+             {} now failing, {} now measured, {} missing, {} new.\n",
             self.threshold * 100.0,
+            self.alpha,
             count(Verdict::Regressed),
             count(Verdict::Improved),
             count(Verdict::Noise),
@@ -125,8 +133,8 @@ impl Comparison {
         }
         let _ = writeln!(
             out,
-            "| experiment | backend | params | base p50 | current p50 | change | verdict |\n\
-             | --- | --- | --- | ---: | ---: | ---: | --- |"
+            "| experiment | backend | params | base p50 | current p50 | change | p | verdict |\n\
+             | --- | --- | --- | ---: | ---: | ---: | ---: | --- |"
         );
         for p in &self.points {
             let v = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |x| human(x, &p.unit));
@@ -138,9 +146,12 @@ impl Comparison {
             } else {
                 p.verdict.label().to_owned()
             };
+            let p_value = p
+                .p_value
+                .map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {change} | {verdict} |",
+                "| {} | {} | {} | {} | {} | {change} | {p_value} | {verdict} |",
                 p.experiment,
                 p.backend,
                 p.params,
@@ -158,14 +169,20 @@ fn key(p: &Point) -> Key {
     (p.experiment.clone(), p.backend.clone(), p.params_label())
 }
 
-/// Compares `current` with `base`; `threshold` is a fraction (0.05 = 5%).
-pub fn compare(base: &ResultDocument, current: &ResultDocument, threshold: f64) -> Comparison {
+/// Compares `current` with `base`; `threshold` is a fraction (0.05 = 5%), `alpha` the
+/// significance level of the test (0.01).
+pub fn compare(
+    base: &ResultDocument,
+    current: &ResultDocument,
+    threshold: f64,
+    alpha: f64,
+) -> Comparison {
     let base_points: BTreeMap<Key, &Point> = base.points().map(|p| (key(p), p)).collect();
     let current_points: BTreeMap<Key, &Point> = current.points().map(|p| (key(p), p)).collect();
     let mut points = Vec::new();
     for (k, b) in &base_points {
         let c = current_points.get(k).copied();
-        points.push(judge(b, c, threshold));
+        points.push(judge(b, c, threshold, alpha));
     }
     for (k, c) in &current_points {
         if !base_points.contains_key(k) {
@@ -177,6 +194,7 @@ pub fn compare(base: &ResultDocument, current: &ResultDocument, threshold: f64) 
     }
     Comparison {
         threshold,
+        alpha,
         machine_differences: machine_differences(base, current),
         points,
     }
@@ -189,6 +207,12 @@ fn change_row(p: &Point, base: Option<&Point>, current: Option<&Point>) -> Point
         (Some(b), Some(c)) if b != 0.0 => Some((c - b) / b),
         _ => None,
     };
+    let p_value = match (base, current) {
+        (Some(b), Some(c)) if base_p50.is_some() && current_p50.is_some() => {
+            mann_whitney_p(&c.run_medians, &b.run_medians)
+        }
+        _ => None,
+    };
     PointChange {
         experiment: p.experiment.clone(),
         backend: p.backend.clone(),
@@ -197,6 +221,7 @@ fn change_row(p: &Point, base: Option<&Point>, current: Option<&Point>) -> Point
         base_p50,
         current_p50,
         change,
+        p_value,
         verdict: Verdict::Noise,
     }
 }
@@ -220,17 +245,71 @@ fn lower_is_better(unit: &str) -> Option<bool> {
     }
 }
 
-/// The spread of a point's runs: its 95% interval, else the range of its run medians.
-fn spread(p: &Point) -> Option<(f64, f64)> {
-    if let Some(ci) = p.ci95 {
-        return Some((ci.low, ci.high));
+/// Two-sided p-value of the Mann–Whitney U test of samples `x` and `y` (ties count one half);
+/// `None` when either is empty.
+pub fn mann_whitney_p(x: &[f64], y: &[f64]) -> Option<f64> {
+    let (n, m) = (x.len(), y.len());
+    if n == 0 || m == 0 {
+        return None;
     }
-    let lo = p.run_medians.iter().copied().reduce(f64::min)?;
-    let hi = p.run_medians.iter().copied().reduce(f64::max)?;
-    Some((lo, hi))
+    let u: f64 = x
+        .iter()
+        .map(|a| {
+            y.iter()
+                .map(|b| match a.total_cmp(b) {
+                    std::cmp::Ordering::Greater => 1.0,
+                    std::cmp::Ordering::Equal => 0.5,
+                    std::cmp::Ordering::Less => 0.0,
+                })
+                .sum::<f64>()
+        })
+        .sum();
+    let nm = n * m;
+    let p = if nm <= 400 {
+        // Exact: counts[k] = arrangements of n + m values with U = k, by dynamic programming
+        // over (i of x, j of y): the largest value is an x (adds j to U) or a y.
+        let mut table = vec![vec![vec![0.0_f64; nm + 1]; m + 1]; n + 1];
+        for row in table[0].iter_mut() {
+            row[0] = 1.0;
+        }
+        for i in 1..=n {
+            table[i][0][0] = 1.0;
+            for j in 1..=m {
+                for k in 0..=i * j {
+                    let with_x = if k >= j { table[i - 1][j][k - j] } else { 0.0 };
+                    let with_y = table[i][j - 1][k];
+                    table[i][j][k] = with_x + with_y;
+                }
+            }
+        }
+        let counts = &table[n][m];
+        let total: f64 = counts.iter().sum();
+        // Conservative with ties: round U away from the centre of each tail.
+        let lower: f64 = counts[..=(u.ceil() as usize).min(nm)].iter().sum::<f64>() / total;
+        let upper: f64 = counts[(u.floor() as usize).min(nm)..].iter().sum::<f64>() / total;
+        2.0 * lower.min(upper)
+    } else {
+        let (nf, mf) = (n as f64, m as f64);
+        let mean = nf * mf / 2.0;
+        let sd = (nf * mf * (nf + mf + 1.0) / 12.0).sqrt();
+        let z = ((u - mean).abs() - 0.5).max(0.0) / sd;
+        2.0 * normal_upper_tail(z)
+    };
+    Some(p.min(1.0))
 }
 
-fn judge(base: &Point, current: Option<&Point>, threshold: f64) -> PointChange {
+/// P(Z > z) for a standard normal Z (Abramowitz and Stegun 7.1.26, error below 1.5e-7).
+fn normal_upper_tail(z: f64) -> f64 {
+    let x = z / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    0.5 * poly * (-x * x).exp()
+}
+
+fn judge(base: &Point, current: Option<&Point>, threshold: f64, alpha: f64) -> PointChange {
     let Some(current) = current else {
         return PointChange {
             verdict: Verdict::Missing,
@@ -246,11 +325,8 @@ fn judge(base: &Point, current: Option<&Point>, threshold: f64) -> PointChange {
         (Some(_), Some(_)) => match (row.change, lower_is_better(&base.unit)) {
             (_, None) | (None, _) => Verdict::Unjudged,
             (Some(change), Some(lower_better)) => {
-                let separated = match (spread(base), spread(current)) {
-                    (Some((bl, bh)), Some((cl, ch))) => cl > bh || ch < bl,
-                    _ => false,
-                };
-                if change.abs() <= threshold || !separated {
+                let significant = row.p_value.is_some_and(|p| p <= alpha);
+                if change.abs() <= threshold || !significant {
                     Verdict::Noise
                 } else if (change > 0.0) == lower_better {
                     Verdict::Regressed
@@ -291,79 +367,108 @@ fn machine_differences(a: &ResultDocument, b: &ResultDocument) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::document::Interval;
     use std::collections::BTreeMap;
 
-    fn point(backend: &str, p50: f64, low: f64, high: f64) -> Point {
-        let mut p = Point::failed(
-            "switch",
-            backend,
-            BTreeMap::new(),
-            "ns",
-            "m",
-            5,
-            vec![],
-            1.0,
-        );
+    /// A measured point whose five runs had these medians (p50 = the middle one).
+    fn point(medians: [f64; 5]) -> Point {
+        let mut p = Point::failed("switch", "a", BTreeMap::new(), "ns", "m", 5, vec![], 1.0);
+        let mut sorted = medians;
+        sorted.sort_by(f64::total_cmp);
         p.status = PointStatus::Ok;
         p.error = None;
         p.runs = 5;
-        p.count = 10;
-        p.p50 = Some(p50);
-        p.ci95 = Some(Interval {
-            low,
-            high,
-            coverage: None,
-        });
+        p.count = 50;
+        p.p50 = Some(sorted[2]);
+        p.run_medians = medians.to_vec();
         p
     }
 
     #[test]
-    fn verdicts_need_size_and_separation() {
-        let base = point("a", 100.0, 98.0, 102.0);
-        // +20%, intervals apart: regressed.
-        let v = judge(&base, Some(&point("a", 120.0, 118.0, 122.0)), 0.05);
+    fn mann_whitney_matches_known_values() {
+        // Complete separation, 5 against 5: 2 / C(10, 5) = 2 / 252.
+        let p = mann_whitney_p(&[6.0, 7.0, 8.0, 9.0, 10.0], &[1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert!((p.unwrap_or(0.0) - 2.0 / 252.0).abs() < 1e-12);
+        // 3 against 3: 2 / 20.
+        let p = mann_whitney_p(&[4.0, 5.0, 6.0], &[1.0, 2.0, 3.0]);
+        assert!((p.unwrap_or(0.0) - 0.1).abs() < 1e-12);
+        // Identical samples: nothing to see.
+        let p = mann_whitney_p(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]);
+        assert_eq!(p, Some(1.0));
+        assert_eq!(mann_whitney_p(&[], &[1.0]), None);
+        // Large samples use the normal approximation: separated, tiny p.
+        let x: Vec<f64> = (0..30).map(|i| 100.0 + f64::from(i)).collect();
+        let y: Vec<f64> = (0..30).map(f64::from).collect();
+        assert!(mann_whitney_p(&x, &y).unwrap_or(1.0) < 1e-6);
+        assert!(mann_whitney_p(&x, &x).unwrap_or(0.0) > 0.9);
+    }
+
+    #[test]
+    fn normal_tail_is_accurate() {
+        assert!((normal_upper_tail(0.0) - 0.5).abs() < 1e-6);
+        assert!((normal_upper_tail(1.959_964) - 0.025).abs() < 1e-6);
+    }
+
+    #[test]
+    fn verdicts_need_size_and_significance() {
+        let base = point([98.0, 99.0, 100.0, 101.0, 102.0]);
+        // +20%, every run slower: regressed.
+        let v = judge(
+            &base,
+            Some(&point([118.0, 119.0, 120.0, 121.0, 122.0])),
+            0.05,
+            0.01,
+        );
         assert_eq!(v.verdict, Verdict::Regressed);
         assert!((v.change.unwrap_or(0.0) - 0.2).abs() < 1e-12);
         // -20%: improved.
-        let v = judge(&base, Some(&point("a", 80.0, 79.0, 81.0)), 0.05);
+        let v = judge(
+            &base,
+            Some(&point([78.0, 79.0, 80.0, 81.0, 82.0])),
+            0.05,
+            0.01,
+        );
         assert_eq!(v.verdict, Verdict::Improved);
-        // +20% but overlapping spread: noise.
-        let v = judge(&base, Some(&point("a", 120.0, 90.0, 150.0)), 0.05);
+        // +20% median, but the runs overlap: noise.
+        let v = judge(
+            &base,
+            Some(&point([90.0, 101.0, 120.0, 150.0, 160.0])),
+            0.05,
+            0.01,
+        );
         assert_eq!(v.verdict, Verdict::Noise);
         // +3%, separated: below threshold, noise.
-        let v = judge(&base, Some(&point("a", 103.0, 102.5, 103.5)), 0.05);
+        let v = judge(
+            &base,
+            Some(&point([103.0, 103.0, 103.0, 103.0, 103.0])),
+            0.05,
+            0.01,
+        );
         assert_eq!(v.verdict, Verdict::Noise);
     }
 
     #[test]
     fn rates_are_better_higher() {
-        let mut base = point("a", 100.0, 98.0, 102.0);
+        let mut base = point([98.0, 99.0, 100.0, 101.0, 102.0]);
         base.unit = "req/s".to_owned();
-        let mut cur = point("a", 80.0, 79.0, 81.0);
+        let mut cur = point([78.0, 79.0, 80.0, 81.0, 82.0]);
         cur.unit = "req/s".to_owned();
-        assert_eq!(judge(&base, Some(&cur), 0.05).verdict, Verdict::Regressed);
+        assert_eq!(
+            judge(&base, Some(&cur), 0.05, 0.01).verdict,
+            Verdict::Regressed
+        );
     }
 
     #[test]
     fn failures_and_missing_points() {
-        let base = point("a", 100.0, 98.0, 102.0);
+        let base = point([98.0, 99.0, 100.0, 101.0, 102.0]);
         let mut failed = base.clone();
         failed.status = PointStatus::Failed;
         failed.p50 = None;
-        assert_eq!(
-            judge(&base, Some(&failed), 0.05).verdict,
-            Verdict::NowFailing
-        );
-        assert_eq!(
-            judge(&failed, Some(&base), 0.05).verdict,
-            Verdict::NowMeasured
-        );
-        assert_eq!(
-            judge(&failed, Some(&failed), 0.05).verdict,
-            Verdict::FailedInBoth
-        );
-        assert_eq!(judge(&base, None, 0.05).verdict, Verdict::Missing);
+        let j = |b: &Point, c: Option<&Point>| judge(b, c, 0.05, 0.01).verdict;
+        assert_eq!(j(&base, Some(&failed)), Verdict::NowFailing);
+        assert_eq!(j(&failed, Some(&base)), Verdict::NowMeasured);
+        assert_eq!(j(&failed, Some(&failed)), Verdict::FailedInBoth);
+        assert_eq!(j(&base, None), Verdict::Missing);
         assert!(Verdict::NowFailing.is_regression());
         assert!(!Verdict::Missing.is_regression());
     }
