@@ -110,11 +110,6 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
         }
         Forked::Parent(pid) => {
             slot.pid.store(pid, Ordering::Release);
-            if let Some(bell) =
-                local::with(|l| l.supervisor_bell.as_ref().and_then(|b| b.try_clone().ok()))
-            {
-                fd::eventfd_signal(&bell);
-            }
             drop(ctl_child);
             let lwc = Lwc { id, gen };
             let monitor = match handoff_pair {
@@ -334,7 +329,7 @@ fn child_main(
             state::PARKED,
         )?;
         match wait_turn("lwc::create")? {
-            Wake::Switch { caller, args, .. } => crate::Switched {
+            Wake::Switch { caller, args } => crate::Switched {
                 caller,
                 args,
                 trap: None,
@@ -366,7 +361,7 @@ fn setup(
 ) -> std::result::Result<(), (usize, i32)> {
     let at = |step: usize| move |e: Error| (step, os_errno(&e));
     // 0. Rights backed by kernel objects stay with the creator: close them here.
-    let bell_fd = local::with(|l| {
+    local::with(|l| {
         for e in l.table.iter_mut().flatten() {
             e.control = None;
             e.monitor = None;
@@ -391,7 +386,6 @@ fn setup(
         if opts.systrap.is_some() {
             l.monitor_of_me = Some(creator.id);
         }
-        l.supervisor_bell.as_ref().map(|b| b.as_raw_fd())
     });
     // 1.
     if let Some(cpu) = opts.cpu {
@@ -400,7 +394,10 @@ fn setup(
     // 2. Non-dumpable and no CAP_SYS_PTRACE: no other lwC's process can read ours, and we
     // cannot read theirs (ptrace, process_vm_readv, /proc/PID/mem, pidfd_getfd).
     process::set_non_dumpable().map_err(at(2))?;
-    process::drop_ptrace_capability().map_err(at(2))?;
+    if !local::with(|l| l.ptrace_dropped) {
+        process::drop_ptrace_capability().map_err(at(2))?;
+        local::with(|l| l.ptrace_dropped = true);
+    }
     // 3. Memory.
     apply_memory(spec).map_err(at(3))?;
     // 4. Files.
@@ -409,7 +406,6 @@ fn setup(
         v.extend(l.regions.iter().map(|m| m.memfd.as_raw_fd()));
         v
     });
-    keep.extend(bell_fd);
     keep.extend(handoff_sock.map(|h| h.as_raw_fd()));
     match &spec.files {
         Files::Copy => {}

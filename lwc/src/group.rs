@@ -16,13 +16,14 @@ use crate::board::{kind, state, Board};
 use crate::handoff::{self, Handoff};
 use crate::local::{self, BOARD, ME, MY_GEN, MY_PID, NO_LWC};
 use crate::options::GroupConfig;
-use crate::sys::fd::{self, Epoll};
+use crate::sys::fd::Epoll;
 use crate::sys::mem::map_shared_static;
 use crate::sys::process::{self, Forked};
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 /// Starts an lwC group in this process. Call it once, early, while the process is still
 /// single-threaded.
@@ -71,7 +72,6 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
         .filter(|c| !cpus.contains(c))
         .collect();
     let board: &'static Board = map_shared_static()?;
-    let bell = fd::eventfd()?;
     let supervisor = process::getpid();
     board.supervisor.store(supervisor, Ordering::Relaxed);
     let (first, gen) = board.allocate(NO_LWC).ok_or(Error::TooMany {
@@ -108,14 +108,13 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
             local::with(|l| {
                 l.handoff = cfg.handoff;
                 l.cpus = cpus.clone();
-                l.supervisor_bell = Some(bell);
             });
             let _ = BOARD.set(board);
             Ok(())
         }
         Forked::Parent(pid) => {
             board.slot(first).pid.store(pid, Ordering::Release);
-            Supervisor::new(board, bell, &others).run()
+            Supervisor::new(board, &others).run()
         }
     }
 }
@@ -164,12 +163,14 @@ fn kill_all(board: &Board) {
     }
 }
 
-const BELL: u64 = u64::MAX;
+/// How often the supervisor looks for new lwCs to watch. An lwC that lives shorter than this
+/// (a create/discard cycle) costs the supervisor nothing; one that dies unwatched is found by
+/// the next scan, so a death is turned into an error within this time.
+const SCAN_EVERY: Duration = Duration::from_millis(20);
 
 /// The supervisor's state: which lwC pids it watches.
 struct Supervisor {
     board: &'static Board,
-    bell: OwnedFd,
     epoll: Epoll,
     watched: HashMap<u32, (u32, OwnedFd)>,
     /// How lwC processes that `reap_any` collected ended, by pid (their pidfd event may come
@@ -178,7 +179,7 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    fn new(board: &'static Board, bell: OwnedFd, cpus: &[usize]) -> Self {
+    fn new(board: &'static Board, cpus: &[usize]) -> Self {
         let _ = process::pin(cpus);
         let epoll = match Epoll::new() {
             Ok(e) => e,
@@ -189,7 +190,6 @@ impl Supervisor {
         };
         Supervisor {
             board,
-            bell,
             epoll,
             watched: HashMap::new(),
             reaped: HashMap::new(),
@@ -197,31 +197,32 @@ impl Supervisor {
     }
 
     fn run(mut self) -> ! {
-        if self.epoll.add(&self.bell, BELL).is_err() {
-            self.end_group(1);
-        }
-        self.scan();
         let mut ready = Vec::new();
+        let mut last_scan: Option<Instant> = None;
         loop {
-            if self.epoll.wait(&mut ready).is_err() {
+            let wait_ms = match last_scan {
+                Some(t) => SCAN_EVERY.saturating_sub(t.elapsed()).as_millis() as i32,
+                None => 0,
+            };
+            if self.epoll.wait(&mut ready, wait_ms).is_err() {
                 self.end_group(1);
             }
             for &token in &ready {
-                if token == BELL {
-                    fd::eventfd_drain(&self.bell);
-                    self.scan();
-                } else {
-                    self.died(token as u32);
-                }
+                self.died(token as u32);
             }
             // Our children and orphans: keep how they ended for their pidfd event.
             while let Some((pid, ended)) = process::reap_any() {
-                if self.reaped.len() < 4096 {
-                    self.reaped.insert(pid, ended);
+                if self.reaped.len() >= 4096 {
+                    self.reaped.clear(); // statuses of orphans that were never lwCs
                 }
+                self.reaped.insert(pid, ended);
             }
-            if self.watched.is_empty() {
-                self.end_group(0);
+            if last_scan.is_none_or(|t| t.elapsed() >= SCAN_EVERY) {
+                self.scan();
+                last_scan = Some(Instant::now());
+                if self.watched.is_empty() {
+                    self.end_group(0);
+                }
             }
         }
     }
@@ -238,6 +239,7 @@ impl Supervisor {
             let gen = s.gen.load(Ordering::Acquire);
             let pid = s.pid.load(Ordering::Acquire);
             if pid <= 0 || self.watched.get(&id).is_some_and(|(g, _)| *g == gen) {
+                // pid 0: its creator has not stored it yet; the next scan will.
                 continue;
             }
             match process::pidfd_open(pid) {
@@ -246,7 +248,10 @@ impl Supervisor {
                         self.watched.insert(id, (gen, pidfd));
                     }
                 }
-                Err(_) => self.settle(id, gen, None),
+                Err(_) => {
+                    let status = self.reaped.remove(&pid);
+                    self.settle(id, gen, status)
+                }
             }
         }
     }

@@ -57,7 +57,7 @@ pub(crate) fn park(slot: &Slot, mode: Handoff) {
             while slot.word.load(Ordering::Acquire) != word::WOKEN {
                 std::hint::spin_loop();
                 n = n.wrapping_add(1);
-                if n % 128 == 0 && start.elapsed() >= spin {
+                if n.is_multiple_of(128) && start.elapsed() >= spin {
                     block(slot);
                     break;
                 }

@@ -66,14 +66,14 @@ pub(crate) struct Local {
     pub(crate) service: Option<OwnedFd>,
     /// Set when we are sandboxed: our monitor's slot.
     pub(crate) monitor_of_me: Option<u32>,
-    /// Signals the supervisor that a new lwC exists.
-    pub(crate) supervisor_bell: Option<OwnedFd>,
     /// Shared regions made or mapped here.
     pub(crate) regions: Vec<Arc<SharedMapping>>,
     /// The lwC we last handed control to (a TARGET_DIED about another one is stale).
     pub(crate) awaiting: u32,
     /// Why we were last woken (a snapshot lwC tells a rollback from a plain switch).
     pub(crate) last_wake: u32,
+    /// Whether this lwC (and so every lwC it creates) has given up CAP_SYS_PTRACE.
+    pub(crate) ptrace_dropped: bool,
     /// CPUs of the group.
     pub(crate) cpus: Vec<usize>,
 }

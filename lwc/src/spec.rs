@@ -33,7 +33,7 @@ impl Region {
 
     pub(crate) fn validate(&self, op: &'static str) -> Result<()> {
         let p = page_size();
-        if self.len == 0 || self.addr % p != 0 || self.len % p != 0 {
+        if self.len == 0 || !self.addr.is_multiple_of(p) || !self.len.is_multiple_of(p) {
             return Err(Error::Invalid {
                 op,
                 reason: format!(

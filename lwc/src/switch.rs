@@ -64,7 +64,7 @@ pub enum Created {
 
 /// Why a parked lwC was woken.
 pub(crate) enum Wake {
-    Switch { caller: Lwc, args: Args, kind: u32 },
+    Switch { caller: Lwc, args: Args },
     ServiceDone,
     CreateAck,
     CreateFailed { step: u64, errno: i32 },
@@ -171,7 +171,7 @@ pub fn switch(to: &Lwc, args: Args) -> Result<Switched> {
     }
     hand_to(OP, to, kind::SWITCH, args, state::PARKED)?;
     match wait_turn(OP)? {
-        Wake::Switch { caller, args, .. } => Ok(Switched {
+        Wake::Switch { caller, args } => Ok(Switched {
             caller,
             args,
             trap: None,
@@ -185,6 +185,9 @@ pub fn switch(to: &Lwc, args: Args) -> Result<Switched> {
 
 /// Switches to `to` and drops the caller for good (its process exits). Returns only when the
 /// switch could not be made; then the caller lives on.
+///
+/// The dropped lwC's stdio buffers are not flushed (Rust's stdout flushes at each newline;
+/// flush partial lines yourself before discarding).
 ///
 /// # References
 /// Litton et al., OSDI '16, §3 (LWC_DISCARD).
@@ -213,8 +216,8 @@ pub(crate) fn discard_with(to: &Lwc, why: u32, args: Args, check: bool) -> Error
             return e;
         }
     } else {
-        // Buffered output of a dropped lwC would be lost by _exit.
-        let _ = std::io::Write::flush(&mut std::io::stdout());
+        // No stdio flush here: _exit drops what the lwC buffered without a newline (see the
+        // docs), and touching stdout's lock would cost a copy-on-write fault per discard.
         if let Err(e) = hand_to(OP, to, why, args, state::DISCARDED) {
             return e;
         }
@@ -285,7 +288,6 @@ pub(crate) fn wait_turn(op: &'static str) -> Result<Wake> {
                 return Ok(Wake::Switch {
                     caller: caller_lwc,
                     args: Args(args),
-                    kind: why,
                 });
             }
             kind::SERVICE => service::serve(&caller_lwc),

@@ -317,7 +317,6 @@ pub(crate) fn sandbox_park(mut why: u32) -> Result<Switched> {
 
 /// A discard switch to or from a sandbox. Returns an error, or does not return.
 pub(crate) fn discard(to: &Lwc, why: u32, args: Args) -> Option<Error> {
-    let _ = std::io::Write::flush(&mut std::io::stdout());
     if local::with(|l| l.monitor_of_me.is_some()) {
         let slot = match crate::switch::slot_of(to.id) {
             Ok(s) => s,

@@ -119,31 +119,6 @@ pub(crate) fn recv(sock: &OwnedFd, buf: &mut [u8], wait: bool) -> Result<(usize,
     Ok((n, fds))
 }
 
-/// A close-on-exec eventfd.
-pub(crate) fn eventfd() -> Result<OwnedFd> {
-    // SAFETY: no memory effects; the fd is owned below.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    if fd < 0 {
-        return Err(Error::last_os("eventfd"));
-    }
-    // SAFETY: a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Adds one to an eventfd's counter.
-pub(crate) fn eventfd_signal(fd: &OwnedFd) {
-    let one: u64 = 1;
-    // SAFETY: writes 8 bytes from a live u64.
-    unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
-}
-
-/// Drains an eventfd's counter.
-pub(crate) fn eventfd_drain(fd: &OwnedFd) {
-    let mut v: u64 = 0;
-    // SAFETY: reads 8 bytes into a live u64; the fd is non-blocking.
-    unsafe { libc::read(fd.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
-}
-
 /// The descriptors open in this process.
 pub(crate) fn open_fds() -> Result<Vec<RawFd>> {
     let dir = std::fs::read_dir("/proc/self/fd").map_err(|e| Error::Os {
@@ -205,9 +180,8 @@ impl Epoll {
             return Err(Error::last_os("epoll_create1"));
         }
         // SAFETY: a fresh descriptor we own.
-        Ok(Epoll {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Epoll { fd })
     }
 
     /// Watches `fd` for readability, tagging its events with `token`.
@@ -245,12 +219,14 @@ impl Epoll {
         };
     }
 
-    /// Waits for events; returns the tokens of the ready descriptors.
-    pub(crate) fn wait(&self, out: &mut Vec<u64>) -> Result<()> {
+    /// Waits up to `timeout_ms` (-1: forever) for events; returns the tokens of the ready
+    /// descriptors (none on timeout).
+    pub(crate) fn wait(&self, out: &mut Vec<u64>, timeout_ms: i32) -> Result<()> {
         let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 64];
         loop {
             // SAFETY: a valid array of 64 events.
-            let n = unsafe { libc::epoll_wait(self.fd.as_raw_fd(), evs.as_mut_ptr(), 64, -1) };
+            let n =
+                unsafe { libc::epoll_wait(self.fd.as_raw_fd(), evs.as_mut_ptr(), 64, timeout_ms) };
             if n >= 0 {
                 out.clear();
                 out.extend(evs[..n as usize].iter().map(|e| e.u64));

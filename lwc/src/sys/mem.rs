@@ -47,7 +47,7 @@ pub(crate) fn map_shared_static<T: SharedZeroed>() -> Result<&'static T> {
     if p == libc::MAP_FAILED {
         return Err(Error::last_os("mmap shared switchboard"));
     }
-    debug_assert!(p as usize % std::mem::align_of::<T>() == 0);
+    debug_assert!((p as usize).is_multiple_of(std::mem::align_of::<T>()));
     // SAFETY: the mapping is page-aligned (enough for T's alignment), `len` bytes long, zeroed
     // by the kernel, and T is valid at all-zero bytes (SharedZeroed). It is never unmapped, so
     // the 'static reference stays valid.

@@ -202,18 +202,6 @@ pub(crate) fn drop_ptrace_capability() -> Result<()> {
     Ok(())
 }
 
-/// Whether this process holds CAP_SYS_PTRACE in its effective set.
-pub(crate) fn has_ptrace_capability() -> bool {
-    let mut hdr = CapHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: header and a two-element data array, as capget(2) requires.
-    let ok = unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) } == 0;
-    ok && data[0].effective & (1 << CAP_SYS_PTRACE) != 0
-}
-
 /// Switches to `uid`/`gid` (real, effective and saved) with no supplementary groups.
 pub(crate) fn set_credentials(uid: u32, gid: u32) -> Result<()> {
     // SAFETY: setgroups with an empty list.

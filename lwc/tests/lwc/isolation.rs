@@ -51,9 +51,9 @@ impl Secret {
 
     fn write_into(&self, pages: &mut Pages) {
         let out = pages.as_mut_slice();
-        for i in 0..LEN {
+        for (i, byte) in out.iter_mut().take(LEN).enumerate() {
             // SAFETY: volatile store of one byte into our own page.
-            unsafe { std::ptr::write_volatile(&mut out[i], self.x[i] ^ self.m[i]) };
+            unsafe { std::ptr::write_volatile(byte, self.x[i] ^ self.m[i]) };
         }
     }
 

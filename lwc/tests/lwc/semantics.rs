@@ -249,11 +249,8 @@ fn credentials() {
             let back = lwc::switch(&child, Args::NONE).expect("switch");
             assert_eq!(back.args.0[..2], [65534, 65534]);
             // SAFETY: no memory effects.
-            assert_eq!(
-                unsafe { libc::getuid() },
-                0,
-                "our credentials are unchanged"
-            );
+            let uid = unsafe { libc::getuid() };
+            assert_eq!(uid, 0, "our credentials are unchanged");
         }
         Err((caller, _)) => {
             // SAFETY: no memory effects.

@@ -1,0 +1,47 @@
+//! Development aid: a tight create + switch + discard loop to profile (`perf record`).
+#![allow(unsafe_code)]
+use lwc::{Args, Created, GroupConfig, Options, Spec};
+fn main() {
+    let n: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2000);
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        // SAFETY: single-threaded; the child exits at once.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: ends the child.
+            unsafe { libc::_exit(0) };
+        }
+        // SAFETY: reaps our child.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    }
+    println!(
+        "{:.1} us per fork+_exit+waitpid",
+        t.elapsed().as_secs_f64() * 1e6 / n as f64
+    );
+    lwc::init(&GroupConfig {
+        cpus: vec![0],
+        ..Default::default()
+    })
+    .expect("init");
+    let t = std::time::Instant::now();
+    let mut in_create = std::time::Duration::ZERO;
+    for _ in 0..n {
+        let t0 = std::time::Instant::now();
+        // SAFETY: single-threaded.
+        match unsafe { lwc::create(&Spec::new(), &Options::new()) }.expect("create") {
+            Created::Parent(c) => {
+                in_create += t0.elapsed();
+                lwc::switch(&c, Args::NONE).expect("switch");
+            }
+            Created::Child { caller, .. } => panic!("{}", lwc::discard_switch(&caller, Args::NONE)),
+        }
+    }
+    println!(
+        "{:.1} us per create+switch+discard, of which create {:.1} us",
+        t.elapsed().as_secs_f64() * 1e6 / n as f64,
+        in_create.as_secs_f64() * 1e6 / n as f64
+    );
+}
