@@ -38,6 +38,18 @@ fn describe(out: &mut impl Write, e: &dyn Experiment, width: usize) -> Result<()
         "",
         backends.into_iter().collect::<Vec<_>>().join(", ")
     )?;
+    // The deterministic test backend is planned only when named.
+    let mock = ["mock".to_owned()];
+    if e.plan(Setting::Quick, &mock)
+        .iter()
+        .any(|p| p.backend == "mock")
+    {
+        writeln!(
+            out,
+            "  {:width$}  only when named: mock (deterministic, for tests)",
+            ""
+        )?;
+    }
     Ok(())
 }
 

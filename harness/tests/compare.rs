@@ -82,3 +82,59 @@ fn compare_refuses_an_unknown_schema() {
         ran.stderr
     );
 }
+
+/// The workloads' deterministic `mock` backend through the whole pipeline: two runs give the same
+/// statistics, and comparing them finds nothing.
+#[test]
+fn mock_backend_is_deterministic_end_to_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut docs = Vec::new();
+    for name in ["a.json", "b.json"] {
+        let out = dir.path().join(name);
+        let ran = lwcbench(
+            &[
+                "run",
+                "switch",
+                "create",
+                "--smoke",
+                "--backend",
+                "mock",
+                "--out",
+                out.to_str().expect("utf-8"),
+            ],
+            dir.path(),
+            &[],
+            LIMIT,
+        );
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).expect("read")).expect("json");
+        crate::util::assert_valid(&doc);
+        docs.push(doc);
+    }
+    let stats = |doc: &serde_json::Value| -> Vec<serde_json::Value> {
+        doc["experiments"]
+            .as_array()
+            .expect("experiments")
+            .iter()
+            .flat_map(|e| e["points"].as_array().expect("points").iter())
+            .map(|p| {
+                assert_eq!(p["backend"], "mock");
+                assert_eq!(p["status"], "ok", "{p}");
+                serde_json::json!([p["params"], p["p50"], p["p99"], p["count"], p["histogram"]])
+            })
+            .collect()
+    };
+    let (a, b) = (stats(&docs[0]), stats(&docs[1]));
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+    let path = |n: &str| dir.path().join(n).to_str().expect("utf-8").to_owned();
+    let ran = lwcbench(
+        &["compare", &path("a.json"), &path("b.json")],
+        dir.path(),
+        &[],
+        LIMIT,
+    );
+    assert_eq!(ran.code, Some(0), "{}\n{}", ran.stdout, ran.stderr);
+    assert!(!ran.stdout.contains("**regressed**"), "{}", ran.stdout);
+}
