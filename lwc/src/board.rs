@@ -2,8 +2,7 @@
 //! lwC, holding a slot per lwC. A switch writes the target's mailbox and wakes its word.
 //!
 //! ```text
-//!   Board ┬ current (slot id of the lwC that holds the thread of control)
-//!         └ slots[CAPACITY] ┬ state  FREE → STARTING → PARKED ⇄ RUNNING → DISCARDED | EXITED | DEAD
+//!   Board ─ slots[CAPACITY] ┬ state  FREE → STARTING → PARKED ⇄ RUNNING → DISCARDED | EXITED | DEAD
 //!                           ├ word   0 idle · 1 wake pending · 2 sleeping in futex
 //!                           ├ gen    bumped on every reuse: stale descriptors see a new gen
 //!                           ├ pid, parent
@@ -80,8 +79,6 @@ pub(crate) struct Slot {
 /// The shared switchboard of a group.
 #[repr(C)]
 pub(crate) struct Board {
-    /// Slot of the lwC that holds the thread of control.
-    pub(crate) current: AtomicU32,
     /// Slots ever used (the supervisor scans `0..high_water`).
     pub(crate) high_water: AtomicU32,
     /// Pid of the supervisor (the group's original process).

@@ -267,7 +267,6 @@ fn systrap_setup_wait(lwc: &Lwc, listener: &OwnedFd) -> Result<()> {
                 b.slot(local::me().0)
                     .state
                     .store(state::RUNNING, Ordering::Release);
-                b.current.store(local::me().0, Ordering::Release);
             }
             return Ok(());
         }

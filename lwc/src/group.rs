@@ -81,7 +81,6 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
         .slot(first)
         .state
         .store(state::RUNNING, Ordering::Release);
-    board.current.store(first, Ordering::Release);
     // Orphans (lwCs whose creator was discarded) come to the supervisor.
     process::set_child_subreaper()?;
 
@@ -326,7 +325,6 @@ impl Supervisor {
             return false;
         }
         t.post(kind::TARGET_DIED, dead, 0, &[dead as u64, 0, 0, 0, 0, 0]);
-        self.board.current.store(to, Ordering::Release);
         handoff::wake(t);
         true
     }

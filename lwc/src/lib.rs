@@ -60,6 +60,8 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
+
 mod board;
 mod create;
 mod error;

@@ -255,7 +255,6 @@ pub(crate) fn hand_to(
         });
     }
     t.post(why, me, my_gen, &args.0);
-    board.current.store(to.id, Ordering::Release);
     local::with(|l| l.awaiting = to.id);
     handoff::wake(t);
     Ok(())

@@ -110,7 +110,6 @@ fn mark_running(sandbox: &Lwc) {
         b.slot(sandbox.id)
             .state
             .store(state::RUNNING, Ordering::Release);
-        b.current.store(sandbox.id, Ordering::Release);
     }
 }
 
@@ -125,7 +124,6 @@ fn mark_back(sandbox: &Lwc) {
             Ordering::Relaxed,
         );
         b.slot(me).state.store(state::RUNNING, Ordering::Release);
-        b.current.store(me, Ordering::Release);
     }
 }
 
