@@ -9,6 +9,10 @@
 //! | `mock-error` | fails with [`MeasureError::Unavailable`]        |
 //! | `mock-crash` | aborts the worker (SIGABRT)                     |
 //! | `mock-hang`  | never returns (the harness must kill it)        |
+//! | `mock-orphan`| starts `sleep 600`, then never returns: the harness must kill the child too |
+//!
+//! `mock-orphan` writes its child's pid to the file named by `LWCBENCH_SELFTEST_PIDFILE`, when
+//! set, so a test can check that the child is gone after the run.
 //!
 //! It is not part of the default suite and not listed by `lwcbench list`.
 
@@ -21,7 +25,16 @@ pub struct SelfTest;
 /// Its id.
 pub const ID: &str = "selftest";
 
-const BACKENDS: [&str; 4] = ["mock-ok", "mock-error", "mock-crash", "mock-hang"];
+const BACKENDS: [&str; 5] = [
+    "mock-ok",
+    "mock-error",
+    "mock-crash",
+    "mock-hang",
+    "mock-orphan",
+];
+
+/// Environment variable naming the file `mock-orphan` writes its child's pid to.
+pub const PIDFILE_ENV: &str = "LWCBENCH_SELFTEST_PIDFILE";
 
 impl Experiment for SelfTest {
     fn id(&self) -> &'static str {
@@ -29,7 +42,7 @@ impl Experiment for SelfTest {
     }
 
     fn describe(&self) -> &'static str {
-        "harness self-test: deterministic samples, an error, a crash and a hang"
+        "harness self-test: deterministic samples, an error, a crash, a hang, a hang with a child"
     }
 
     fn plan(&self, setting: Setting, backends: &[String]) -> Vec<PointSpec> {
@@ -64,6 +77,26 @@ impl Experiment for SelfTest {
             "mock-hang" => loop {
                 std::thread::sleep(std::time::Duration::from_secs(1));
             },
+            "mock-orphan" => {
+                let child = std::process::Command::new("sleep")
+                    .arg("600")
+                    .spawn()
+                    .map_err(|source| MeasureError::Os {
+                        op: "starting sleep",
+                        source,
+                    })?;
+                if let Ok(path) = std::env::var(PIDFILE_ENV) {
+                    std::fs::write(path, child.id().to_string()).map_err(|source| {
+                        MeasureError::Os {
+                            op: "writing the pid file",
+                            source,
+                        }
+                    })?;
+                }
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            }
             other => Err(MeasureError::BadPoint(format!("unknown backend {other}"))),
         }
     }

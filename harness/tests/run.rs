@@ -231,3 +231,57 @@ fn default_output_directory_and_latest() {
     assert_valid(&latest);
     assert_eq!(latest["configuration"]["setting"], "quick");
 }
+
+/// A worker past its time limit is killed with every process it started.
+#[test]
+fn timeout_kills_the_workers_children_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("o.json");
+    let pidfile = dir.path().join("child.pid");
+    let ran = lwcbench(
+        &[
+            "run",
+            "selftest",
+            "--backend",
+            "mock-orphan",
+            "--runs",
+            "1",
+            "--timeout",
+            "2",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+        &[(
+            "LWCBENCH_SELFTEST_PIDFILE",
+            pidfile.to_str().expect("utf-8"),
+        )],
+        LIMIT,
+    );
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    let doc = load(&out);
+    assert!(points(&doc)[0]["error"]
+        .as_str()
+        .expect("error")
+        .contains("timed out"));
+    let pid = std::fs::read_to_string(&pidfile).expect("the worker wrote its child's pid");
+    // Gone, or at most a zombie waiting for init to reap it; give the kernel a moment.
+    let stat = format!("/proc/{}/stat", pid.trim());
+    // A live `sleep` (not a zombie, and not another process that reused the pid).
+    let alive = || {
+        std::fs::read_to_string(&stat).is_ok_and(|s| {
+            let state = s
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next());
+            s.contains("(sleep)") && !matches!(state, Some("Z") | Some("X"))
+        })
+    };
+    for _ in 0..50 {
+        if !alive() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the worker's child {} outlived the run", pid.trim());
+}
