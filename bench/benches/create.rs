@@ -5,7 +5,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use lwcbench_benches::{config, or_exit, skip_if_unavailable};
+mod common;
+
+use common::{config, or_exit, skip_if_unavailable};
 use workloads::backend::lwc::time_creates;
 use workloads::experiments::create::Creator;
 

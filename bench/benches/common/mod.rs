@@ -1,4 +1,4 @@
-//! Shared helpers of the criterion benches in `benches/` (`cargo bench`).
+//! Shared helpers of the criterion benches (`cargo bench`).
 //!
 //! - `benches/switch.rs`: one-way switch latency per backend and placement (same core, two
 //!   cores), reusing the `workloads` backends; each session is opened outside the timed loop.
