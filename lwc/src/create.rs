@@ -3,8 +3,8 @@
 //! ```text
 //!   creator                              new lwC (fork child)
 //!   allocate slot, control socket
-//!   fork ───────────────────────────────► scrub inherited rights · pin · non-dumpable, no
-//!   park (waits for the ack)              CAP_SYS_PTRACE · memory spec · fd spec · credentials
+//!   fork ───────────────────────────────► scrub inherited rights · pin · non-dumpable
+//!   park (waits for the ack)              · memory spec · fd spec · credentials
 //!                                         · (SYSTRAP: seccomp filter, listener to the creator)
 //!   create returns Parent(lwc) ◄── ack ── park; the first switch into it returns Child{..}
 //! ```
@@ -27,7 +27,7 @@ use std::sync::Arc;
 const STEPS: [&str; 8] = [
     "scrub inherited descriptors",
     "pin to its CPU",
-    "drop the ptrace capability",
+    "become non-dumpable",
     "apply the memory spec",
     "apply the file spec",
     "set credentials",
@@ -390,13 +390,10 @@ fn setup(
     if let Some(cpu) = opts.cpu {
         process::pin(&[cpu]).map_err(at(1))?;
     }
-    // 2. Non-dumpable and no CAP_SYS_PTRACE: no other lwC's process can read ours, and we
-    // cannot read theirs (ptrace, process_vm_readv, /proc/PID/mem, pidfd_getfd).
+    // 2. Non-dumpable (inherited, but re-asserted: the program may have changed it), and no
+    // CAP_SYS_PTRACE (dropped by the first lwC at init, so no lwC holds it): no lwC's process can
+    // read another's (ptrace, process_vm_readv, /proc/PID/mem, pidfd_getfd).
     process::set_non_dumpable().map_err(at(2))?;
-    if !local::with(|l| l.ptrace_dropped) {
-        process::drop_ptrace_capability().map_err(at(2))?;
-        local::with(|l| l.ptrace_dropped = true);
-    }
     // 3. Memory.
     apply_memory(spec).map_err(at(3))?;
     // 4. Files.
@@ -424,6 +421,8 @@ fn setup(
     // 5.
     if let Some(c) = spec.credentials {
         process::set_credentials(c.uid, c.gid).map_err(at(5))?;
+        // A change of uid resets dumpability to the suid_dumpable sysctl: assert it again.
+        process::set_non_dumpable().map_err(at(5))?;
     }
     // 6, 7. The trap: from here on, our system calls go to the creator.
     if let (Some(sys), Some(hs)) = (&opts.systrap, handoff_sock) {

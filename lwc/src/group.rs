@@ -102,6 +102,9 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
             MY_GEN.store(gen, Ordering::Relaxed);
             board.slot(first).pid.store(pid, Ordering::Release);
             process::set_non_dumpable()?;
+            // No lwC of the group may read another's memory, the first one included: its
+            // rights over its children go through the runtime, never through ptrace.
+            process::drop_ptrace_capability()?;
             process::pin(&cpus)?;
             process::register_exit_handler(on_process_exit)?;
             local::with(|l| {

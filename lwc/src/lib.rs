@@ -11,7 +11,7 @@
 //! Linux cannot switch one thread between address spaces, so **an lwC is a process**, and a
 //! switch is a direct hand-off between processes through a shared switchboard: post the
 //! target's mailbox, wake it (futex), park. The isolation is the kernel's process isolation,
-//! hardened (every lwC is non-dumpable and lwCs other than the first drop CAP_SYS_PTRACE), and
+//! hardened (every lwC is non-dumpable and none holds CAP_SYS_PTRACE), and
 //! a switch costs what a same-core task switch costs: the kernel's floor, not the paper's
 //! in-kernel lwC switch.
 //!

@@ -72,8 +72,6 @@ pub(crate) struct Local {
     pub(crate) awaiting: u32,
     /// Why we were last woken (a snapshot lwC tells a rollback from a plain switch).
     pub(crate) last_wake: u32,
-    /// Whether this lwC (and so every lwC it creates) has given up CAP_SYS_PTRACE.
-    pub(crate) ptrace_dropped: bool,
     /// CPUs of the group.
     pub(crate) cpus: Vec<usize>,
 }
