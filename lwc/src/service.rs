@@ -303,26 +303,16 @@ pub fn close(l: Lwc) -> Result<()> {
     let Some(pid) = entry.child_pid else {
         return Ok(());
     };
-    let slot = switch::slot_of(l.id)?;
-    if slot.gen.load(Ordering::Acquire) == l.gen
-        && slot
-            .state
-            .compare_exchange(
-                state::PARKED,
-                state::CLOSING,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-    {
-        if let Some(m) = &entry.monitor {
-            systrap::terminate(m);
-        } else {
-            let (me, my_gen) = local::me();
-            slot.post(kind::TERMINATE, me, my_gen, &[0; 6]);
-            crate::handoff::wake(slot);
+    let asked = match &entry.monitor {
+        Some(m) => {
+            switch::claim_for_close(&l) && {
+                systrap::terminate(m);
+                true
+            }
         }
-    } else {
+        None => switch::terminate_parked(&l),
+    };
+    if !asked {
         process::kill(pid, libc::SIGKILL);
     }
     process::wait_child(pid, true);

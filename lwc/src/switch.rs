@@ -319,10 +319,11 @@ pub(crate) fn wait_turn(op: &'static str) -> Result<Wake> {
     }
 }
 
-/// Asks parked `l` to exit (without a descriptor: the caller holds another capability to it).
-pub(crate) fn terminate_parked(l: &Lwc) {
-    if let Ok(s) = slot_of(l.id) {
-        if s.gen.load(Ordering::Acquire) == l.gen
+/// Marks parked `l` CLOSING, so nothing switches into it any more. False when it is not
+/// parked (gone, or running).
+pub(crate) fn claim_for_close(l: &Lwc) -> bool {
+    slot_of(l.id).is_ok_and(|s| {
+        s.gen.load(Ordering::Acquire) == l.gen
             && s.state
                 .compare_exchange(
                     state::PARKED,
@@ -331,10 +332,18 @@ pub(crate) fn terminate_parked(l: &Lwc) {
                     Ordering::Acquire,
                 )
                 .is_ok()
-        {
-            let (me, my_gen) = local::me();
-            s.post(kind::TERMINATE, me, my_gen, &[0; 6]);
-            handoff::wake(s);
-        }
+    })
+}
+
+/// Asks parked `l` (not a sandbox) to exit. False when it was not parked.
+pub(crate) fn terminate_parked(l: &Lwc) -> bool {
+    if !claim_for_close(l) {
+        return false;
     }
+    if let Ok(s) = slot_of(l.id) {
+        let (me, my_gen) = local::me();
+        s.post(kind::TERMINATE, me, my_gen, &[0; 6]);
+        handoff::wake(s);
+    }
+    true
 }

@@ -29,24 +29,36 @@ unsafe impl SharedZeroed for crate::board::Board {}
 // SAFETY: the snapshot pool is made of atomics only; all-zero is an empty pool.
 unsafe impl SharedZeroed for crate::snapshot::pool::PoolPage {}
 
-/// Maps a zeroed `T` with MAP_SHARED | MAP_ANONYMOUS and leaks it: every process forked after
-/// this call shares the same instance at the same address, for its whole life.
-pub(crate) fn map_shared_static<T: SharedZeroed>() -> Result<&'static T> {
-    let len = std::mem::size_of::<T>().max(1);
-    // SAFETY: a fresh anonymous mapping; no existing memory is affected.
+/// Maps `len` bytes of fresh zeroed anonymous memory, MAP_SHARED or MAP_PRIVATE.
+fn map_anonymous(len: usize, shared: bool, op: &'static str) -> Result<NonNull<u8>> {
+    let kind = if shared {
+        libc::MAP_SHARED
+    } else {
+        libc::MAP_PRIVATE
+    };
+    // SAFETY: a fresh anonymous mapping at an address the kernel picks; no existing memory is
+    // affected.
     let p = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            kind | libc::MAP_ANONYMOUS,
             -1,
             0,
         )
     };
     if p == libc::MAP_FAILED {
-        return Err(Error::last_os("mmap shared switchboard"));
+        return Err(Error::last_os(op));
     }
+    NonNull::new(p.cast()).ok_or_else(|| Error::last_os(op))
+}
+
+/// Maps a zeroed `T` with MAP_SHARED | MAP_ANONYMOUS and leaks it: every process forked after
+/// this call shares the same instance at the same address, for its whole life.
+pub(crate) fn map_shared_static<T: SharedZeroed>() -> Result<&'static T> {
+    let len = std::mem::size_of::<T>().max(1);
+    let p = map_anonymous(len, true, "mmap shared switchboard")?.as_ptr();
     debug_assert!((p as usize).is_multiple_of(std::mem::align_of::<T>()));
     // SAFETY: the mapping is page-aligned (enough for T's alignment), `len` bytes long, zeroed
     // by the kernel, and T is valid at all-zero bytes (SharedZeroed). It is never unmapped, so
@@ -72,21 +84,7 @@ impl Pages {
     /// Maps `len` bytes (rounded up to whole pages) of zeroed private memory.
     pub fn new(len: usize) -> Result<Self> {
         let len = round_up(len.max(1));
-        // SAFETY: a fresh anonymous private mapping.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(Error::last_os("mmap pages"));
-        }
-        let ptr = NonNull::new(p as *mut u8).ok_or_else(|| Error::last_os("mmap pages"))?;
+        let ptr = map_anonymous(len, false, "mmap pages")?;
         Ok(Pages { ptr, len })
     }
 
@@ -225,27 +223,14 @@ pub(crate) fn map_fd_fixed(
 /// Replaces the shared mapping at `[addr, addr+len)` by a private anonymous copy of its
 /// current content (a COPY spec entry over a shared region, in a new child).
 pub(crate) fn privatize(addr: usize, len: usize) -> Result<()> {
-    // SAFETY: a fresh anonymous private mapping somewhere else.
-    let tmp = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if tmp == libc::MAP_FAILED {
-        return Err(Error::last_os("mmap private copy"));
-    }
+    let tmp = map_anonymous(len, false, "mmap private copy")?.as_ptr();
     // SAFETY: both ranges are mapped and `len` bytes long; they do not overlap (tmp is fresh).
-    unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, tmp as *mut u8, len) };
+    unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, tmp, len) };
     // SAFETY: mremap moves our fresh copy over the shared range (which the spec says becomes
     // private), atomically replacing it.
     let p = unsafe {
         libc::mremap(
-            tmp,
+            tmp.cast(),
             len,
             len,
             libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,

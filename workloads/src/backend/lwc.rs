@@ -199,21 +199,27 @@ pub(crate) fn create_run(
 ) -> Result<RunSamples, MeasureError> {
     let plan = *plan;
     run_isolated(move || {
-        lwc::init(&GroupConfig {
-            cpus: vec![cpu],
-            handoff: Handoff::Block,
-        })?;
-        let mut region =
-            sys::Region::populated(resident_bytes).map_err(|source| MeasureError::Os {
-                op: "mmap (resident memory)",
-                source,
-            })?;
+        let mut region = group_with_memory(cpu, resident_bytes)?;
         measure::run_timed(&plan, Metric::OP_US, |k| {
             for _ in 0..k {
                 create_once(&mut region, pages_written)?;
             }
             Ok(())
         })
+    })
+}
+
+/// Starts a blocking group on `cpu` (in the caller, a forked child) and populates
+/// `resident_bytes` of memory in its first lwC, after the group started (so the supervisor and
+/// guardian do not share it).
+fn group_with_memory(cpu: usize, resident_bytes: usize) -> Result<sys::Region, MeasureError> {
+    lwc::init(&GroupConfig {
+        cpus: vec![cpu],
+        handoff: Handoff::Block,
+    })?;
+    sys::Region::populated(resident_bytes).map_err(|source| MeasureError::Os {
+        op: "mmap (resident memory)",
+        source,
     })
 }
 
@@ -227,15 +233,7 @@ pub fn time_creates(
 ) -> Result<std::time::Duration, MeasureError> {
     let (cpu, _) = Placement::SameCore.cpus()?;
     let ns: u64 = run_isolated(move || {
-        lwc::init(&GroupConfig {
-            cpus: vec![cpu],
-            handoff: Handoff::Block,
-        })?;
-        let mut region =
-            sys::Region::populated(resident_bytes).map_err(|source| MeasureError::Os {
-                op: "mmap (resident memory)",
-                source,
-            })?;
+        let mut region = group_with_memory(cpu, resident_bytes)?;
         create_once(&mut region, pages_written)?; // warm the path
         let t0 = measure::now();
         for _ in 0..iters {
