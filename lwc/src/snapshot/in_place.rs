@@ -44,7 +44,7 @@
 //! Litton et al., OSDI '16, §3 (snapshot and rollback); DESIGN.md §2 ("in-place rollback");
 //! MACHINE.md ("Tracking and restoring written pages").
 
-use crate::sys::uffd::{self, Range, Vma, KIND_SPECIAL, KIND_STACK};
+use crate::sys::uffd::{self, Range, Vma, KIND_ANON, KIND_SPECIAL, KIND_STACK};
 use crate::{Error, Result};
 
 /// Largest unregistrable mapping that is copied back whole at each rollback.
@@ -169,6 +169,14 @@ pub(crate) fn is_tracked(v: &Vma) -> bool {
     v.writable() && !v.shared && v.kind != KIND_SPECIAL
 }
 
+/// Whether a tracked mapping goes to the write log (synchronous write-protect, pages recorded as
+/// they are first written) rather than async write-protect plus a scan at rollback: private
+/// anonymous mmaps of at least `min_bytes`. The heap and the stack stay async: they are small
+/// and written often, where a logged first write (~8 µs) costs more than their scan.
+pub(crate) fn is_logged(v: &Vma, min_bytes: usize) -> bool {
+    is_tracked(v) && v.kind == KIND_ANON && v.len() >= min_bytes
+}
+
 /// Whether a mapping userfaultfd will not register may be copied back whole at each rollback.
 pub(crate) fn may_copy_whole(v: &Vma) -> bool {
     v.len() <= COPY_WHOLE_MAX
@@ -248,7 +256,7 @@ pub(crate) fn check_repairable(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::uffd::{KIND_ANON, KIND_FILE, KIND_HEAP};
+    use crate::sys::uffd::{KIND_FILE, KIND_HEAP};
 
     fn vma(start: usize, end: usize, prot: u8, kind: u8) -> Vma {
         Vma {

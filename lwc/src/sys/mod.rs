@@ -22,6 +22,7 @@ pub(crate) mod mem;
 pub(crate) mod process;
 pub(crate) mod seccomp;
 pub(crate) mod uffd;
+pub(crate) mod wp_log;
 
 /// Runs a raw system call with six arguments and returns the kernel's value (negative errno on
 /// failure, as the kernel returns it).

@@ -75,7 +75,9 @@ const UFFDIO_REGISTER: u64 = ioc(IOC_READ | IOC_WRITE, 0xAA, 0x00, 32);
 /// `UFFDIO_UNREGISTER`.
 const UFFDIO_UNREGISTER: u64 = ioc(IOC_READ, 0xAA, 0x01, 16);
 /// `UFFDIO_WRITEPROTECT`.
-const UFFDIO_WRITEPROTECT: u64 = ioc(IOC_READ | IOC_WRITE, 0xAA, 0x06, 24);
+pub(crate) const UFFDIO_WRITEPROTECT: u64 = ioc(IOC_READ | IOC_WRITE, 0xAA, 0x06, 24);
+/// `UFFDIO_WAKE`.
+pub(crate) const UFFDIO_WAKE: u64 = ioc(IOC_READ, 0xAA, 0x02, 16);
 /// Register for write-protect tracking.
 const UFFDIO_REGISTER_MODE_WP: u64 = 1 << 1;
 /// Set (rather than clear) write protection.
@@ -236,6 +238,25 @@ impl Uffd {
         Ok(Uffd { fd })
     }
 
+    /// A blocking userfaultfd in *synchronous* write-protect mode (`WP_UNPOPULATED`, no
+    /// `WP_ASYNC`) for the write log (`sys::wp_log`), or `None` where that cannot work as
+    /// intended: only a full-mode fd makes the kernel's own writes into a protected page wait for
+    /// the handler (a `UFFD_USER_MODE_ONLY` fd turns them into EFAULT), so an unprivileged
+    /// process (vm.unprivileged_userfaultfd=0) gets `None` and keeps async tracking everywhere.
+    pub(crate) fn open_wp_sync() -> Option<Uffd> {
+        let fd = open_uffd_flags(libc::O_CLOEXEC).ok()?;
+        let mut api = UffdioApi {
+            api: UFFD_API,
+            features: UFFD_FEATURE_WP_UNPOPULATED,
+            ioctls: 0,
+        };
+        // SAFETY: UFFDIO_API reads and writes one uffdio_api, a live local.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), UFFDIO_API as _, &mut api) } != 0 {
+            return None;
+        }
+        Some(Uffd { fd })
+    }
+
     /// Borrows the fd.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         use std::os::fd::AsFd;
@@ -245,7 +266,11 @@ impl Uffd {
 
 /// The userfaultfd(2) system call; errno on failure.
 fn open_uffd(extra: libc::c_int) -> std::result::Result<OwnedFd, i32> {
-    let flags = libc::O_CLOEXEC | libc::O_NONBLOCK | extra;
+    open_uffd_flags(libc::O_CLOEXEC | libc::O_NONBLOCK | extra)
+}
+
+/// The userfaultfd(2) system call with exactly `flags`; errno on failure.
+fn open_uffd_flags(flags: libc::c_int) -> std::result::Result<OwnedFd, i32> {
     // SAFETY: userfaultfd takes flags only and returns a new fd.
     let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, flags) };
     if fd < 0 {
@@ -800,6 +825,7 @@ impl Drop for ScratchPage {
 // ---------------------------------------------------------------------------------------------
 
 use super::context::{self, Context};
+use super::wp_log::{self, WriteLog, HANDLER_STACK_LEN};
 use crate::snapshot::in_place as policy;
 
 /// Most mappings a layout may list (the default vm.max_map_count is 65530; real processes have
@@ -817,6 +843,13 @@ const RESTORE_STACK_LEN: usize = 256 * 1024;
 /// write-protecting scan of the span is cheaper (one ioctl per region costs about 1 µs, a scan
 /// costs one page-table walk).
 const REPROTECT_ONE_BY_ONE: usize = 32;
+/// Anonymous mappings at least this large are tracked by the write log (when it is available):
+/// a PAGEMAP_SCAN walk costs ~0.27 µs per MiB at every rollback, a logged first write ~7 µs more
+/// than an async one, so logging pays off for large mappings with few pages written per round.
+const LOG_MIN_BYTES: usize = 128 << 20;
+/// Environment variable overriding [`LOG_MIN_BYTES`]: a byte count, or `off` (anything that is
+/// not a number) to track everything with async write-protect and PAGEMAP_SCAN.
+pub(crate) const LOG_MIN_ENV: &str = "LWC_IN_PLACE_LOG_MIN_BYTES";
 /// Marks a live arena header.
 const MAGIC: u64 = 0x6c77_635f_696e_706c;
 /// What `save_and_call` returns when `take`'s callback succeeded.
@@ -836,6 +869,9 @@ pub(crate) struct Range {
     pub(crate) pristine_off: usize,
     /// Registered for write-protect tracking; otherwise copied back whole at every rollback.
     pub(crate) registered: bool,
+    /// Registered with the write log's userfaultfd (synchronous, `sys::wp_log`) rather than the
+    /// async one: rollback restores the logged pages instead of scanning the range.
+    pub(crate) logged: bool,
 }
 
 /// Why a rollback (or the copy at `take`) failed before it changed anything.
@@ -898,6 +934,10 @@ struct Header {
 struct Body {
     /// The userfaultfd (closed by `release`).
     uffd: RawFd,
+    /// The write log's userfaultfd, when `log_pid` is not 0 (closed by `release`).
+    log_uffd: RawFd,
+    /// The write log's handler task, 0 when the log is not used.
+    log_pid: libc::pid_t,
     /// /proc/self/pagemap.
     pagemap: RawFd,
     /// /proc/self/maps.
@@ -942,7 +982,15 @@ struct Body {
     regions: [PageRegion; MAX_REGIONS],
     /// /proc/self/maps text, and getdents64 output.
     maps_buf: [u8; MAPS_BUF_LEN],
+    /// Pages written in logged ranges, filled by the handler task.
+    log: WriteLog,
+    /// The handler task's stack.
+    log_stack: HandlerStack,
 }
+
+/// The write log handler's stack, 16-byte aligned at its top.
+#[repr(C, align(16))]
+struct HandlerStack([u8; HANDLER_STACK_LEN]);
 
 impl Body {
     fn ranges(&self) -> &[Range] {
@@ -962,9 +1010,11 @@ impl Body {
     }
     // The fds are raw: the body lives in a mapping shared by every copy of the (Copy) handle
     // and must survive rollbacks, so `release` closes them explicitly.
-    fn uffd(&self) -> BorrowedFd<'_> {
-        // SAFETY: open from take until release, which is the body's lifetime.
-        unsafe { BorrowedFd::borrow_raw(self.uffd) }
+    /// The userfaultfd range `r` is registered with.
+    fn uffd_of(&self, r: &Range) -> BorrowedFd<'_> {
+        let fd = if r.logged { self.log_uffd } else { self.uffd };
+        // SAFETY: both are open from take until release (log_uffd whenever a range is logged).
+        unsafe { BorrowedFd::borrow_raw(fd) }
     }
 
     /// Reads /proc/self/maps into `current` (own mappings left out).
@@ -1125,6 +1175,42 @@ pub(crate) struct SnapshotRef {
     header: NonNull<Header>,
 }
 
+/// The write log's handler task while `take` builds the snapshot; stopped on drop unless handed
+/// to the body.
+struct Handler(libc::pid_t);
+
+impl Drop for Handler {
+    fn drop(&mut self) {
+        wp_log::stop(self.0);
+    }
+}
+
+/// Opens the write log's userfaultfd and starts its handler task on the body's log, or `None`
+/// when either is not possible here (unprivileged, clone refused): then every range is tracked
+/// by async write-protect and PAGEMAP_SCAN, as without the log.
+fn start_log(b: &mut Body) -> Option<(Uffd, Handler)> {
+    let lu = Uffd::open_wp_sync()?;
+    b.log
+        .uffd
+        .store(lu.fd.as_raw_fd(), std::sync::atomic::Ordering::Release);
+    let stack = std::ptr::addr_of_mut!(b.log_stack).cast::<u8>();
+    // SAFETY: the log and the stack lie in the arena, which outlives the task: the returned
+    // Handler stops it before the arena goes on an error, and `release` stops it after take.
+    let top = unsafe { stack.add(HANDLER_STACK_LEN) };
+    // SAFETY: as above; nothing else uses the handler stack.
+    let pid = unsafe { wp_log::start(std::ptr::addr_of_mut!(b.log), top) }.ok()?;
+    Some((lu, Handler(pid)))
+}
+
+/// The size from which anonymous mappings are logged: [`LOG_MIN_BYTES`] unless
+/// [`LOG_MIN_ENV`] says otherwise (`usize::MAX`, never, when it is not a number).
+fn log_min_bytes() -> usize {
+    match std::env::var(LOG_MIN_ENV) {
+        Err(_) => LOG_MIN_BYTES,
+        Ok(s) => s.trim().parse().unwrap_or(usize::MAX),
+    }
+}
+
 /// The current program break.
 fn current_brk() -> usize {
     // SAFETY: brk(0) never moves the break; it returns the current one.
@@ -1151,7 +1237,11 @@ impl SnapshotRef {
         let uffd = Uffd::open_wp_async()?;
         let pagemap = open_pagemap()?;
         let maps = open_maps()?;
+        let log_min = log_min_bytes();
         let arena = Arena::new()?;
+        // Declared after the arena so that, on an error, the handler task (whose stack is in the
+        // arena) is stopped before the arena is unmapped.
+        let mut log: Option<(Uffd, Handler)> = None;
         let body_ptr = arena.body();
         let header_ptr = arena.header();
         let pristine = {
@@ -1177,6 +1267,7 @@ impl SnapshotRef {
                     vma: *v,
                     pristine_off: total,
                     registered: false,
+                    logged: false,
                 };
                 total += v.len();
                 n += 1;
@@ -1185,9 +1276,22 @@ impl SnapshotRef {
             let pristine = Pristine::new(total)?;
             b.pristine = pristine.base;
             b.pristine_len = pristine.len;
+            if b.ranges()
+                .iter()
+                .any(|r| policy::is_logged(&r.vma, log_min))
+            {
+                log = start_log(b);
+            }
             for r in b.ranges.iter_mut().take(n) {
-                match register_wp(uffd.fd(), r.vma.start, r.vma.len()) {
-                    Ok(()) => r.registered = true,
+                let log_fd = log
+                    .as_ref()
+                    .filter(|_| policy::is_logged(&r.vma, log_min))
+                    .map(|(lu, _)| lu.fd());
+                match register_wp(log_fd.unwrap_or(uffd.fd()), r.vma.start, r.vma.len()) {
+                    Ok(()) => {
+                        r.registered = true;
+                        r.logged = log_fd.is_some();
+                    }
                     Err(libc::EBUSY) => {
                         return Err(Error::Unsupported {
                             op: "in-place snapshot",
@@ -1229,6 +1333,11 @@ impl SnapshotRef {
             b.pagemap = pagemap.into_raw_fd();
             b.maps = maps.into_raw_fd();
             b.pristine_fd = pristine.fd.as_raw_fd();
+            if let Some((lu, handler)) = log.take() {
+                b.log_uffd = lu.fd.into_raw_fd();
+                b.log_pid = handler.0;
+                std::mem::forget(handler);
+            }
         }
         std::mem::forget(pristine);
         std::mem::forget(arena);
@@ -1329,9 +1438,15 @@ impl SnapshotRef {
             for r in b.ranges() {
                 if r.registered {
                     // A range the program unmapped since is simply gone: ignore errors.
-                    let _ = unregister(b.uffd(), r.vma.start, r.vma.len());
+                    let _ = unregister(b.uffd_of(r), r.vma.start, r.vma.len());
                 }
             }
+            // Only the taker's own task: a fork child must not kill its parent's.
+            wp_log::stop(b.log_pid);
+        }
+        if b.log_pid != 0 {
+            // SAFETY: handed to the body at take and closed only here.
+            unsafe { drop(OwnedFd::from_raw_fd(b.log_uffd)) };
         }
         // SAFETY: these fds were handed to the body at take and are closed only here.
         unsafe {
@@ -1371,7 +1486,7 @@ extern "C" fn take_on_stack(arg: *mut core::ffi::c_void) -> u64 {
 fn take_copy(b: &mut Body) -> std::result::Result<(), Failure> {
     for r in b.ranges() {
         if r.registered {
-            write_protect(b.uffd(), r.vma.start, r.vma.len()).map_err(|errno| Failure::Os {
+            write_protect(b.uffd_of(r), r.vma.start, r.vma.len()).map_err(|errno| Failure::Os {
                 op: "UFFDIO_WRITEPROTECT (in-place snapshot)",
                 errno,
             })?;
@@ -1470,6 +1585,7 @@ fn rollback_inner(b: &mut Body) -> std::result::Result<std::convert::Infallible,
         pages += fix_layout(b);
     }
     pages += restore_written(b);
+    pages += restore_logged(b, slow);
     b.last_restored_pages = pages;
     // SAFETY: restores the mask saved at take; the context was saved by save_and_call in take
     // and memory (the stack included) is back to what it was then.
@@ -1575,10 +1691,10 @@ fn recreate(b: &Body, r: &Range, start: usize, end: usize) -> usize {
     // SAFETY: the hole was just mapped read-write by us; off + len lies in the range's copy.
     unsafe { b.restore(r.pristine_off + (start - r.vma.start), start, len) };
     if r.registered {
-        if let Err(e) = register_wp(b.uffd(), start, len) {
+        if let Err(e) = register_wp(b.uffd_of(r), start, len) {
             die("UFFDIO_REGISTER (re-created range)", e);
         }
-        if let Err(e) = write_protect(b.uffd(), start, len) {
+        if let Err(e) = write_protect(b.uffd_of(r), start, len) {
             die("UFFDIO_WRITEPROTECT (re-created range)", e);
         }
     }
@@ -1611,13 +1727,17 @@ fn restore_written(b: &mut Body) -> usize {
             i += 1;
             continue;
         }
+        if first.logged {
+            i += 1; // restore_logged's
+            continue;
+        }
         // Adjacent registered ranges have adjacent copies: scan them as one span.
         let mut end = first.vma.end;
         let mut j = i + 1;
         while let Some(next) = b
             .ranges
             .get(j)
-            .filter(|n| j < b.n_ranges && n.registered && n.vma.start == end)
+            .filter(|n| j < b.n_ranges && n.registered && !n.logged && n.vma.start == end)
         {
             end = next.vma.end;
             j += 1;
@@ -1680,6 +1800,118 @@ fn restore_written(b: &mut Body) -> usize {
             }
         }
         i = j;
+    }
+    pages
+}
+
+/// Restores the pages of logged ranges written since the snapshot, as the write log lists them
+/// (sorted, merged into runs: one copy and one re-protect per run), and empties the log. Costs
+/// follow the pages written, not the size of the ranges. When the log overflowed, or after the
+/// layout was repaired (re-created pieces are already restored; the log may name pages that
+/// were unmapped since), it falls back to a PAGEMAP_SCAN of the logged ranges — correctness
+/// first. Returns the pages rewritten.
+fn restore_logged(b: &mut Body, slow: bool) -> usize {
+    if b.log_pid == 0 {
+        return 0;
+    }
+    let (n, overflow) = b.log.recorded();
+    let pages = if overflow || slow {
+        rescan_logged(b)
+    } else {
+        b.log.sort(n);
+        let mut pages = 0;
+        let mut i = 0;
+        while i < n {
+            let start = b.log.page(i);
+            i += 1;
+            let Some(r) = logged_range(b.ranges(), start) else {
+                continue;
+            };
+            let mut end = start + PAGE;
+            while i < n {
+                let p = b.log.page(i);
+                if p + PAGE == end {
+                    i += 1; // a duplicate (defensive: a page faults once until re-protected)
+                } else if p == end && p < r.vma.end {
+                    end += PAGE;
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            // SAFETY: [start, end) lies in a logged range whose layout was checked unchanged,
+            // and its pages were un-protected by the handler when they were written.
+            unsafe { b.restore(r.pristine_off + (start - r.vma.start), start, end - start) };
+            if let Err(e) = write_protect(b.uffd_of(&r), start, end - start) {
+                die("UFFDIO_WRITEPROTECT (rollback, logged)", e);
+            }
+            pages += (end - start) / PAGE;
+        }
+        pages
+    };
+    b.log.clear();
+    pages
+}
+
+/// The logged range that holds `addr`.
+fn logged_range(ranges: &[Range], addr: usize) -> Option<Range> {
+    let i = ranges.partition_point(|r| r.vma.start <= addr);
+    let r = *ranges.get(i.checked_sub(1)?)?;
+    (r.logged && addr < r.vma.end).then_some(r)
+}
+
+/// The log's fallback: scans each logged range for written pages (no `CHECK_WPASYNC`: these
+/// ranges are registered in synchronous mode), restores them and protects them again.
+fn rescan_logged(b: &mut Body) -> usize {
+    let written = ScanQuery {
+        flags: 0,
+        category_mask: PAGE_IS_WRITTEN,
+        category_anyof_mask: 0,
+        return_mask: PAGE_IS_WRITTEN,
+    };
+    let mut pages = 0;
+    for i in 0..b.n_ranges {
+        let Some(&r) = b.ranges.get(i) else { break };
+        if !r.logged {
+            continue;
+        }
+        let (log_uffd, pagemap, pristine) = (b.log_uffd, b.pagemap, b.pristine);
+        // SAFETY: open for the body's lifetime.
+        let (log_uffd, pagemap) = unsafe {
+            (
+                BorrowedFd::borrow_raw(log_uffd),
+                BorrowedFd::borrow_raw(pagemap),
+            )
+        };
+        let res = scan_all(
+            pagemap,
+            r.vma.start,
+            r.vma.end,
+            &written,
+            &mut b.regions,
+            |batch| {
+                for reg in batch {
+                    let (s, e) = (reg.start as usize, reg.end as usize);
+                    // SAFETY: a written page inside a logged range (the scan walked only it);
+                    // its copy is at the same distance from the range's start.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            pristine.add(r.pristine_off + (s - r.vma.start)),
+                            s as *mut u8,
+                            e - s,
+                        )
+                    };
+                    write_protect(log_uffd, s, e - s)
+                        .map_err(|e| ("UFFDIO_WRITEPROTECT (rollback, log overflow)", e))?;
+                    pages += (e - s) / PAGE;
+                }
+                Ok(())
+            },
+            |e| ("PAGEMAP_SCAN (rollback, log overflow)", e),
+        );
+        if let Err((op, e)) = res {
+            die(op, e);
+        }
     }
     pages
 }
