@@ -6,7 +6,7 @@
 //!                           ├ word   0 idle · 1 wake pending · 2 sleeping in futex
 //!                           ├ gen    bumped on every reuse: stale descriptors see a new gen
 //!                           ├ pid, parent
-//!                           └ mailbox: kind, caller (+gen), args[6]
+//!                           └ mailbox: kind, caller (+gen), args[6]   (one cache line)
 //! ```
 //!
 //! The board carries control only (who runs next, with which six words); no lwC's private data
@@ -17,6 +17,11 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 /// Slots in a group: the most lwCs alive at once.
 pub(crate) const CAPACITY: usize = 16 * 1024;
+const _: () = assert!(CAPACITY < NO_CALLER as usize);
+const _: () = assert!(
+    std::mem::offset_of!(Slot, gen) == 64,
+    "the hand-off fields fill the first cache line"
+);
 
 /// Slot states.
 pub(crate) mod state {
@@ -59,22 +64,28 @@ pub(crate) mod kind {
     pub(crate) const ROLLBACK: u32 = 9;
 }
 
-/// One lwC's slot.
+/// One lwC's slot: two cache lines. The first holds everything a switch writes and the target
+/// reads (state, wake word, mailbox), so a hand-off moves one line between CPUs; the second
+/// holds what changes rarely.
 #[repr(C, align(64))]
 pub(crate) struct Slot {
     pub(crate) state: AtomicU32,
     pub(crate) word: AtomicU32,
+    /// Mailbox: kind (high 8 bits) and caller slot (low 24 bits).
+    kind_caller: AtomicU32,
+    caller_gen: AtomicU32,
+    pub(crate) args: [AtomicU64; 6],
+    // ---- second cache line ----
     pub(crate) gen: AtomicU32,
     pub(crate) pid: AtomicI32,
     pub(crate) parent: AtomicU32,
-    pub(crate) kind: AtomicU32,
-    pub(crate) caller: AtomicU32,
-    pub(crate) caller_gen: AtomicU32,
-    pub(crate) args: [AtomicU64; 6],
     pub(crate) exit_code: AtomicI32,
     /// Discarded children of this lwC that it still has to reap.
     pub(crate) zombies: AtomicU32,
 }
+
+/// The caller field's value for "no lwC" (24 bits).
+const NO_CALLER: u32 = 0x00FF_FFFF;
 
 /// The shared switchboard of a group.
 #[repr(C)]
@@ -112,7 +123,7 @@ impl Board {
                 let gen = s.gen.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
                 s.pid.store(0, Ordering::Relaxed);
                 s.parent.store(parent, Ordering::Relaxed);
-                s.kind.store(0, Ordering::Relaxed);
+                s.kind_caller.store(NO_CALLER, Ordering::Relaxed);
                 s.word.store(word::IDLE, Ordering::Relaxed);
                 s.exit_code.store(0, Ordering::Relaxed);
                 s.zombies.store(0, Ordering::Relaxed);
@@ -124,12 +135,29 @@ impl Board {
     }
 }
 
+fn decode_caller(kind_caller: u32) -> u32 {
+    match kind_caller & NO_CALLER {
+        NO_CALLER => crate::local::NO_LWC,
+        c => c,
+    }
+}
+
 impl Slot {
+    /// Who last switched into this lwC (NO_LWC if nobody).
+    pub(crate) fn caller(&self) -> u32 {
+        decode_caller(self.kind_caller.load(Ordering::Acquire))
+    }
+
     /// Writes the mailbox: who is switching in, why, with which words.
     #[inline]
     pub(crate) fn post(&self, kind: u32, caller: u32, caller_gen: u32, args: &[u64; 6]) {
-        self.kind.store(kind, Ordering::Relaxed);
-        self.caller.store(caller, Ordering::Relaxed);
+        let caller = if caller as usize >= CAPACITY {
+            NO_CALLER
+        } else {
+            caller
+        };
+        self.kind_caller
+            .store(kind << 24 | caller, Ordering::Relaxed);
         self.caller_gen.store(caller_gen, Ordering::Relaxed);
         for (a, v) in self.args.iter().zip(args) {
             a.store(*v, Ordering::Relaxed);
@@ -143,9 +171,10 @@ impl Slot {
         for (v, a) in args.iter_mut().zip(&self.args) {
             *v = a.load(Ordering::Relaxed);
         }
+        let kc = self.kind_caller.load(Ordering::Relaxed);
         (
-            self.kind.load(Ordering::Relaxed),
-            self.caller.load(Ordering::Relaxed),
+            kc >> 24,
+            decode_caller(kc),
             self.caller_gen.load(Ordering::Relaxed),
             args,
         )

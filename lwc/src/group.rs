@@ -284,7 +284,7 @@ impl Supervisor {
                     self.end_group(code);
                 }
                 // It was killed: give control back, with an error, to who handed it over.
-                let caller = s.caller.load(Ordering::Acquire);
+                let caller = s.caller();
                 if !self.deliver_death(caller, id) {
                     self.end_group(status.map_or(137, process::Ended::code));
                 }
