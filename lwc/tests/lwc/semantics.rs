@@ -61,6 +61,12 @@ pub fn tests() -> Vec<(&'static str, fn())> {
             "semantics::grandchildren_switch_through_the_tree",
             grandchildren,
         ),
+        ("semantics::spin_handoff_on_two_cpus", spin_handoff),
+        ("semantics::adaptive_handoff_on_one_cpu", adaptive_handoff),
+        (
+            "semantics::spin_on_one_cpu_is_refused",
+            spin_one_cpu_refused,
+        ),
     ]
 }
 
@@ -609,4 +615,70 @@ fn grandchildren() {
             }
         }
     }
+}
+
+fn ping_pong_rounds(child_opts: Options, rounds: u64) {
+    // SAFETY: single-threaded test process.
+    match unsafe { lwc::create(&Spec::new(), &child_opts) }.expect("create") {
+        Created::Parent(child) => {
+            for i in 0..rounds {
+                let back = lwc::switch(&child, one(i)).expect("switch");
+                assert_eq!(back.args.0[0], i + 1);
+            }
+            lwc::close(child).expect("close");
+        }
+        Created::Child { caller, mut args } => loop {
+            args = lwc::switch(&caller, one(args.0[0] + 1))
+                .expect("switch back")
+                .args;
+        },
+    }
+}
+
+fn usable_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
+    let set = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+        set
+    };
+    // SAFETY: indices below CPU_SETSIZE.
+    (0..64)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
+}
+
+fn spin_handoff() {
+    let cpus = usable_cpus();
+    if cpus.len() < 2 {
+        eprintln!("skipped: spin hand-off needs two CPUs");
+        return;
+    }
+    let (a, b) = (cpus[0], cpus[1]);
+    lwc::init(&lwc::GroupConfig {
+        cpus: vec![a, b],
+        handoff: lwc::Handoff::Spin,
+    })
+    .expect("init");
+    ping_pong_rounds(Options::new().cpu(b), 5000);
+}
+
+fn adaptive_handoff() {
+    let spin = std::time::Duration::from_micros(20);
+    lwc::init(&lwc::GroupConfig {
+        cpus: vec![],
+        handoff: lwc::Handoff::Adaptive { spin },
+    })
+    .expect("init");
+    ping_pong_rounds(Options::new(), 2000);
+    // A child that blocks while its parent spins, and the other way round.
+    ping_pong_rounds(Options::new().handoff(lwc::Handoff::Block), 2000);
+}
+
+fn spin_one_cpu_refused() {
+    let r = lwc::init(&lwc::GroupConfig {
+        cpus: vec![],
+        handoff: lwc::Handoff::Spin,
+    });
+    assert!(matches!(r, Err(Error::Invalid { .. })), "got {r:?}");
 }
