@@ -1,4 +1,5 @@
-//! Development aid: a tight create + switch + discard loop to profile (`perf record`).
+//! Development aid: tight fork and create + switch + discard loops to profile (`perf stat`,
+//! `perf record`). Arguments: iterations, then `fork` or `lwc` to run only one loop.
 #![allow(unsafe_code)]
 use lwc::{Args, Created, GroupConfig, Options, Spec};
 fn main() {
@@ -6,8 +7,9 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(2000);
+    let only = std::env::args().nth(2);
     let t = std::time::Instant::now();
-    for _ in 0..n {
+    for _ in 0..if only.as_deref() == Some("lwc") { 0 } else { n } {
         // SAFETY: single-threaded; the child exits at once.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
@@ -21,6 +23,9 @@ fn main() {
         "{:.1} us per fork+_exit+waitpid",
         t.elapsed().as_secs_f64() * 1e6 / n as f64
     );
+    if only.as_deref() == Some("fork") {
+        return;
+    }
     lwc::init(&GroupConfig {
         cpus: vec![0],
         ..Default::default()

@@ -88,6 +88,10 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
         Some(_) => Some(fd::seqpacket_pair().inspect_err(|_| free_slot())?),
         None => None,
     };
+    // Allocate what the creator keeps before fork: a heap write after fork, while the child
+    // shares the page, costs a copy-on-write fault.
+    let ctl_parent = Arc::new(ctl_parent);
+    local::with(|l| l.reserve(id));
     let mine = board.slot(me);
     // Parked before fork: the child's ack may come before we reach `wait_turn`.
     mine.state.store(state::PARKED, Ordering::Release);
@@ -145,7 +149,7 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
                     Entry {
                         gen,
                         rights: Rights::ALL,
-                        control: Some(Arc::new(ctl_parent)),
+                        control: Some(ctl_parent),
                         child_pid: Some(pid),
                         monitor,
                     },
@@ -396,16 +400,20 @@ fn setup(
     process::set_non_dumpable().map_err(at(2))?;
     // 3. Memory.
     apply_memory(spec).map_err(at(3))?;
-    // 4. Files.
-    let mut keep: Vec<i32> = local::with(|l| {
-        let mut v: Vec<i32> = l.service.iter().map(|f| f.as_raw_fd()).collect();
-        v.extend(l.regions.iter().map(|m| m.memfd.as_raw_fd()));
+    // 4. Files (the runtime's own descriptors are kept whatever the spec says).
+    let runtime_fds = || {
+        let mut v: Vec<i32> = local::with(|l| {
+            let mut v: Vec<i32> = l.service.iter().map(|f| f.as_raw_fd()).collect();
+            v.extend(l.regions.iter().map(|m| m.memfd.as_raw_fd()));
+            v
+        });
+        v.extend(handoff_sock.map(|h| h.as_raw_fd()));
         v
-    });
-    keep.extend(handoff_sock.map(|h| h.as_raw_fd()));
+    };
     match &spec.files {
         Files::Copy => {}
         Files::Only(list) => {
+            let keep = runtime_fds();
             for fd in fd::open_fds().map_err(at(4))? {
                 if !list.contains(&fd) && !keep.contains(&fd) {
                     fd::close_raw(fd);
@@ -413,6 +421,7 @@ fn setup(
             }
         }
         Files::Close(list) => {
+            let keep = runtime_fds();
             for &fd in list.iter().filter(|fd| !keep.contains(fd)) {
                 fd::close_raw(fd);
             }

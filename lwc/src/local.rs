@@ -113,11 +113,16 @@ impl Local {
     }
 
     pub(crate) fn insert(&mut self, id: u32, entry: Entry) {
+        self.reserve(id);
+        self.table[id as usize] = Some(entry);
+    }
+
+    /// Makes room for entry `id` without writing it.
+    pub(crate) fn reserve(&mut self, id: u32) {
         let i = id as usize;
         if self.table.len() <= i {
             self.table.resize_with(i + 1, || None);
         }
-        self.table[i] = Some(entry);
     }
 
     /// Learns of `id` as a caller: it gets the SWITCH right unless we already hold more.
