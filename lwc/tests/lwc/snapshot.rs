@@ -13,6 +13,10 @@ pub fn tests() -> Vec<(&'static str, fn())> {
         ),
         ("snapshot::bad_pool_size_is_refused", bad_pool),
         (
+            "snapshot::in_place_rollback_inside_a_group",
+            in_place_in_group,
+        ),
+        (
             "snapshot::in_place_reports_availability",
             in_place_available,
         ),
@@ -64,6 +68,16 @@ fn fork_rollback() {
 
 fn pool_rollback() {
     rollback_rounds(Strategy::Pool { size: 4 }, 21);
+}
+
+fn in_place_in_group() {
+    if Snapshot::available(Strategy::InPlace).is_err() {
+        eprintln!("skipped: in-place rollback is unavailable on this kernel");
+        return;
+    }
+    // The same rounds, in the first lwC of a group (the switchboard and the shared counter are
+    // MAP_SHARED: outside the snapshot, as they must be).
+    rollback_rounds(Strategy::InPlace, 20);
 }
 
 fn bad_pool() {
