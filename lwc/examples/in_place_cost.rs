@@ -2,9 +2,14 @@
 //!
 //! For each case: map and populate `mapped` bytes of private anonymous memory, take an in-place
 //! snapshot, then repeatedly write `written` distinct random pages and roll back; the time from
-//! just before `rollback` to `take` returning `Restored` is one sample. The fork baseline forks the
-//! same process (same memory populated), the child `_exit`s, the parent waits. Medians over
-//! repetitions, pinned to CPU 0.
+//! just before `rollback` to `take` returning `Restored` is one sample (`rollback_us`), the time
+//! to write the pages another (`write_us`: first writes fault on protected pages). The fork
+//! baseline forks the same process (same memory populated), the child `_exit`s, the parent waits.
+//! Medians over repetitions, pinned to CPU 0.
+//!
+//! Each case runs in two modes: `auto`, the default choice (mappings of 128 MiB and more go to
+//! the write log where it is available, the rest is scanned), and `scan`, every range tracked by
+//! async write-protect and found by PAGEMAP_SCAN (`LWC_IN_PLACE_LOG_MIN_BYTES=off`).
 //!
 //! ```text
 //! cargo run --release -p lwc --example in_place_cost
@@ -128,14 +133,26 @@ fn fork_cost() -> f64 {
     median(&mut samples)
 }
 
-/// Runs one case; returns (median rollback µs, median pages restored, median fork µs).
-fn run(case: &Case, shared: &Shared) -> (f64, u64, f64) {
+/// Medians of one case in one mode.
+struct Outcome {
+    /// Rollback, µs.
+    rollback_us: f64,
+    /// Writing the pages between two rollbacks, µs.
+    write_us: f64,
+    /// Pages the rollback rewrote.
+    pages: u64,
+    /// fork + _exit + waitpid, µs.
+    fork_us: f64,
+}
+
+/// Runs one case.
+fn run(case: &Case, shared: &Shared) -> Outcome {
     let mem = Memory::new(case.mapped, case.thp);
     let fork_us = fork_cost();
     let pages = case.mapped / PAGE;
     let base = Instant::now();
     // Slots: 0 = rollbacks done, 1 = t0 of the rollback in flight (ns since base),
-    // 100.. = durations, 400.. = pages restored.
+    // 100.. = durations, 400.. = pages restored, 700.. = write durations.
     shared.set(0, 0);
     // SAFETY: single-threaded; nothing is released between take and rollback.
     let taken = unsafe { Snapshot::take(Strategy::InPlace) }.expect("take");
@@ -152,12 +169,15 @@ fn run(case: &Case, shared: &Shared) -> (f64, u64, f64) {
     if done < ROLLBACKS {
         // Distinct pseudo-random pages (an LCG stepped by a large odd stride).
         let mut x = (done as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let w0 = base.elapsed().as_nanos() as u64;
         for _ in 0..case.written {
             x = x
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
             mem.write((x >> 16) as usize % pages * PAGE + 8, 2);
         }
+        let w1 = base.elapsed().as_nanos() as u64;
+        shared.set(700 + done, w1 - w0);
         shared.set(0, done as u64 + 1);
         shared.set(1, base.elapsed().as_nanos() as u64);
         let e = snap.rollback();
@@ -166,8 +186,14 @@ fn run(case: &Case, shared: &Shared) -> (f64, u64, f64) {
     snap.release().expect("release");
     let mut rb: Vec<u64> = (0..ROLLBACKS).map(|i| shared.get(100 + i)).collect();
     let mut pg: Vec<u64> = (0..ROLLBACKS).map(|i| shared.get(400 + i)).collect();
+    let mut wr: Vec<u64> = (0..ROLLBACKS).map(|i| shared.get(700 + i)).collect();
     pg.sort_unstable();
-    (median(&mut rb), pg[pg.len() / 2], fork_us)
+    Outcome {
+        rollback_us: median(&mut rb),
+        write_us: median(&mut wr),
+        pages: pg[pg.len() / 2],
+        fork_us,
+    }
 }
 
 fn main() {
@@ -181,7 +207,7 @@ fn main() {
         libc::CPU_SET(0, &mut set);
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
-    let shared = Shared::new(512);
+    let shared = Shared::new(1024);
     let cases = [
         Case {
             mapped: 1 << 30,
@@ -210,20 +236,37 @@ fn main() {
         },
     ];
     println!(
-        "{:>10} {:>8} {:>5} {:>14} {:>15} {:>14} {:>8}",
-        "mapped", "written", "thp", "rollback_us", "pages_restored", "fork_exit_us", "ratio"
+        "{:>10} {:>8} {:>5} {:>5} {:>12} {:>10} {:>15} {:>13} {:>7}",
+        "mapped",
+        "written",
+        "thp",
+        "mode",
+        "rollback_us",
+        "write_us",
+        "pages_restored",
+        "fork_exit_us",
+        "ratio"
     );
     for case in &cases {
-        let (rb, pages, fork) = run(case, &shared);
-        println!(
-            "{:>7}MiB {:>8} {:>5} {:>14.1} {:>15} {:>14.1} {:>7.0}x",
-            case.mapped >> 20,
-            case.written,
-            case.thp,
-            rb,
-            pages,
-            fork,
-            fork / rb
-        );
+        for mode in ["auto", "scan"] {
+            // Read by `take`; single-threaded, so changing the environment is sound.
+            match mode {
+                "scan" => std::env::set_var("LWC_IN_PLACE_LOG_MIN_BYTES", "off"),
+                _ => std::env::remove_var("LWC_IN_PLACE_LOG_MIN_BYTES"),
+            }
+            let o = run(case, &shared);
+            println!(
+                "{:>7}MiB {:>8} {:>5} {:>5} {:>12.1} {:>10.1} {:>15} {:>13.1} {:>6.0}x",
+                case.mapped >> 20,
+                case.written,
+                case.thp,
+                mode,
+                o.rollback_us,
+                o.write_us,
+                o.pages,
+                o.fork_us,
+                o.fork_us / o.rollback_us
+            );
+        }
     }
 }

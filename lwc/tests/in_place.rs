@@ -51,6 +51,23 @@ fn main() {
             "unprivileged_works_or_is_unavailable",
             unprivileged_works_or_is_unavailable,
         ),
+        (
+            "log_restores_user_and_kernel_writes",
+            log_restores_user_and_kernel_writes,
+        ),
+        (
+            "log_overflow_falls_back_to_a_scan",
+            log_overflow_falls_back_to_a_scan,
+        ),
+        ("log_hundred_rollbacks", log_hundred_rollbacks),
+        (
+            "foreign_sigbus_kills_as_before",
+            foreign_sigbus_kills_as_before,
+        ),
+        (
+            "fork_child_writes_logged_memory",
+            fork_child_writes_logged_memory,
+        ),
     ]);
 }
 
@@ -536,4 +553,253 @@ fn unprivileged_works_or_is_unavailable() {
             taken.snapshot().release().expect("release");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The write log (large anonymous mappings, synchronous write-protect served by a handler task).
+// Where it is not available (unprivileged) the same tests run on async tracking and must pass
+// the same way: they assert behaviour, not which path ran.
+// ---------------------------------------------------------------------------------------------
+
+const PAGE: usize = 4096;
+
+/// Makes anonymous mappings of 1 MiB and more go to the write log in this test child (the
+/// default threshold, 128 MiB, would make these tests slow).
+fn log_from_1_mib() {
+    std::env::set_var("LWC_IN_PLACE_LOG_MIN_BYTES", "1048576");
+}
+
+/// What page `p` of a test mapping holds at take: a pattern in the first `populated` pages,
+/// zero (never touched) after.
+fn pristine_byte(p: usize, populated: usize) -> u8 {
+    if p < populated {
+        (p % 251) as u8 | 1
+    } else {
+        0
+    }
+}
+
+fn fill_pattern(mem: &mut [u8], populated: usize) {
+    for p in 0..populated {
+        mem[p * PAGE..(p + 1) * PAGE].fill(pristine_byte(p, populated));
+    }
+}
+
+/// Index of the first byte that differs from the pattern, if any.
+fn first_difference(mem: &[u8], populated: usize) -> Option<usize> {
+    mem.chunks(PAGE).enumerate().find_map(|(p, page)| {
+        let want = pristine_byte(p, populated);
+        page.iter().position(|&b| b != want).map(|i| p * PAGE + i)
+    })
+}
+
+fn log_restores_user_and_kernel_writes() {
+    log_from_1_mib();
+    let shared = Shared::new();
+    let pages = 4096; // 16 MiB: logged
+    let populated = 2048;
+    let big = map_private(pages * PAGE);
+    fill_pattern(big, populated);
+    let Some(taken) = take_or_skip() else { return };
+    let snap = taken.snapshot();
+    let round = shared.bump(0);
+    assert_eq!(
+        first_difference(big, populated),
+        None,
+        "round {round}: not restored"
+    );
+    if round > 0 {
+        let n = snap.last_restored_pages().expect("pages");
+        assert!(n >= 16 + 1 + 2, "round {round}: {n} pages restored");
+    }
+    if round < 3 {
+        let r = round as usize;
+        // The program's writes: 16 pages.
+        for p in 0..16 {
+            big[(10 + r * 100 + p * 7) * PAGE + 5] = 0xEE;
+        }
+        // The kernel's writes: read(2) of zeros over a populated page, and of a pipe's bytes
+        // over two pages never touched before take.
+        use std::io::{Read, Write};
+        let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+        (&zero)
+            .read_exact(&mut big[(5 + r) * PAGE..(6 + r) * PAGE])
+            .expect("read /dev/zero into logged memory");
+        let (mut rx, mut tx) = std::io::pipe().expect("pipe");
+        tx.write_all(&[0xAB; 2 * PAGE]).expect("write pipe");
+        let at = (3000 + r * 10) * PAGE;
+        rx.read_exact(&mut big[at..at + 2 * PAGE])
+            .expect("read pipe into logged memory");
+        assert_eq!(big[at + PAGE + 1], 0xAB);
+        rollback(&snap);
+    }
+    snap.release().expect("release");
+}
+
+fn log_overflow_falls_back_to_a_scan() {
+    log_from_1_mib();
+    let shared = Shared::new();
+    let pages = 12 * 1024; // 48 MiB; more pages written than the log holds (8192)
+    let populated = 6 * 1024;
+    let big = map_private(pages * PAGE);
+    fill_pattern(big, populated);
+    let Some(taken) = take_or_skip() else { return };
+    let snap = taken.snapshot();
+    let round = shared.bump(0) as usize;
+    assert_eq!(
+        first_difference(big, populated),
+        None,
+        "round {round}: not restored"
+    );
+    if round > 0 {
+        shared.set(
+            100 + round,
+            snap.last_restored_pages().expect("pages") as u64,
+        );
+    }
+    // Round 0 overflows the log; rounds 1 and 2 must find only their own pages again, which
+    // shows the fallback protected everything it restored.
+    let writes = [10_000usize, 5, 300];
+    if let Some(&n) = writes.get(round) {
+        for p in 0..n {
+            big[(p * 7 + round) % pages * PAGE + 9] = 0x5A;
+        }
+        rollback(&snap);
+    }
+    let counted: Vec<u64> = (101..=103).map(|i| shared.get(i)).collect();
+    eprintln!("restored pages for 10000 / 5 / 300 written: {counted:?}");
+    for (&n, &c) in writes.iter().zip(&counted) {
+        assert!(
+            (n..=n + 8).contains(&(c as usize)),
+            "{c} pages restored for {n} written ({counted:?})"
+        );
+    }
+    snap.release().expect("release");
+}
+
+fn log_hundred_rollbacks() {
+    log_from_1_mib();
+    let shared = Shared::new();
+    let pages = 2048; // 8 MiB
+    let populated = 1024;
+    let big = map_private(pages * PAGE);
+    fill_pattern(big, populated);
+    let Some(taken) = take_or_skip() else { return };
+    let snap = taken.snapshot();
+    let round = shared.bump(0) as usize;
+    assert_eq!(
+        first_difference(big, populated),
+        None,
+        "round {round}: not restored"
+    );
+    if round > 0 {
+        let wrote = (round - 1) % 16 + 1;
+        let n = snap.last_restored_pages().expect("pages");
+        assert!(n >= wrote, "round {round}: {n} pages < {wrote} written");
+    }
+    if round < 100 {
+        for p in 0..round % 16 + 1 {
+            // Distinct pages in adjacent pairs (one run each), populated and never-touched ones.
+            big[(round * 13 + p / 2 * 97 + p % 2) % pages * PAGE + p] = 0xC3;
+        }
+        if round.is_multiple_of(10) {
+            use std::io::Read;
+            let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+            let at = (round * 17 % populated) * PAGE;
+            (&zero)
+                .read_exact(&mut big[at..at + PAGE])
+                .expect("read into logged memory");
+        }
+        rollback(&snap);
+    }
+    snap.release().expect("release");
+}
+
+fn foreign_sigbus_kills_as_before() {
+    log_from_1_mib();
+    if Snapshot::available(Strategy::InPlace).is_err() {
+        return;
+    }
+    // SAFETY: single-threaded; the child only touches memory and ends with _exit or a signal.
+    match unsafe { libc::fork() } {
+        0 => {
+            let big = map_private(4 << 20);
+            big[..PAGE].fill(1);
+            // SAFETY: single-threaded child; nothing is released before the child dies.
+            let Ok(taken) = (unsafe { Snapshot::take(Strategy::InPlace) }) else {
+                // SAFETY: ends the child without unwinding into the test harness.
+                unsafe { libc::_exit(4) }
+            };
+            black_box(&taken);
+            big[3 * PAGE] = 7; // a logged write, served by the handler task
+                               // A real bus error: a page of a memfd beyond its (zero) size.
+                               // SAFETY: a fresh memfd and a fresh shared mapping of it; the read faults.
+            unsafe {
+                let fd = libc::memfd_create(c"bus".as_ptr(), 0);
+                let p = libc::mmap(
+                    std::ptr::null_mut(),
+                    PAGE,
+                    libc::PROT_READ,
+                    libc::MAP_SHARED,
+                    fd,
+                    0,
+                );
+                if fd < 0 || p == libc::MAP_FAILED {
+                    libc::_exit(5);
+                }
+                black_box(std::ptr::read_volatile(p.cast::<u8>()));
+                libc::_exit(6)
+            }
+        }
+        pid => {
+            assert!(pid > 0);
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert!(
+                libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGBUS,
+                "child status {status:#x}: expected death by SIGBUS"
+            );
+        }
+    }
+}
+
+fn fork_child_writes_logged_memory() {
+    log_from_1_mib();
+    let shared = Shared::new();
+    let pages = 1024; // 4 MiB
+    let populated = 512;
+    let big = map_private(pages * PAGE);
+    fill_pattern(big, populated);
+    let Some(taken) = take_or_skip() else { return };
+    let snap = taken.snapshot();
+    if shared.bump(0) == 0 {
+        // A fork child has no handler task: its copy of the memory is not tracked, so its
+        // writes (populated and never-touched pages, by itself and by the kernel) go through.
+        // SAFETY: single-threaded; the child only writes its own memory and calls _exit.
+        match unsafe { libc::fork() } {
+            0 => {
+                big[PAGE] = 9;
+                big[700 * PAGE] = 9;
+                use std::io::Read;
+                let ok = std::fs::File::open("/dev/zero")
+                    .and_then(|f| (&f).read_exact(&mut big[2 * PAGE..3 * PAGE]))
+                    .is_ok();
+                // SAFETY: ends the child without unwinding into the test harness.
+                unsafe { libc::_exit(if ok && big[PAGE] == 9 { 0 } else { 1 }) }
+            }
+            pid => {
+                assert!(pid > 0);
+                let mut status = 0;
+                // SAFETY: waits for our own child.
+                assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+                assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+            }
+        }
+        assert_eq!(first_difference(big, populated), None, "parent changed");
+        big[PAGE] = 3;
+        rollback(&snap);
+    }
+    assert_eq!(first_difference(big, populated), None, "not restored");
+    snap.release().expect("release");
 }
