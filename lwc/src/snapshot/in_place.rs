@@ -2,11 +2,34 @@
 //! pages written since it was taken.
 //!
 //! `take` copies the tracked memory into a pristine memfd once and write-protects it with
-//! userfaultfd in async mode (writes are not stopped, only recorded in the page tables).
-//! `rollback` asks PAGEMAP_SCAN which pages were written, copies those back, protects them again,
-//! and resumes at `take`, which returns a second time (like `setjmp`) with every tracked byte as
-//! it was. Its cost follows the pages written (plus one page-table walk of the tracked memory and
-//! one read of /proc/self/maps), not a fork of the whole address space.
+//! userfaultfd. `rollback` finds the pages written since, copies those back, protects them
+//! again, and resumes at `take`, which returns a second time (like `setjmp`) with every tracked
+//! byte as it was. Its cost follows the pages written (plus one read of /proc/self/maps), not a
+//! fork of the whole address space.
+//!
+//! # Two ways of finding written pages, chosen per mapping at `take`
+//! - **Write log** (large private anonymous mmaps, 128 MiB and more): registered in
+//!   *synchronous* write-protect mode; the first write to a page (by the program or by the
+//!   kernel, e.g. read(2) into it) waits while a handler task (`sys::wp_log`, a `CLONE_VM`
+//!   child, not a thread) appends the page to a log in the snapshot's arena and un-protects it.
+//!   Rollback restores exactly the logged pages and re-protects them, one ioctl per run: no
+//!   page-table walk. A log overflow (more than 8192 pages between two rollbacks) or a repaired
+//!   layout falls back to a scan of the logged ranges.
+//! - **Async write-protect + PAGEMAP_SCAN** (everything else: stack, heap, statics, smaller
+//!   mmaps): writes are not stopped, only recorded in the page tables; rollback asks
+//!   PAGEMAP_SCAN which pages were written, which walks every page-table entry of the range
+//!   (~0.27 ms per GiB of 4 KiB pages), so it stays for the small mappings.
+//!
+//! The trade-off, measured (examples/in_place_cost.rs): with 1 GiB mapped and 16 pages written,
+//! rollback takes ~0.1 ms with the log against ~0.5 ms with the scan, but a logged first write
+//! costs ~8–25 µs (two task switches) against ~1.5 µs, so the time is moved to the writes rather
+//! than saved when many pages are written per round. The log is used only with a full-mode
+//! userfaultfd (privileged, or vm.unprivileged_userfaultfd=1): with `UFFD_USER_MODE_ONLY` (and
+//! with `UFFD_FEATURE_SIGBUS`, the signal-handler alternative) a write by the kernel into a
+//! protected page fails with EFAULT instead of being tracked. Where the log is unavailable (or
+//! the handler task cannot be started), every mapping uses async tracking, as before.
+//! `LWC_IN_PLACE_LOG_MIN_BYTES` (a byte count, or `off`) overrides the 128 MiB threshold,
+//! read at each `take`.
 //!
 //! # What is tracked
 //! Every private writable mapping: the stack, the brk heap, `.data`/`.bss` of the executable and
@@ -39,6 +62,13 @@
 //! `madvise(MADV_DONTNEED/MADV_FREE)` after take and not written again is not detected (the
 //! kernel drops write-protect state with the page); glibc's single-threaded malloc does not do
 //! that (it trims with brk, which is detected).
+//!
+//! # The write log's handler task
+//! It lives from `take` to `release` and dies with the process (`PR_SET_PDEATHSIG`). Killed on
+//! its own (it blocks every other signal), it would leave the next write to a logged page
+//! waiting forever. After an `execve` without `release` it keeps the old address space alive
+//! until the process exits. It is invisible to `wait()` (exit signal 0) and to the thread
+//! count.
 //!
 //! # References
 //! Litton et al., OSDI '16, §3 (snapshot and rollback); DESIGN.md §2 ("in-place rollback");

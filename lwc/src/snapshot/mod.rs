@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | [`Strategy::Fork`] | one parked copy | a switch + a fork (the resumed copy forks its replacement) | yes |
 //! | [`Strategy::Pool`] | `size` parked copies | a switch; every `size`-th rollback forks `size` copies | no |
-//! | [`Strategy::InPlace`] | tracks writes (userfaultfd) | rewriting the pages written since `take` | no |
+//! | [`Strategy::InPlace`] | tracks writes (userfaultfd) | rewriting the pages written since `take`, plus a scan of the mappings under 128 MiB (large ones keep a write log) | no |
 //!
 //! Fork and Pool resume a copy (another process: the pid changes, descriptors held by other
 //! lwCs for the dropped one go dead). InPlace restores the same process.
@@ -26,8 +26,9 @@ pub enum Strategy {
         /// Copies kept ready.
         size: usize,
     },
-    /// Restore the written pages in place (userfaultfd write-protect + PAGEMAP_SCAN); cost
-    /// follows pages written, not address-space size. File descriptors are not rolled back.
+    /// Restore the written pages in place (userfaultfd write-protect: a write log for large
+    /// anonymous mappings, PAGEMAP_SCAN for the rest); cost follows pages written, not
+    /// address-space size. File descriptors are not rolled back.
     InPlace,
 }
 

@@ -5,9 +5,11 @@
 //!   take                                   rollback (on the restore stack, signals blocked)
 //!   ────                                   ────────
 //!   maps → tracked ranges                  maps + brk unchanged?  ── no ─► fix the layout
-//!   memfd "pristine" sized to them         PAGEMAP_SCAN(WRITTEN) per registered span
-//!   UFFDIO_REGISTER(WP) per range            → memcpy pristine → page, per written region
-//!   save CPU context ─┐                      → UFFDIO_WRITEPROTECT them again
+//!   memfd "pristine" sized to them         async ranges: PAGEMAP_SCAN(WRITTEN) per span
+//!   large anonymous ranges: sync uffd        → memcpy pristine → page, per written region
+//!     + handler task (sys::wp_log)           → UFFDIO_WRITEPROTECT them again
+//!   UFFDIO_REGISTER(WP) per range          logged ranges: sort the write log, per run
+//!   save CPU context ─┐                      → memcpy, UFFDIO_WRITEPROTECT (no scan)
 //!                     └► on restore stack: resume the saved context: `take` returns again
 //!                        UFFDIO_WRITEPROTECT, copy
 //!                        populated pages
