@@ -253,7 +253,7 @@ fn systrap_setup_wait(lwc: &Lwc, listener: &OwnedFd) -> Result<()> {
             });
         }
         let n = seccomp::receive(listener)?;
-        if n.nr == seccomp::MARKER_NR {
+        if seccomp::marker_kind(n.nr).is_some() {
             local::with(|l| {
                 if let Some(m) = l
                     .entry_mut(lwc.id, lwc.gen)
@@ -322,7 +322,7 @@ fn child_main(
     }
     let first = if opts.systrap.is_some() {
         drop(handoff_sock);
-        systrap::sandbox_park(kind::CREATE_ACK)?
+        systrap::sandbox_park(kind::CREATE_ACK, Args::NONE)?
     } else {
         hand_to(
             "lwc::create",
@@ -404,6 +404,7 @@ fn setup(
     let runtime_fds = || {
         let mut v: Vec<i32> = local::with(|l| {
             let mut v: Vec<i32> = l.service.iter().map(|f| f.as_raw_fd()).collect();
+            v.extend(l.board_fd.iter().map(|f| f.as_raw_fd()));
             v.extend(l.regions.iter().map(|m| m.memfd.as_raw_fd()));
             v
         });
@@ -435,6 +436,7 @@ fn setup(
     }
     // 6, 7. The trap: from here on, our system calls go to the creator.
     if let (Some(sys), Some(hs)) = (&opts.systrap, handoff_sock) {
+        systrap::lock_switchboard().map_err(at(6))?;
         process::set_no_new_privs().map_err(at(6))?;
         let prog = seccomp::trap_filter(&sys.set, hs.as_raw_fd());
         let listener = seccomp::install_with_listener(&prog).map_err(at(6))?;

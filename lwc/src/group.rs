@@ -17,7 +17,7 @@ use crate::handoff::{self, Handoff};
 use crate::local::{self, BOARD, ME, MY_GEN, MY_PID, NO_LWC};
 use crate::options::GroupConfig;
 use crate::sys::fd::Epoll;
-use crate::sys::mem::map_shared_static;
+use crate::sys::mem::map_sealed_static;
 use crate::sys::process::{self, Forked};
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -71,7 +71,7 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
         .copied()
         .filter(|c| !cpus.contains(c))
         .collect();
-    let board: &'static Board = map_shared_static()?;
+    let (board, board_fd): (&'static Board, OwnedFd) = map_sealed_static("lwc-switchboard")?;
     let supervisor = process::getpid();
     board.supervisor.store(supervisor, Ordering::Relaxed);
     let (first, gen) = board.allocate(NO_LWC).ok_or(Error::TooMany {
@@ -110,6 +110,7 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
             local::with(|l| {
                 l.handoff = cfg.handoff;
                 l.cpus = cpus.clone();
+                l.board_fd = Some(board_fd);
             });
             let _ = BOARD.set(board);
             Ok(())
@@ -125,6 +126,9 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
 extern "C" fn on_process_exit(status: libc::c_int, _arg: *mut libc::c_void) {
     if MY_PID.load(Ordering::Relaxed) != process::getpid() {
         return; // a plain fork of an lwC, not an lwC
+    }
+    if local::SANDBOXED.load(Ordering::Relaxed) {
+        return; // its view of the switchboard is read-only; the monitor sees the exit
     }
     let me = ME.load(Ordering::Relaxed);
     if let (Some(b), true) = (local::board(), me != NO_LWC) {

@@ -22,6 +22,10 @@ pub(crate) static MY_GEN: AtomicU32 = AtomicU32::new(0);
 /// Our pid (forked children of an lwC that are not lwCs must not act as it).
 pub(crate) static MY_PID: AtomicI32 = AtomicI32::new(0);
 
+/// Set in a sandboxed (SYSTRAP) lwC, whose view of the switchboard is read-only.
+pub(crate) static SANDBOXED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// The slot id meaning "no lwC".
 pub(crate) const NO_LWC: u32 = u32::MAX;
 
@@ -66,6 +70,8 @@ pub(crate) struct Local {
     pub(crate) service: Option<OwnedFd>,
     /// Set when we are sandboxed: our monitor's slot.
     pub(crate) monitor_of_me: Option<u32>,
+    /// The switchboard's sealed memfd (a sandbox maps the board read-only from it).
+    pub(crate) board_fd: Option<OwnedFd>,
     /// Shared regions made or mapped here.
     pub(crate) regions: Vec<Arc<SharedMapping>>,
     /// The lwC we last handed control to (a TARGET_DIED about another one is stale).

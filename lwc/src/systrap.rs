@@ -2,6 +2,9 @@
 //!
 //! A sandboxed lwC never sleeps on a futex word: it parks in the runtime's marker system call,
 //! which its seccomp filter traps, and the monitor wakes it by answering that notification.
+//! The marker carries the switch's words as its arguments, so a sandbox never writes the
+//! switchboard: its view of it is read-only, from a memfd sealed against new writable mappings,
+//! and it cannot forge a hand-off to any lwC.
 //! So every event of the sandbox — a switch back, a discard, a trapped call — reaches the
 //! monitor through one listener fd, in order:
 //!
@@ -16,6 +19,7 @@
 use crate::board::{kind, state};
 use crate::local::{self, Monitor, Pending};
 use crate::switch::{Args, Lwc, Switched};
+use crate::sys::mem;
 use crate::sys::seccomp::{self, Reply, MARKER_NR};
 use crate::sys::{process, raw_syscall};
 use crate::{service, Error, Result};
@@ -210,8 +214,7 @@ fn wait_event(
                 });
             }
         };
-        if n.nr == MARKER_NR {
-            let why = n.args[0] as u32;
+        if let Some(why) = seccomp::marker_kind(n.nr) {
             set_pending(
                 sandbox,
                 Pending {
@@ -228,15 +231,18 @@ fn wait_event(
                     trap: None,
                 });
             }
-            let (me, _) = local::me();
-            let (_, _, _, args) = crate::switch::slot_of(me)?.read();
             if why == kind::DISCARD {
+                // The sandbox cannot write the switchboard: we mark it gone for it.
+                crate::switch::slot_of(sandbox.id)?
+                    .state
+                    .store(state::DISCARDED, Ordering::Release);
                 let _ = seccomp::respond(listener, n.id, Reply::Value(kind::TERMINATE as i64));
                 service::reap_if_child(sandbox);
             }
+            // The sandbox's six words come as the marker call's arguments.
             return Ok(Switched {
                 caller: *sandbox,
-                args: Args(args),
+                args: Args(n.args),
                 trap: None,
             });
         }
@@ -278,20 +284,18 @@ fn set_pending(l: &Lwc, p: Pending, marker: Option<u64>) {
     });
 }
 
-/// Sandbox → monitor switch: post the monitor's mailbox, then park in the marker.
-pub(crate) fn sandbox_switch(to: &Lwc, why: u32, args: Args) -> Result<Switched> {
-    let slot = crate::switch::slot_of(to.id)?;
-    let (me, my_gen) = local::me();
-    slot.post(why, me, my_gen, &args.0);
-    sandbox_park(why)
+/// Sandbox → monitor switch: the words travel as the marker call's arguments (a sandbox's view
+/// of the switchboard is read-only).
+pub(crate) fn sandbox_switch(_to: &Lwc, why: u32, args: Args) -> Result<Switched> {
+    sandbox_park(why, args)
 }
 
-/// Parks a sandbox in its marker call, reporting `why`, and serves requests until the monitor
-/// switches to it.
-pub(crate) fn sandbox_park(mut why: u32) -> Result<Switched> {
+/// Parks a sandbox in its marker call, reporting `why` with `args`, and serves requests until
+/// the monitor switches to it.
+pub(crate) fn sandbox_park(mut why: u32, mut args: Args) -> Result<Switched> {
     let (me, _) = local::me();
     loop {
-        let r = raw_syscall(MARKER_NR, [why as u64, 0, 0, 0, 0, 0]);
+        let r = raw_syscall(MARKER_NR + why as i64, args.0);
         match r as u32 {
             kind::SWITCH => {
                 let (_, caller, caller_gen, args) = crate::switch::slot_of(me)?.read();
@@ -307,25 +311,29 @@ pub(crate) fn sandbox_park(mut why: u32) -> Result<Switched> {
             kind::SERVICE => {
                 service::execute_request();
                 why = kind::SERVICE_DONE;
+                args = Args::NONE;
             }
             _ => process::exit_now(0),
         }
     }
 }
 
+/// Makes this (new, sandboxed) lwC's view of the switchboard read-only for good, before its
+/// filter is installed.
+pub(crate) fn lock_switchboard() -> Result<()> {
+    let fd = local::with(|l| l.board_fd.take());
+    if let (Some(board), Some(fd)) = (local::board(), fd) {
+        mem::remap_read_only(board, &fd)?;
+    }
+    local::SANDBOXED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
 /// A discard switch to or from a sandbox. Returns an error, or does not return.
 pub(crate) fn discard(to: &Lwc, why: u32, args: Args) -> Option<Error> {
     if local::with(|l| l.monitor_of_me.is_some()) {
-        let slot = match crate::switch::slot_of(to.id) {
-            Ok(s) => s,
-            Err(e) => return Some(e),
-        };
-        let (me, my_gen) = local::me();
-        slot.post(why, me, my_gen, &args.0);
-        if let Ok(b) = crate::switch::slot_of(me) {
-            b.state.store(state::DISCARDED, Ordering::Release);
-        }
-        raw_syscall(MARKER_NR, [kind::DISCARD as u64, 0, 0, 0, 0, 0]);
+        let _ = (to, why);
+        raw_syscall(MARKER_NR + kind::DISCARD as i64, args.0);
         process::exit_now(0)
     }
     Some(Error::Unsupported {

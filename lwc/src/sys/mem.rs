@@ -66,6 +66,77 @@ pub(crate) fn map_shared_static<T: SharedZeroed>() -> Result<&'static T> {
     Ok(unsafe { &*(p as *const T) })
 }
 
+/// Maps a zeroed `T` shared, backed by a sealed memfd, and leaks it (like
+/// [`map_shared_static`]). The memfd is sealed with F_SEAL_FUTURE_WRITE after the mapping is
+/// made: the mappings that exist now (and their copies in forked children) stay writable, but
+/// no process can ever map it writable again, so an lwC that [`remap_read_only`]s its view can
+/// never get write access back (not through mprotect, /proc/PID/map_files or the fd).
+pub(crate) fn map_sealed_static<T: SharedZeroed>(name: &str) -> Result<(&'static T, OwnedFd)> {
+    let len = std::mem::size_of::<T>().max(1);
+    let cname = std::ffi::CString::new(name).map_err(|_| Error::Invalid {
+        op: "memfd_create",
+        reason: "name contains NUL".into(),
+    })?;
+    // SAFETY: a valid C string; the descriptor is owned below.
+    let fd =
+        unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(Error::last_os("memfd_create switchboard"));
+    }
+    // SAFETY: a fresh descriptor we own.
+    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ftruncate on our own memfd.
+    if unsafe { libc::ftruncate(memfd.as_raw_fd(), len as libc::off_t) } != 0 {
+        return Err(Error::last_os("ftruncate switchboard"));
+    }
+    // SAFETY: a fresh shared mapping of our own memfd.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            memfd.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(Error::last_os("mmap switchboard"));
+    }
+    let seals =
+        libc::F_SEAL_FUTURE_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+    // SAFETY: fcntl on our own memfd.
+    if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+        return Err(Error::last_os("seal switchboard"));
+    }
+    // SAFETY: as in `map_shared_static`: page-aligned, `len` bytes, zeroed (a fresh memfd reads
+    // as zeros), T valid at all-zero bytes, never unmapped while the process lives (remapping
+    // read-only keeps it mapped).
+    Ok((unsafe { &*(p as *const T) }, memfd))
+}
+
+/// Replaces this process's view of the sealed shared object `T` by a read-only mapping of
+/// `memfd` at the same address (see [`map_sealed_static`]).
+pub(crate) fn remap_read_only<T>(object: &'static T, memfd: &OwnedFd) -> Result<()> {
+    let len = std::mem::size_of::<T>().max(1);
+    // SAFETY: maps the same object over itself at the same address: every reference to it
+    // stays valid for reading; the caller no longer writes it (a write would fault).
+    let p = unsafe {
+        libc::mmap(
+            object as *const T as *mut libc::c_void,
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED | libc::MAP_FIXED,
+            memfd.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(Error::last_os("mmap switchboard read-only"));
+    }
+    Ok(())
+}
+
 /// Private anonymous pages owned by this value: a buffer on pages of its own, which a
 /// resource spec can unmap from a child ([`Pages::region`]) without touching anything else.
 ///

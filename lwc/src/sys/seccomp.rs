@@ -10,10 +10,21 @@
 use crate::{Error, Result};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-/// The system call number the runtime uses for its own hand-offs between a sandboxed lwC and
-/// its monitor. It is no real system call (well below the x32 bit, far above the table), so the
-/// filter can trap it without ever shadowing a call the program makes.
-pub(crate) const MARKER_NR: i64 = 0x000c_a11c;
+/// The first of the system call numbers the runtime uses for its own hand-offs between a
+/// sandboxed lwC and its monitor: `MARKER_NR + kind`, with the switch's six words as arguments,
+/// so a sandbox never writes the switchboard. They are no real system calls (well below the x32
+/// bit, far above the table), so the filter traps them without shadowing a call the program
+/// makes.
+pub(crate) const MARKER_NR: i64 = 0x000c_a100;
+/// How many marker numbers there are (`kind` < this).
+pub(crate) const MARKERS: i64 = 16;
+
+/// The hand-off kind a marker call carries, if `nr` is one.
+pub(crate) fn marker_kind(nr: i64) -> Option<u32> {
+    (MARKER_NR..MARKER_NR + MARKERS)
+        .contains(&nr)
+        .then(|| (nr - MARKER_NR) as u32)
+}
 
 const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
@@ -73,7 +84,19 @@ pub(crate) fn trap_filter(set: &TrapSet, handoff_fd: i32) -> Vec<libc::sock_filt
             k: X32_SYSCALL_BIT,
         },
         stmt(BPF_RET_K, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
-        jeq(MARKER_NR as u32, 0, 1),
+        // MARKER_NR <= nr < MARKER_NR + MARKERS: the runtime's hand-offs.
+        libc::sock_filter {
+            code: BPF_JGE_K,
+            jt: 0,
+            jf: 2,
+            k: MARKER_NR as u32,
+        },
+        libc::sock_filter {
+            code: BPF_JGE_K,
+            jt: 1,
+            jf: 0,
+            k: (MARKER_NR + MARKERS) as u32,
+        },
         stmt(BPF_RET_K, notify),
     ];
     // What the runtime needs to park (futex) and to end (exit, exit_group, sigreturn).

@@ -19,6 +19,10 @@ pub fn tests() -> Vec<(&'static str, fn())> {
             only_monitor,
         ),
         ("systrap::killed_sandbox_is_an_error", killed_sandbox),
+        (
+            "systrap::sandbox_cannot_write_the_switchboard",
+            switchboard_locked,
+        ),
     ]
 }
 
@@ -199,6 +203,86 @@ fn killed_sandbox() {
             getuid();
             // SAFETY: the sandbox kills itself while it holds control.
             unsafe { libc::syscall(libc::SYS_kill, libc::getpid(), libc::SIGKILL) };
+            unreachable!();
+        }
+    }
+}
+
+/// The sandbox's view of the switchboard (the group's control plane) is read-only, and every
+/// route back to write access fails: mprotect, /proc/self/mem, /proc/self/map_files.
+fn switchboard_locked() {
+    start();
+    match sandbox(Systrap::only(&[libc::SYS_getuid])) {
+        Ok(child) => {
+            let ev = lwc::switch(&child, Args::NONE).expect("switch");
+            assert!(ev.trap.is_none());
+            assert_eq!(ev.args.0[0], 1, "the switchboard is mapped in the sandbox");
+            assert_eq!(
+                ev.args.0[1], 0,
+                "routes to write access that worked: {:#b}",
+                ev.args.0[1]
+            );
+        }
+        Err(monitor) => {
+            let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+            let line = maps.lines().find(|l| l.contains("lwc-switchboard"));
+            let (found, mut won) = (line.is_some() as u64, 0u64);
+            if let Some(line) = line {
+                let range = line.split_whitespace().next().unwrap_or("0-0").to_string();
+                let (a, _) = range.split_once('-').unwrap_or(("0", "0"));
+                let addr = usize::from_str_radix(a, 16).unwrap_or(0);
+                assert!(line
+                    .split_whitespace()
+                    .nth(1)
+                    .is_some_and(|p| p.starts_with("r-")));
+                // SAFETY: asks for write access to our own mapping; must be refused.
+                if unsafe {
+                    libc::mprotect(
+                        addr as *mut libc::c_void,
+                        4096,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                    )
+                } == 0
+                {
+                    won |= 1;
+                }
+                use std::os::unix::fs::FileExt;
+                if let Ok(f) = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/proc/self/mem")
+                {
+                    if f.write_at(&[0xff], addr as u64).is_ok() {
+                        won |= 2;
+                    }
+                }
+                // Root may reopen the memfd behind the mapping; the seal still refuses writes
+                // and writable mappings through it.
+                if let Ok(f) = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(format!("/proc/self/map_files/{range}"))
+                {
+                    if f.write_at(&[0xff], 0).is_ok() {
+                        won |= 4;
+                    }
+                    use std::os::fd::AsRawFd;
+                    // SAFETY: asks for a new writable shared mapping; must be refused.
+                    let p = unsafe {
+                        libc::mmap(
+                            std::ptr::null_mut(),
+                            4096,
+                            libc::PROT_READ | libc::PROT_WRITE,
+                            libc::MAP_SHARED,
+                            f.as_raw_fd(),
+                            0,
+                        )
+                    };
+                    if p != libc::MAP_FAILED {
+                        won |= 8;
+                    }
+                }
+            }
+            lwc::switch(&monitor, Args([found, won, 0, 0, 0, 0])).expect("switch back");
             unreachable!();
         }
     }
