@@ -27,7 +27,9 @@
 //! userfaultfd (privileged, or vm.unprivileged_userfaultfd=1): with `UFFD_USER_MODE_ONLY` (and
 //! with `UFFD_FEATURE_SIGBUS`, the signal-handler alternative) a write by the kernel into a
 //! protected page fails with EFAULT instead of being tracked. Where the log is unavailable (or
-//! the handler task cannot be started), every mapping uses async tracking, as before.
+//! the handler task cannot be started, or the process runs under a seccomp filter such as a
+//! SYSTRAP sandbox, which would trap the task's calls), every mapping uses async tracking, as
+//! before.
 //! `LWC_IN_PLACE_LOG_MIN_BYTES` (a byte count, or `off`) overrides the 128 MiB threshold,
 //! read at each `take`.
 //!
@@ -300,6 +302,17 @@ mod tests {
     }
     const RW: u8 = 3;
     const RX: u8 = 5;
+
+    #[test]
+    fn only_large_anonymous_mmaps_are_logged() {
+        let big = 256 << 20;
+        assert!(is_logged(&vma(0, big, RW, KIND_ANON), 128 << 20));
+        assert!(!is_logged(&vma(0, 1 << 20, RW, KIND_ANON), 128 << 20));
+        assert!(!is_logged(&vma(0, big, RW, KIND_HEAP), 128 << 20));
+        assert!(!is_logged(&vma(0, big, RW, KIND_STACK), 128 << 20));
+        assert!(!is_logged(&vma(0, big, RW, KIND_FILE), 128 << 20));
+        assert!(!is_logged(&vma(0, big, RX, KIND_ANON), 0));
+    }
 
     #[test]
     fn stack_growth_is_the_same_layout() {

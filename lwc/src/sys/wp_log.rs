@@ -44,6 +44,8 @@ pub(crate) const LOG_CAP: usize = 8192;
 /// The handler task's stack (in the arena).
 pub(crate) const HANDLER_STACK_LEN: usize = 64 * 1024;
 
+/// How long `start` waits for the task to serve (it normally takes microseconds).
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
 /// `UFFD_EVENT_PAGEFAULT`.
 const UFFD_EVENT_PAGEFAULT: u8 = 0x12;
 /// `sizeof(struct uffd_msg)`.
@@ -244,12 +246,20 @@ fn resolve(uffd: i32, page: usize) {
 }
 
 /// Starts the handler task for `log` (whose `uffd` is set) on the stack ending at `stack_top`,
-/// and waits until it is serving. Returns its pid, or the errno of clone(2).
+/// and waits until it is serving. Returns its pid, or why it could not: the errno of clone(2),
+/// `ECHILD` if the task died, `ETIMEDOUT` if it was not serving within [`READY_WITHIN`] (it is
+/// killed then), `EPERM` under a seccomp filter (a SYSTRAP sandbox would trap the task's
+/// system calls to a monitor that is not listening for it: the task would hang, and with it every
+/// write to logged memory).
 ///
 /// # Safety
 /// `log` and the stack must stay mapped until [`stop`] has returned for this pid, and nothing
 /// else may use the stack.
 pub(crate) unsafe fn start(log: *mut WriteLog, stack_top: *mut u8) -> Result<libc::pid_t, i32> {
+    // SAFETY: PR_GET_SECCOMP only reads our own seccomp mode.
+    if unsafe { libc::prctl(libc::PR_GET_SECCOMP) } != 0 {
+        return Err(libc::EPERM);
+    }
     // SAFETY: the task shares our memory and runs only `handler_main`, which touches `log` and
     // its own stack (caller's contract). Exit signal 0: no SIGCHLD, invisible to wait().
     let pid = unsafe {
@@ -267,7 +277,12 @@ pub(crate) unsafe fn start(log: *mut WriteLog, stack_top: *mut u8) -> Result<lib
     }
     // SAFETY: `log` is live (caller's contract); only atomics are read.
     let ready = unsafe { &(*log).ready };
+    let since = std::time::Instant::now();
     while !ready.load(Ordering::Acquire) {
+        if since.elapsed() > READY_WITHIN {
+            stop(pid);
+            return Err(libc::ETIMEDOUT);
+        }
         let mut status = 0;
         // SAFETY: waits (without blocking) only for our own task.
         let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG | libc::__WCLONE) };
