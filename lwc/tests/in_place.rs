@@ -68,6 +68,10 @@ fn main() {
             "fork_child_writes_logged_memory",
             fork_child_writes_logged_memory,
         ),
+        (
+            "heavily_written_log_moves_to_scan",
+            heavily_written_log_moves_to_scan,
+        ),
     ]);
 }
 
@@ -801,5 +805,38 @@ fn fork_child_writes_logged_memory() {
         rollback(&snap);
     }
     assert_eq!(first_difference(big, populated), None, "not restored");
+    snap.release().expect("release");
+}
+
+fn heavily_written_log_moves_to_scan() {
+    log_from_1_mib();
+    let shared = Shared::new();
+    let pages = 2048; // 8 MiB
+    let populated = 1024;
+    let big = map_private(pages * PAGE);
+    fill_pattern(big, populated);
+    let Some(taken) = take_or_skip() else { return };
+    let snap = taken.snapshot();
+    let round = shared.bump(0) as usize;
+    assert_eq!(
+        first_difference(big, populated),
+        None,
+        "round {round}: not restored"
+    );
+    if round > 0 {
+        // From the third heavy round on the range is scanned instead of logged: the same pages
+        // must come back either way.
+        let n = snap.last_restored_pages().expect("pages");
+        assert!(
+            (200..=208).contains(&n),
+            "round {round}: {n} pages restored"
+        );
+    }
+    if round < 8 {
+        for p in 0..200 {
+            big[(round * 31 + p * 9) % pages * PAGE + 1] = 0x77;
+        }
+        rollback(&snap);
+    }
     snap.release().expect("release");
 }

@@ -849,6 +849,15 @@ const REPROTECT_ONE_BY_ONE: usize = 32;
 /// a PAGEMAP_SCAN walk costs ~0.27 µs per MiB at every rollback, a logged first write ~7 µs more
 /// than an async one, so logging pays off for large mappings with few pages written per round.
 const LOG_MIN_BYTES: usize = 128 << 20;
+/// A logged range is moved to async tracking when, at [`LOG_HEAVY_ROUNDS`] rollbacks in a row,
+/// it had more than [`LOG_HEAVY_MIN_PAGES`] pages logged and more than one per this many bytes:
+/// a logged first write costs ~7 µs more than an async one, which is what a PAGEMAP_SCAN of
+/// about 28 MiB costs, so past that rate the scan is cheaper.
+const LOG_BREAK_EVEN_BYTES: usize = 28 << 20;
+/// See [`LOG_BREAK_EVEN_BYTES`]: below this many pages a round never counts as heavy.
+const LOG_HEAVY_MIN_PAGES: usize = 64;
+/// See [`LOG_BREAK_EVEN_BYTES`]: one heavy round (a burst at start-up) does not move a range.
+const LOG_HEAVY_ROUNDS: u32 = 3;
 /// Environment variable overriding [`LOG_MIN_BYTES`]: a byte count, or `off` (anything that is
 /// not a number) to track everything with async write-protect and PAGEMAP_SCAN.
 pub(crate) const LOG_MIN_ENV: &str = "LWC_IN_PLACE_LOG_MIN_BYTES";
@@ -874,6 +883,10 @@ pub(crate) struct Range {
     /// Registered with the write log's userfaultfd (synchronous, `sys::wp_log`) rather than the
     /// async one: rollback restores the logged pages instead of scanning the range.
     pub(crate) logged: bool,
+    /// Logged pages this range had at the rollback in progress.
+    pub(crate) round_pages: usize,
+    /// Consecutive rollbacks at which the range had more logged pages than pay off.
+    pub(crate) heavy_rounds: u32,
 }
 
 /// Why a rollback (or the copy at `take`) failed before it changed anything.
@@ -1270,6 +1283,8 @@ impl SnapshotRef {
                     pristine_off: total,
                     registered: false,
                     logged: false,
+                    round_pages: 0,
+                    heavy_rounds: 0,
                 };
                 total += v.len();
                 n += 1;
@@ -1826,7 +1841,7 @@ fn restore_logged(b: &mut Body, slow: bool) -> usize {
         while i < n {
             let start = b.log.page(i);
             i += 1;
-            let Some(r) = logged_range(b.ranges(), start) else {
+            let Some((at, r)) = logged_range(b.ranges(), start) else {
                 continue;
             };
             let mut end = start + PAGE;
@@ -1848,18 +1863,77 @@ fn restore_logged(b: &mut Body, slow: bool) -> usize {
                 die("UFFDIO_WRITEPROTECT (rollback, logged)", e);
             }
             pages += (end - start) / PAGE;
+            if let Some(r) = b.ranges.get_mut(at) {
+                r.round_pages += (end - start) / PAGE;
+            }
         }
         pages
     };
     b.log.clear();
+    adapt_logging(b);
     pages
 }
 
-/// The logged range that holds `addr`.
-fn logged_range(ranges: &[Range], addr: usize) -> Option<Range> {
-    let i = ranges.partition_point(|r| r.vma.start <= addr);
-    let r = *ranges.get(i.checked_sub(1)?)?;
-    (r.logged && addr < r.vma.end).then_some(r)
+/// The logged range that holds `addr`, and its index.
+fn logged_range(ranges: &[Range], addr: usize) -> Option<(usize, Range)> {
+    let i = ranges
+        .partition_point(|r| r.vma.start <= addr)
+        .checked_sub(1)?;
+    let r = *ranges.get(i)?;
+    (r.logged && addr < r.vma.end).then_some((i, r))
+}
+
+/// Moves logged ranges written heavily at several rollbacks in a row to async tracking (see
+/// [`LOG_BREAK_EVEN_BYTES`]); one-way, so a range does not flap. Runs after the range was
+/// restored, so protecting all of it again is exact.
+fn adapt_logging(b: &mut Body) {
+    let mut moved = false;
+    for i in 0..b.n_ranges {
+        let Some(r) = b.ranges.get_mut(i) else { break };
+        if !r.logged {
+            continue;
+        }
+        let heavy = r.round_pages > LOG_HEAVY_MIN_PAGES
+            && r.round_pages.saturating_mul(LOG_BREAK_EVEN_BYTES) > r.vma.len();
+        r.heavy_rounds = if heavy { r.heavy_rounds + 1 } else { 0 };
+        r.round_pages = 0;
+        if r.heavy_rounds < LOG_HEAVY_ROUNDS {
+            continue;
+        }
+        r.logged = false;
+        let r = *r;
+        // SAFETY: both fds are open for the body's lifetime.
+        let (log_uffd, uffd) = unsafe {
+            (
+                BorrowedFd::borrow_raw(b.log_uffd),
+                BorrowedFd::borrow_raw(b.uffd),
+            )
+        };
+        let (start, len) = (r.vma.start, r.vma.len());
+        if let Err(e) = unregister(log_uffd, start, len) {
+            die(
+                "UFFDIO_UNREGISTER (move a logged range to async tracking)",
+                e,
+            );
+        }
+        if let Err(e) = register_wp(uffd, start, len) {
+            die("UFFDIO_REGISTER (move a logged range to async tracking)", e);
+        }
+        if let Err(e) = write_protect(uffd, start, len) {
+            die(
+                "UFFDIO_WRITEPROTECT (move a logged range to async tracking)",
+                e,
+            );
+        }
+        moved = true;
+    }
+    if moved {
+        // Registration changes may merge or split mappings: that layout is the reference now.
+        if let Err(f) = b.read_current() {
+            die_failure(f);
+        }
+        b.current_is_expected();
+    }
 }
 
 /// The log's fallback: scans each logged range for written pages (no `CHECK_WPASYNC`: these
@@ -1877,6 +1951,7 @@ fn rescan_logged(b: &mut Body) -> usize {
         if !r.logged {
             continue;
         }
+        let before = pages;
         let (log_uffd, pagemap, pristine) = (b.log_uffd, b.pagemap, b.pristine);
         // SAFETY: open for the body's lifetime.
         let (log_uffd, pagemap) = unsafe {
@@ -1913,6 +1988,9 @@ fn rescan_logged(b: &mut Body) -> usize {
         );
         if let Err((op, e)) = res {
             die(op, e);
+        }
+        if let Some(r) = b.ranges.get_mut(i) {
+            r.round_pages += pages - before;
         }
     }
     pages
