@@ -23,7 +23,9 @@
 //! The trade-off, measured (examples/in_place_cost.rs): with 1 GiB mapped and 16 pages written,
 //! rollback takes ~0.1 ms with the log against ~0.5 ms with the scan, but a logged first write
 //! costs ~8–25 µs (two task switches) against ~1.5 µs, so the time is moved to the writes rather
-//! than saved when many pages are written per round. The log is used only with a full-mode
+//! than saved when many pages are written per round. Hence a logged range that had more than 64
+//! pages, and more than one per 28 MiB, logged at 3 rollbacks in a row is moved to async tracking
+//! for good (a one-off re-protect of the range, ~20 ms per GiB). The log is used only with a full-mode
 //! userfaultfd (privileged, or vm.unprivileged_userfaultfd=1): with `UFFD_USER_MODE_ONLY` (and
 //! with `UFFD_FEATURE_SIGBUS`, the signal-handler alternative) a write by the kernel into a
 //! protected page fails with EFAULT instead of being tracked. Where the log is unavailable (or
