@@ -72,6 +72,7 @@ fn main() {
             "heavily_written_log_moves_to_scan",
             heavily_written_log_moves_to_scan,
         ),
+        ("log_without_cap_sys_ptrace", log_without_cap_sys_ptrace),
     ]);
 }
 
@@ -836,6 +837,77 @@ fn heavily_written_log_moves_to_scan() {
         for p in 0..200 {
             big[(round * 31 + p * 9) % pages * PAGE + 1] = 0x77;
         }
+        rollback(&snap);
+    }
+    snap.release().expect("release");
+}
+
+/// Drops CAP_SYS_PTRACE from the effective and permitted sets, as the first lwC of a group does.
+fn drop_cap_sys_ptrace() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut h = Header {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let mut d = [Data::default(); 2];
+    let bit = 1u32 << 19; // CAP_SYS_PTRACE
+                          // SAFETY: capget/capset read and write the live locals given; they change only our own
+                          // capabilities.
+    unsafe {
+        assert_eq!(
+            libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()),
+            0
+        );
+        d[0].effective &= !bit;
+        d[0].permitted &= !bit;
+        d[0].inheritable &= !bit;
+        assert_eq!(
+            libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_ptr()),
+            0
+        );
+    }
+}
+
+fn log_without_cap_sys_ptrace() {
+    // Inside a group no lwC holds CAP_SYS_PTRACE, so full-mode userfaultfd(2) is refused; the
+    // write log then comes from /dev/userfaultfd where its mode allows, else async tracking is
+    // used. Either way user and kernel writes must be restored.
+    drop_cap_sys_ptrace();
+    log_from_1_mib();
+    let shared = Shared::new();
+    let pages = 2048; // 8 MiB
+    let populated = 1024;
+    let big = map_private(pages * PAGE);
+    fill_pattern(big, populated);
+    let Some(taken) = take_or_skip() else { return };
+    let snap = taken.snapshot();
+    let round = shared.bump(0) as usize;
+    assert_eq!(
+        first_difference(big, populated),
+        None,
+        "round {round}: not restored"
+    );
+    if round < 3 {
+        for p in 0..20 {
+            big[(round * 50 + p * 3) * PAGE + 2] = 0x11;
+        }
+        use std::io::Read;
+        let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+        let at = (900 + round) * PAGE;
+        (&zero)
+            .read_exact(&mut big[at..at + PAGE])
+            .expect("read into logged memory");
         rollback(&snap);
     }
     snap.release().expect("release");

@@ -24,16 +24,18 @@
 //! rollback takes ~0.1 ms with the log against ~0.5 ms with the scan, but a logged first write
 //! costs ~8–25 µs (two task switches) against ~1.5 µs, so the time is moved to the writes rather
 //! than saved when many pages are written per round. Hence a logged range that had more than 64
-//! pages, and more than one per 28 MiB, logged at 3 rollbacks in a row is moved to async tracking
-//! for good (a one-off re-protect of the range, ~20 ms per GiB). The log is used only with a full-mode
-//! userfaultfd (privileged, or vm.unprivileged_userfaultfd=1): with `UFFD_USER_MODE_ONLY` (and
-//! with `UFFD_FEATURE_SIGBUS`, the signal-handler alternative) a write by the kernel into a
-//! protected page fails with EFAULT instead of being tracked. Where the log is unavailable (or
-//! the handler task cannot be started, or the process runs under a seccomp filter such as a
-//! SYSTRAP sandbox, which would trap the task's calls), every mapping uses async tracking, as
-//! before.
-//! `LWC_IN_PLACE_LOG_MIN_BYTES` (a byte count, or `off`) overrides the 128 MiB threshold,
-//! read at each `take`.
+//! pages, and more than one per 28 MiB, logged at 3 rollbacks in a row is moved to async
+//! tracking for good (a one-off re-protect of the range, ~20 ms per GiB).
+//!
+//! The log needs a full-mode userfaultfd: from the system call with `CAP_SYS_PTRACE` (or
+//! vm.unprivileged_userfaultfd=1), else from `/dev/userfaultfd` where its file mode allows (root
+//! in an lwC, which lacks the capability). With `UFFD_USER_MODE_ONLY`, and with
+//! `UFFD_FEATURE_SIGBUS` (the signal-handler alternative), a write by the kernel into a protected
+//! page fails with EFAULT instead of being tracked (measured on 6.18), which ordinary programs do
+//! not survive. Where the log is unavailable, the handler task cannot be started, or the process
+//! runs under a seccomp filter (a SYSTRAP sandbox would trap the task's calls), every mapping
+//! uses async tracking, as before. `LWC_IN_PLACE_LOG_MIN_BYTES` (a byte count, or `off`)
+//! overrides the 128 MiB threshold, read at each `take`.
 //!
 //! # What is tracked
 //! Every private writable mapping: the stack, the brk heap, `.data`/`.bss` of the executable and

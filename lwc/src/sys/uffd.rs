@@ -245,8 +245,16 @@ impl Uffd {
     /// intended: only a full-mode fd makes the kernel's own writes into a protected page wait for
     /// the handler (a `UFFD_USER_MODE_ONLY` fd turns them into EFAULT), so an unprivileged
     /// process (vm.unprivileged_userfaultfd=0) gets `None` and keeps async tracking everywhere.
+    ///
+    /// Without `CAP_SYS_PTRACE` (every lwC: the first drops it at `init`) the system call refuses
+    /// full mode; `/dev/userfaultfd` (Linux 6.1+, guarded by its file mode instead) is tried
+    /// then.
     pub(crate) fn open_wp_sync() -> Option<Uffd> {
-        let fd = open_uffd_flags(libc::O_CLOEXEC).ok()?;
+        let fd = match open_uffd_flags(libc::O_CLOEXEC) {
+            Ok(fd) => fd,
+            Err(libc::EPERM) => open_dev_userfaultfd(libc::O_CLOEXEC).ok()?,
+            Err(_) => return None,
+        };
         let mut api = UffdioApi {
             api: UFFD_API,
             features: UFFD_FEATURE_WP_UNPOPULATED,
@@ -269,6 +277,27 @@ impl Uffd {
 /// The userfaultfd(2) system call; errno on failure.
 fn open_uffd(extra: libc::c_int) -> std::result::Result<OwnedFd, i32> {
     open_uffd_flags(libc::O_CLOEXEC | libc::O_NONBLOCK | extra)
+}
+
+/// `USERFAULTFD_IOC_NEW` on /dev/userfaultfd.
+const USERFAULTFD_IOC_NEW: u64 = ioc(0, 0xAA, 0x00, 0);
+
+/// A userfaultfd from /dev/userfaultfd (`USERFAULTFD_IOC_NEW` with `flags`); errno on failure.
+fn open_dev_userfaultfd(flags: libc::c_int) -> std::result::Result<OwnedFd, i32> {
+    // SAFETY: a NUL-terminated path; open returns a new fd or -1.
+    let dev = unsafe { libc::open(c"/dev/userfaultfd".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if dev < 0 {
+        return Err(errno());
+    }
+    // SAFETY: the kernel just returned this fd to us; the OwnedFd closes it on every path.
+    let dev = unsafe { OwnedFd::from_raw_fd(dev) };
+    // SAFETY: USERFAULTFD_IOC_NEW takes the flags by value and returns a new fd or -1.
+    let fd = unsafe { libc::ioctl(dev.as_raw_fd(), USERFAULTFD_IOC_NEW as _, flags) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// The userfaultfd(2) system call with exactly `flags`; errno on failure.
