@@ -66,30 +66,16 @@ pub(crate) fn map_shared_static<T: SharedZeroed>() -> Result<&'static T> {
     Ok(unsafe { &*(p as *const T) })
 }
 
-/// Maps a zeroed `T` shared, backed by a sealed memfd, and leaks it (like
-/// [`map_shared_static`]). The memfd is sealed with F_SEAL_FUTURE_WRITE after the mapping is
-/// made: the mappings that exist now (and their copies in forked children) stay writable, but
-/// no process can ever map it writable again, so an lwC that [`remap_read_only`]s its view can
-/// never get write access back (not through mprotect, /proc/PID/map_files or the fd).
-pub(crate) fn map_sealed_static<T: SharedZeroed>(name: &str) -> Result<(&'static T, OwnedFd)> {
-    let len = std::mem::size_of::<T>().max(1);
-    let cname = std::ffi::CString::new(name).map_err(|_| Error::Invalid {
-        op: "memfd_create",
-        reason: "name contains NUL".into(),
-    })?;
-    // SAFETY: a valid C string; the descriptor is owned below.
-    let fd =
-        unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-    if fd < 0 {
-        return Err(Error::last_os("memfd_create switchboard"));
-    }
-    // SAFETY: a fresh descriptor we own.
-    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+/// Creates a close-on-exec memfd of `len` bytes (sealable when `sealing`) and maps it shared,
+/// read-write, at an address the kernel picks.
+fn map_new_memfd(name: &str, len: usize, sealing: bool) -> Result<(*mut libc::c_void, OwnedFd)> {
+    let flags = if sealing { libc::MFD_ALLOW_SEALING } else { 0 };
+    let memfd = memfd_with(name, flags)?;
     // SAFETY: ftruncate on our own memfd.
     if unsafe { libc::ftruncate(memfd.as_raw_fd(), len as libc::off_t) } != 0 {
-        return Err(Error::last_os("ftruncate switchboard"));
+        return Err(Error::last_os("ftruncate memfd"));
     }
-    // SAFETY: a fresh shared mapping of our own memfd.
+    // SAFETY: a fresh shared mapping of our own memfd at an address the kernel picks.
     let p = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
@@ -101,8 +87,19 @@ pub(crate) fn map_sealed_static<T: SharedZeroed>(name: &str) -> Result<(&'static
         )
     };
     if p == libc::MAP_FAILED {
-        return Err(Error::last_os("mmap switchboard"));
+        return Err(Error::last_os("mmap memfd"));
     }
+    Ok((p, memfd))
+}
+
+/// Maps a zeroed `T` shared, backed by a sealed memfd, and leaks it (like
+/// [`map_shared_static`]). The memfd is sealed with F_SEAL_FUTURE_WRITE after the mapping is
+/// made: the mappings that exist now (and their copies in forked children) stay writable, but
+/// no process can ever map it writable again, so an lwC that [`remap_read_only`]s its view can
+/// never get write access back (not through mprotect, /proc/PID/map_files or the fd).
+pub(crate) fn map_sealed_static<T: SharedZeroed>(name: &str) -> Result<(&'static T, OwnedFd)> {
+    let len = std::mem::size_of::<T>().max(1);
+    let (p, memfd) = map_new_memfd(name, len, true)?;
     let seals =
         libc::F_SEAL_FUTURE_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
     // SAFETY: fcntl on our own memfd.
@@ -199,25 +196,7 @@ impl SharedMapping {
     /// Creates a memfd of `len` bytes (whole pages) and maps it shared.
     pub(crate) fn new(len: usize) -> Result<Self> {
         let len = round_up(len.max(1));
-        let memfd = memfd("lwc-shared")?;
-        // SAFETY: ftruncate on a memfd we own.
-        if unsafe { libc::ftruncate(memfd.as_raw_fd(), len as libc::off_t) } != 0 {
-            return Err(Error::last_os("ftruncate shared region"));
-        }
-        // SAFETY: a fresh shared mapping of our own memfd.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                memfd.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(Error::last_os("mmap shared region"));
-        }
+        let (p, memfd) = map_new_memfd("lwc-shared", len, false)?;
         Ok(SharedMapping {
             addr: p as usize,
             len,
@@ -228,12 +207,17 @@ impl SharedMapping {
 
 /// Creates a close-on-exec memfd.
 pub(crate) fn memfd(name: &str) -> Result<OwnedFd> {
+    memfd_with(name, 0)
+}
+
+/// Creates a close-on-exec memfd with extra `MFD_*` flags.
+fn memfd_with(name: &str, flags: libc::c_uint) -> Result<OwnedFd> {
     let cname = std::ffi::CString::new(name).map_err(|_| Error::Invalid {
         op: "memfd_create",
         reason: "name contains NUL".into(),
     })?;
     // SAFETY: a valid C string; the returned descriptor is owned below.
-    let fd = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC) };
+    let fd = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | flags) };
     if fd < 0 {
         return Err(Error::last_os("memfd_create"));
     }

@@ -62,6 +62,19 @@ fn open_in_group(cpu: usize, handoff: Handoff) -> Result<Session, MeasureError> 
     }
 }
 
+/// Starts a group on CPUs `me` and `other` (one CPU when they are equal), keeps this first lwC
+/// on `me` and creates the echo child on `other`. Call in a forked child.
+fn group_session(me: usize, other: usize, handoff: Handoff) -> Result<Session, MeasureError> {
+    let cpus = if me == other {
+        vec![me]
+    } else {
+        vec![me, other]
+    };
+    lwc::init(&GroupConfig { cpus, handoff })?;
+    pin_current_thread(me)?;
+    open_in_group(other, handoff)
+}
+
 /// Starts a group on the placement's CPUs in a forked child and times switches there.
 fn measure_switch(
     handoff: Handoff,
@@ -71,14 +84,7 @@ fn measure_switch(
     let (me, other) = placement.cpus()?;
     let plan = *plan;
     run_isolated(move || {
-        let cpus = if me == other {
-            vec![me]
-        } else {
-            vec![me, other]
-        };
-        lwc::init(&GroupConfig { cpus, handoff })?;
-        pin_current_thread(me)?;
-        let mut session = open_in_group(other, handoff)?;
+        let mut session = group_session(me, other, handoff)?;
         measure::run_timed(&plan, Metric::ONE_WAY_SWITCH_NS, |n| session.round_trips(n))
     })
 }
@@ -92,14 +98,7 @@ fn time_round_trips_with(
 ) -> Result<std::time::Duration, MeasureError> {
     let (me, other) = placement.cpus()?;
     let ns: u64 = run_isolated(move || {
-        let cpus = if me == other {
-            vec![me]
-        } else {
-            vec![me, other]
-        };
-        lwc::init(&GroupConfig { cpus, handoff })?;
-        pin_current_thread(me)?;
-        let mut session = open_in_group(other, handoff)?;
+        let mut session = group_session(me, other, handoff)?;
         session.round_trips(iters.clamp(1, 100))?; // warm the path
         let t0 = measure::now();
         session.round_trips(iters)?;
