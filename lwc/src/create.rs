@@ -176,9 +176,7 @@ fn accept_sandbox(lwc: &Lwc, pid: libc::pid_t, hs: &OwnedFd) -> Result<Monitor> 
         Ok(x) => x,
         Err(e) => {
             process::wait_child(pid, true);
-            crate::switch::slot_of(lwc.id)?
-                .state
-                .store(state::RUNNING, Ordering::Release);
+            restore_running();
             return Err(e);
         }
     };

@@ -179,23 +179,21 @@ fn request(
 /// Serves one queued request (in the target lwC), then hands control back to `requester`.
 pub(crate) fn serve(requester: &Lwc) {
     execute_request();
-    let mut r = hand_to(
+    let back = hand_to(
         "serve",
         requester,
         kind::SERVICE_DONE,
         Args::NONE,
         state::PARKED,
     );
-    if r.is_err() {
+    if back.is_err() {
         // The requester vanished: keep waiting for whoever comes next.
         if let Some(b) = local::board() {
             b.slot(local::me().0)
                 .state
                 .store(state::PARKED, Ordering::Release);
         }
-        r = Ok(());
     }
-    let _ = r;
 }
 
 /// Reads one request from our control socket, runs it and sends the reply. A wake-up with no

@@ -62,6 +62,7 @@ pub fn tests() -> Vec<(&'static str, fn())> {
             grandchildren,
         ),
         ("semantics::spin_handoff_on_two_cpus", spin_handoff),
+        ("semantics::child_setup_failure_is_reported", setup_failure),
         ("semantics::adaptive_handoff_on_one_cpu", adaptive_handoff),
         (
             "semantics::spin_on_one_cpu_is_refused",
@@ -681,4 +682,29 @@ fn spin_one_cpu_refused() {
         handoff: lwc::Handoff::Spin,
     });
     assert!(matches!(r, Err(Error::Invalid { .. })), "got {r:?}");
+}
+
+/// A spec the child cannot apply (an unprivileged creator asking for uid 0) fails `create` with
+/// the step that failed, for a plain and for a sandboxed child, and the group goes on.
+fn setup_failure() {
+    crate::common::become_nobody();
+    start();
+    let spec = Spec::new().credentials(lwc::Credentials { uid: 0, gid: 0 });
+    for opts in [Options::new(), Options::new().systrap(lwc::Systrap::all())] {
+        // SAFETY: single-threaded test process.
+        let r = unsafe { lwc::create(&spec, &opts) };
+        match r {
+            Err(Error::ChildSetup { step, source }) => {
+                assert_eq!(step, "set credentials");
+                assert_eq!(source.raw_os_error(), Some(libc::EPERM));
+            }
+            Ok(Created::Child { .. }) => std::process::exit(3),
+            other => panic!("expected ChildSetup, got {other:?}"),
+        }
+    }
+    // Still in control: a good create works.
+    match new_child(&Spec::new()) {
+        Ok(child) => assert_eq!(lwc::switch(&child, one(9)).expect("switch").args.0[0], 9),
+        Err((caller, args)) => panic!("{}", lwc::discard_switch(&caller, args)),
+    }
 }
