@@ -52,11 +52,11 @@ pub(crate) mod kind {
     pub(crate) const SERVICE: u32 = 3;
     /// The target finished a service request.
     pub(crate) const SERVICE_DONE: u32 = 4;
-    /// The lwC we handed control to died; args[0] is its slot.
+    /// The lwC we handed control to died; `args[0]` is its slot.
     pub(crate) const TARGET_DIED: u32 = 5;
     /// A new lwC finished applying its spec.
     pub(crate) const CREATE_ACK: u32 = 6;
-    /// A new lwC failed applying its spec: args[0] = step code, args[1] = errno.
+    /// A new lwC failed applying its spec: `args[0]` = step code, `args[1]` = errno.
     pub(crate) const CREATE_FAILED: u32 = 7;
     /// Close: the parked lwC must exit now.
     pub(crate) const TERMINATE: u32 = 8;

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 ///
 /// The process's original pid stays behind as the group's supervisor; this call returns in the
 /// group's first lwC (a new pid), pinned to `cfg.cpus`. When the lwC holding control exits,
-/// the group ends and the original process exits with its status. [`crate::create`] starts a
+/// the group ends and the original process exits with its status. [`create`](fn@crate::create) starts a
 /// group with the default config if none runs yet.
 ///
 /// ```no_run

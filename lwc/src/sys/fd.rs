@@ -1,4 +1,4 @@
-//! File descriptors: control sockets that carry fds (SCM_RIGHTS), eventfds, and the fd-table
+//! File descriptors: control sockets that carry fds (SCM_RIGHTS), epoll, and the fd-table
 //! edits a resource spec asks for.
 
 use crate::{Error, Result};

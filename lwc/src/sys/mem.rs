@@ -228,7 +228,7 @@ fn memfd_with(name: &str, flags: libc::c_uint) -> Result<OwnedFd> {
 /// Unmaps `[addr, addr + len)` from this process.
 ///
 /// The runtime calls this only for ranges named in a resource spec (in the new child, before
-/// any user code runs there) under the contract of [`crate::create`], whose caller promised
+/// any user code runs there) under the contract of [`create`](fn@crate::create), whose caller promised
 /// that nothing the child goes on to use lives there.
 pub(crate) fn unmap_range(addr: usize, len: usize) -> Result<()> {
     // SAFETY: see the function contract: the range belongs to the caller of `create`, who gave

@@ -2,16 +2,18 @@
 //!
 //! # Safety
 //!
-//! This module tree is the only part of the crate allowed to use `unsafe`. Each wrapper keeps
-//! the contract of its system call local: pointers passed to the kernel come from live Rust
-//! values or from mappings owned by RAII types ([`mem::Pages`], [`mem::Mapping`]) whose `Drop`
-//! releases them, file descriptors are `OwnedFd`s, and the one call that returns twice
-//! ([`process::fork`]) is an `unsafe fn` whose contract its callers restate.
+//! This module tree holds the crate's unsafe code. Each wrapper keeps the contract of its system
+//! call local: pointers passed to the kernel come from live Rust values or from mappings owned by
+//! RAII types ([`mem::Pages`], [`mem::SharedMapping`]) or leaked for the life of the process (the
+//! switchboard), file descriptors are `OwnedFd`s, and the call that returns twice
+//! ([`process::fork`]) is an `unsafe fn` whose contract its callers restate. Outside `sys`, only
+//! the public calls that return twice (`create`, `Snapshot::take`) are `unsafe fn`s, which call
+//! fork (or save a CPU context) under their own documented contract.
 //!
 //! ```text
 //!   lwc (safe)          switch, create, overlay, syscall, snapshot
 //!     └── sys (unsafe)  futex · mem (mmap, memfd) · process (fork, pidfd, prctl, caps)
-//!                       fd (SCM_RIGHTS, eventfd, poll) · seccomp (filters, user notification)
+//!                       fd (SCM_RIGHTS, epoll) · seccomp (filters, user notification)
 //! ```
 #![allow(unsafe_code)]
 
