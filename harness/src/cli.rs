@@ -49,7 +49,7 @@ pub struct RunArgs {
     /// Paper-grade: more repetitions, wider sweeps.
     #[arg(long, group = "setting")]
     pub full: bool,
-    /// Result file (default: lwcbench-results/lwcbench-<UTC time>-<setting>.json and
+    /// Result file (default: lwcbench-results/lwcbench-TIME-SETTING.json (TIME in UTC) and
     /// lwcbench-results/latest.json). The Markdown summary goes beside it, with extension .md.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
