@@ -62,6 +62,11 @@ pub(crate) mod kind {
     pub(crate) const TERMINATE: u32 = 8;
     /// A rollback into a snapshot: the caller is gone; resume as the snapshot.
     pub(crate) const ROLLBACK: u32 = 9;
+    /// The creator asks us to connect our control socket to its listener; `args[0]` is the
+    /// listener's name nonce.
+    pub(crate) const CONNECT: u32 = 10;
+    /// The creator gave up its overlay and syscall rights: accept no control socket any more.
+    pub(crate) const REVOKE: u32 = 11;
 }
 
 /// One lwC's slot: two cache lines. The first holds everything a switch writes and the target

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!   creator                              new lwC (fork child)
-//!   allocate slot, control socket
+//!   allocate slot
 //!   fork ───────────────────────────────► scrub inherited rights · pin · non-dumpable
 //!   park (waits for the ack)              · memory spec · fd spec · credentials
 //!                                         · (SYSTRAP: seccomp filter, listener to the creator)
@@ -83,14 +83,19 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
     })?;
     let slot = board.slot(id);
     let free_slot = || slot.state.store(state::FREE, Ordering::Release);
-    let (ctl_parent, ctl_child) = fd::seqpacket_pair().inspect_err(|_| free_slot())?;
-    let handoff_pair = match &opts.systrap {
-        Some(_) => Some(fd::seqpacket_pair().inspect_err(|_| free_slot())?),
-        None => None,
+    // A sandbox gets its control socket now (its monitor cannot ask it later without trapping
+    // every step); other lwCs connect theirs on the first overlay or syscall request
+    // (`service::connect_control`), so plain create/discard cycles make no socket at all.
+    let (control_pair, handoff_pair) = match &opts.systrap {
+        Some(_) => (
+            Some(fd::seqpacket_pair().inspect_err(|_| free_slot())?),
+            Some(fd::seqpacket_pair().inspect_err(|_| free_slot())?),
+        ),
+        None => (None, None),
     };
     // Allocate what the creator keeps before fork: a heap write after fork, while the child
     // shares the page, costs a copy-on-write fault.
-    let ctl_parent = Arc::new(ctl_parent);
+    let (ctl_parent, ctl_child) = control_pair.map(|(p, c)| (Arc::new(p), c)).unzip();
     local::with(|l| l.reserve(id));
     let mine = board.slot(me);
     // Parked before fork: the child's ack may come before we reach `wait_turn`.
@@ -149,7 +154,7 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
                     Entry {
                         gen,
                         rights: Rights::ALL,
-                        control: Some(ctl_parent),
+                        control: ctl_parent,
                         child_pid: Some(pid),
                         monitor,
                     },
@@ -283,7 +288,7 @@ fn child_main(
     creator: (u32, u32),
     spec: &Spec,
     opts: &Options,
-    control: OwnedFd,
+    control: Option<OwnedFd>,
     handoff_sock: Option<OwnedFd>,
 ) -> Result<Created> {
     let pid = process::getpid();
@@ -356,7 +361,7 @@ fn os_errno(e: &Error) -> i32 {
 fn setup(
     spec: &Spec,
     opts: &Options,
-    control: OwnedFd,
+    control: Option<OwnedFd>,
     creator: Lwc,
     handoff_sock: Option<&OwnedFd>,
 ) -> std::result::Result<(), (usize, i32)> {
@@ -379,7 +384,10 @@ fn setup(
                 monitor: None,
             },
         );
-        l.service = Some(control);
+        // Without a control socket yet, our creator (and only it: the kernel tells us the
+        // peer's pid) may connect one later.
+        l.service_peer = control.is_none().then(|| (creator, process::getppid()));
+        l.service = control;
         l.awaiting = NO_LWC;
         if let Some(h) = opts.handoff {
             l.handoff = h;

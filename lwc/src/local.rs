@@ -68,6 +68,9 @@ pub(crate) struct Local {
     pub(crate) table: Vec<Option<Entry>>,
     /// Our end of our own control socket (we serve requests on it).
     pub(crate) service: Option<OwnedFd>,
+    /// Who may still connect our control socket: our creator and its pid (None once it is
+    /// connected for good or the rights were revoked).
+    pub(crate) service_peer: Option<(crate::switch::Lwc, libc::pid_t)>,
     /// Set when we are sandboxed: our monitor's slot.
     pub(crate) monitor_of_me: Option<u32>,
     /// The switchboard's sealed memfd (a sandbox maps the board read-only from it).

@@ -2,9 +2,10 @@
 //! there (`syscall`), hand over memory (`overlay`). Also descriptor upkeep: `restrict`,
 //! `close`, reaping.
 //!
-//! Each lwC serves requests on its end of a SOCK_SEQPACKET pair made by its creator. Only
-//! holders of the other end (its creator, unless it restricted the rights away) can send to
-//! it: the OVERLAY and SYSCALL rights are kernel objects, not flags in shared memory.
+//! Each lwC serves requests on its end of a SOCK_SEQPACKET connection with its creator, made on
+//! the creator's first request (`connect_control`; a sandbox's is made at creation). Only the
+//! holder of the other end (its creator, unless it restricted the rights away) can send to it:
+//! the OVERLAY and SYSCALL rights are kernel objects, not flags in shared memory.
 
 use crate::board::{kind, state, Slot};
 use crate::local::{self, Entry};
@@ -147,15 +148,22 @@ fn request(
     w: &[u64; 8],
 ) -> Result<([u64; 8], Vec<OwnedFd>)> {
     let monitor = check_right(op, target, right)?;
-    let ctl = local::with(|l| {
+    let (ctl, child_pid) = local::with(|l| {
         l.entry(target.id, target.gen)
-            .and_then(|e| e.control.clone())
+            .map(|e| (e.control.clone(), e.child_pid))
     })
-    .ok_or(Error::NoRight {
-        op,
-        lwc: target.id,
-        right: "overlay/syscall",
-    })?;
+    .ok_or(Error::Dead { op, lwc: target.id })?;
+    let ctl = match (ctl, child_pid) {
+        (Some(c), _) => c,
+        (None, Some(pid)) if !monitor => connect_control(op, target, pid)?,
+        _ => {
+            return Err(Error::NoRight {
+                op,
+                lwc: target.id,
+                right: "overlay/syscall",
+            })
+        }
+    };
     fd::send(&ctl, &encode(w), &[])?;
     if monitor {
         systrap::monitor_service(target)?;
@@ -179,6 +187,11 @@ fn request(
 /// Serves one queued request (in the target lwC), then hands control back to `requester`.
 pub(crate) fn serve(requester: &Lwc) {
     execute_request();
+    hand_back(requester);
+}
+
+/// Hands control back to `requester` after a runtime request, and parks.
+fn hand_back(requester: &Lwc) {
     let back = hand_to(
         "serve",
         requester,
@@ -271,17 +284,105 @@ fn errno_of(e: &Error) -> u64 {
 /// # Errors
 /// [`Error::Dead`] when we hold no descriptor for `l`.
 pub fn restrict(l: &Lwc, rights: Rights) -> Result<()> {
-    local::with(|loc| {
+    let tell_child = local::with(|loc| {
         let e = loc.entry_mut(l.id, l.gen).ok_or(Error::Dead {
             op: "lwc::restrict",
             lwc: l.id,
         })?;
+        let had = e.rights.contains(Rights::OVERLAY) || e.rights.contains(Rights::SYSCALL);
         e.rights = e.rights.intersection(rights);
-        if !e.rights.contains(Rights::OVERLAY) && !e.rights.contains(Rights::SYSCALL) {
+        let dropped = !e.rights.contains(Rights::OVERLAY) && !e.rights.contains(Rights::SYSCALL);
+        if dropped {
             e.control = None;
         }
-        Ok(())
+        Ok(had && dropped && e.child_pid.is_some() && e.monitor.is_none())
+    })?;
+    if tell_child {
+        // The child would otherwise still accept a control socket from us: tell it never to.
+        // (A child that is gone needs no telling.)
+        if hand_to("lwc::restrict", l, kind::REVOKE, Args::NONE, state::PARKED).is_ok() {
+            wait_turn("lwc::restrict")?;
+        }
+    }
+    Ok(())
+}
+
+/// Connects the control socket of our child `target` (pid `pid`): we listen on a fresh
+/// abstract name, ask the child to connect, and keep the connection whose peer the kernel says
+/// is the child. The child in turn checks that the listener is ours.
+fn connect_control(
+    op: &'static str,
+    target: &Lwc,
+    pid: libc::pid_t,
+) -> Result<std::sync::Arc<OwnedFd>> {
+    let nonce = fd::random_u64()?;
+    let me = local::MY_PID.load(Ordering::Relaxed);
+    let listener = fd::seqpacket_listen(&control_name(me, nonce))?;
+    hand_to(
+        op,
+        target,
+        kind::CONNECT,
+        Args([nonce, 0, 0, 0, 0, 0]),
+        state::PARKED,
+    )?;
+    match wait_turn(op)? {
+        Wake::ServiceDone => {}
+        _ => {
+            return Err(Error::Unsupported {
+                op,
+                reason: "unexpected hand-off message",
+            })
+        }
+    }
+    // Anyone may connect to an abstract name; only the child's connection is kept.
+    while let Some(sock) = fd::accept_now(&listener) {
+        if fd::peer_pid(&sock)? == pid {
+            let sock = std::sync::Arc::new(sock);
+            local::with(|l| {
+                if let Some(e) = l.entry_mut(target.id, target.gen) {
+                    e.control = Some(sock.clone());
+                }
+            });
+            return Ok(sock);
+        }
+    }
+    Err(Error::Unsupported {
+        op,
+        reason: "the lwC did not connect its control socket",
     })
+}
+
+fn control_name(creator_pid: libc::pid_t, nonce: u64) -> String {
+    format!("lwc-control-{creator_pid}-{nonce:016x}")
+}
+
+/// In a child: connects our control socket to our creator's listener, if the request is our
+/// creator's (the kernel's record of the listener's pid decides), then hands control back.
+pub(crate) fn accept_connect(caller: &Lwc, nonce: u64) {
+    if let Some((creator, pid)) = local::with(|l| l.service_peer) {
+        if creator == *caller {
+            if let Ok(sock) = fd::seqpacket_connect(&control_name(pid, nonce)) {
+                if fd::peer_pid(&sock).is_ok_and(|p| p == pid) {
+                    local::with(|l| l.service = Some(sock));
+                }
+            }
+        }
+    }
+    hand_back(caller);
+}
+
+/// In a child: our creator gave up its overlay and syscall rights; accept no control socket
+/// from now on, and close the one we have.
+pub(crate) fn revoke(caller: &Lwc) {
+    local::with(|l| {
+        if l.service_peer
+            .is_some_and(|(creator, _)| creator == *caller)
+        {
+            l.service_peer = None;
+            l.service = None;
+        }
+    });
+    hand_back(caller);
 }
 
 /// Drops our descriptor for `l`; if we created `l`, the lwC is destroyed (it must be parked).

@@ -290,6 +290,8 @@ pub(crate) fn wait_turn(op: &'static str) -> Result<Wake> {
                 });
             }
             kind::SERVICE => service::serve(&caller_lwc),
+            kind::CONNECT => service::accept_connect(&caller_lwc, args[0]),
+            kind::REVOKE => service::revoke(&caller_lwc),
             kind::SERVICE_DONE => return Ok(Wake::ServiceDone),
             kind::CREATE_ACK => return Ok(Wake::CreateAck),
             kind::CREATE_FAILED => {

@@ -242,3 +242,126 @@ impl Epoll {
         }
     }
 }
+
+/// The `sockaddr_un` of an abstract-namespace name (no file on disk; `name` without the NUL).
+fn abstract_addr(name: &str) -> Result<(libc::sockaddr_un, libc::socklen_t)> {
+    // SAFETY: sockaddr_un is plain data; zero is a valid empty address.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = name.as_bytes();
+    if bytes.len() + 1 > addr.sun_path.len() {
+        return Err(Error::Invalid {
+            op: "abstract socket name",
+            reason: format!("{name} is too long"),
+        });
+    }
+    for (dst, src) in addr.sun_path[1..].iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + 1 + bytes.len();
+    Ok((addr, len as libc::socklen_t))
+}
+
+fn seqpacket_socket(nonblocking: bool) -> Result<OwnedFd> {
+    let flags = libc::SOCK_SEQPACKET
+        | libc::SOCK_CLOEXEC
+        | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
+    // SAFETY: no memory effects; the fd is owned below.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, flags, 0) };
+    if fd < 0 {
+        return Err(Error::last_os("socket"));
+    }
+    // SAFETY: a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A non-blocking SOCK_SEQPACKET listener bound to abstract name `name`.
+pub(crate) fn seqpacket_listen(name: &str) -> Result<OwnedFd> {
+    let sock = seqpacket_socket(true)?;
+    let (addr, len) = abstract_addr(name)?;
+    // SAFETY: a valid sockaddr_un of `len` bytes.
+    if unsafe {
+        libc::bind(
+            sock.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    } != 0
+    {
+        return Err(Error::last_os("bind control listener"));
+    }
+    // SAFETY: no memory effects.
+    if unsafe { libc::listen(sock.as_raw_fd(), 8) } != 0 {
+        return Err(Error::last_os("listen control listener"));
+    }
+    Ok(sock)
+}
+
+/// Connects a SOCK_SEQPACKET socket to abstract name `name` (queued at once on a listener).
+pub(crate) fn seqpacket_connect(name: &str) -> Result<OwnedFd> {
+    let sock = seqpacket_socket(false)?;
+    let (addr, len) = abstract_addr(name)?;
+    // SAFETY: a valid sockaddr_un of `len` bytes.
+    if unsafe {
+        libc::connect(
+            sock.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    } != 0
+    {
+        return Err(Error::last_os("connect control channel"));
+    }
+    Ok(sock)
+}
+
+/// Accepts one queued connection, if any.
+pub(crate) fn accept_now(listener: &OwnedFd) -> Option<OwnedFd> {
+    // SAFETY: no address out-pointers; the fd is owned below.
+    let fd = unsafe {
+        libc::accept4(
+            listener.as_raw_fd(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_CLOEXEC,
+        )
+    };
+    // SAFETY: a fresh descriptor we own.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The pid of the process at the other end of a connected unix socket, as the kernel recorded
+/// it (at connect or listen time): it cannot be forged by the peer.
+pub(crate) fn peer_pid(sock: &OwnedFd) -> Result<libc::pid_t> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: a valid ucred out-buffer and its length.
+    let r = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(Error::last_os("getsockopt(SO_PEERCRED)"));
+    }
+    Ok(cred.pid)
+}
+
+/// 64 random bits from the kernel.
+pub(crate) fn random_u64() -> Result<u64> {
+    let mut v = 0u64;
+    // SAFETY: getrandom writes at most 8 bytes into `v`.
+    let n = unsafe { libc::getrandom((&mut v as *mut u64).cast(), 8, 0) };
+    if n != 8 {
+        return Err(Error::last_os("getrandom"));
+    }
+    Ok(v)
+}
