@@ -250,18 +250,20 @@ pub fn run(opts: &RunOptions) -> Result<Outcome> {
                 continue;
             }
         };
-        let mut measured = Vec::new();
-        for spec in &points {
-            let label = format!(
-                "{} {} {}",
-                spec.experiment,
-                spec.backend,
-                params_label(spec)
-            );
-            bar.set_message(label.clone());
-            let point = measure_point(spec, opts.setting, timeout, &bar);
-            say(point_line(&label, &point));
-            measured.push(point);
+        let labels: Vec<String> = points
+            .iter()
+            .map(|spec| {
+                format!(
+                    "{} {} {}",
+                    spec.experiment,
+                    spec.backend,
+                    params_label(spec)
+                )
+            })
+            .collect();
+        let measured = measure_interleaved(&points, &labels, opts.setting, timeout, &bar);
+        for (label, point) in labels.iter().zip(&measured) {
+            say(point_line(label, point));
         }
         let all_failed =
             !measured.is_empty() && measured.iter().all(|p| p.status == PointStatus::Failed);
@@ -350,32 +352,66 @@ fn point_line(label: &str, p: &Point) -> String {
     }
 }
 
-/// Runs every run of one point and summarises them.
-fn measure_point(
-    spec: &PointSpec,
+/// What the runs of one point gave so far.
+#[derive(Default)]
+struct Runs {
+    samples: Vec<RunSamples>,
+    errors: Vec<String>,
+    timed_out: bool,
+    elapsed_s: f64,
+}
+
+/// Runs every run of every point of one experiment, round-robin: run 1 of each point, then run
+/// 2 of each, and so on. A slow phase of the machine (a noisy neighbour, the host's scheduler)
+/// then spreads over all backends instead of biasing one, so the ratios within a table are
+/// measured side by side in time as well. A point whose run timed out skips its later runs.
+fn measure_interleaved(
+    points: &[PointSpec],
+    labels: &[String],
     setting: Setting,
     timeout: Duration,
     bar: &ProgressBar,
-) -> Point {
-    let start = Instant::now();
-    let mut runs: Vec<RunSamples> = Vec::new();
-    let mut errors = Vec::new();
-    let mut timed_out = false;
-    for i in 1..=spec.runs {
-        if timed_out {
-            errors.push(format!("run {i}: skipped: an earlier run timed out"));
-        } else {
-            match run_worker(spec, setting, timeout) {
-                Ok(s) => runs.push(s),
-                Err(f) => {
-                    timed_out = f.timed_out;
-                    errors.push(format!("run {i}: {f}"));
-                }
+) -> Vec<Point> {
+    let mut acc: Vec<Runs> = points.iter().map(|_| Runs::default()).collect();
+    let rounds = points.iter().map(|p| p.runs).max().unwrap_or(0);
+    for i in 1..=rounds {
+        for ((spec, label), runs) in points.iter().zip(labels).zip(acc.iter_mut()) {
+            if i > spec.runs {
+                continue;
             }
+            bar.set_message(label.clone());
+            if runs.timed_out {
+                runs.errors
+                    .push(format!("run {i}: skipped: an earlier run timed out"));
+            } else {
+                let start = Instant::now();
+                match run_worker(spec, setting, timeout) {
+                    Ok(s) => runs.samples.push(s),
+                    Err(f) => {
+                        runs.timed_out = f.timed_out;
+                        runs.errors.push(format!("run {i}: {f}"));
+                    }
+                }
+                runs.elapsed_s += start.elapsed().as_secs_f64();
+            }
+            bar.inc(1);
         }
-        bar.inc(1);
     }
-    let elapsed_s = start.elapsed().as_secs_f64();
+    points
+        .iter()
+        .zip(acc)
+        .map(|(spec, runs)| summarize_point(spec, runs))
+        .collect()
+}
+
+/// Summarises the runs of one point.
+fn summarize_point(spec: &PointSpec, runs: Runs) -> Point {
+    let Runs {
+        samples: runs,
+        mut errors,
+        elapsed_s,
+        ..
+    } = runs;
     let params: BTreeMap<String, report::Param> = spec
         .params
         .iter()
