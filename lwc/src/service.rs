@@ -169,15 +169,7 @@ fn request(
         systrap::monitor_service(target)?;
     } else {
         hand_to(op, target, kind::SERVICE, Args::NONE, state::PARKED)?;
-        match wait_turn(op)? {
-            Wake::ServiceDone => {}
-            _ => {
-                return Err(Error::Unsupported {
-                    op,
-                    reason: "unexpected hand-off message",
-                })
-            }
-        }
+        await_service_done(op)?;
     }
     let mut buf = [0u8; 64];
     let (n, fds) = fd::recv(&ctl, &mut buf, false)?;
@@ -301,7 +293,7 @@ pub fn restrict(l: &Lwc, rights: Rights) -> Result<()> {
         // The child would otherwise still accept a control socket from us: tell it never to.
         // (A child that is gone needs no telling.)
         if hand_to("lwc::restrict", l, kind::REVOKE, Args::NONE, state::PARKED).is_ok() {
-            wait_turn("lwc::restrict")?;
+            await_service_done("lwc::restrict")?;
         }
     }
     Ok(())
@@ -325,15 +317,7 @@ fn connect_control(
         Args([nonce, 0, 0, 0, 0, 0]),
         state::PARKED,
     )?;
-    match wait_turn(op)? {
-        Wake::ServiceDone => {}
-        _ => {
-            return Err(Error::Unsupported {
-                op,
-                reason: "unexpected hand-off message",
-            })
-        }
-    }
+    await_service_done(op)?;
     // Anyone may connect to an abstract name; only the child's connection is kept.
     while let Some(sock) = fd::accept_now(&listener) {
         if fd::peer_pid(&sock)? == pid {
@@ -350,6 +334,17 @@ fn connect_control(
         op,
         reason: "the lwC did not connect its control socket",
     })
+}
+
+/// Parks until the lwC we asked for a runtime service hands control back.
+fn await_service_done(op: &'static str) -> Result<()> {
+    match wait_turn(op)? {
+        Wake::ServiceDone => Ok(()),
+        _ => Err(Error::Unsupported {
+            op,
+            reason: "unexpected hand-off message",
+        }),
+    }
 }
 
 fn control_name(creator_pid: libc::pid_t, nonce: u64) -> String {
