@@ -598,21 +598,49 @@ fn first_difference(mem: &[u8], populated: usize) -> Option<usize> {
     })
 }
 
-fn log_restores_user_and_kernel_writes() {
+/// The opening every write-log test shares, one pass per round: a private mapping of `pages`
+/// pages with the first `populated` filled with the pattern, an in-place snapshot taken after
+/// it, and the round (0 at first, n after the n-th rollback), the mapping checked back to its
+/// pattern. None when in-place rollback is unavailable (the test is skipped).
+struct LogRound {
+    shared: Shared,
+    big: &'static mut [u8],
+    snap: Snapshot,
+    round: usize,
+}
+
+fn log_round(pages: usize, populated: usize) -> Option<LogRound> {
     log_from_1_mib();
     let shared = Shared::new();
-    let pages = 4096; // 16 MiB: logged
-    let populated = 2048;
     let big = map_private(pages * PAGE);
     fill_pattern(big, populated);
-    let Some(taken) = take_or_skip() else { return };
-    let snap = taken.snapshot();
-    let round = shared.bump(0);
+    let snap = take_or_skip()?.snapshot();
+    let round = shared.bump(0) as usize;
     assert_eq!(
         first_difference(big, populated),
         None,
         "round {round}: not restored"
     );
+    Some(LogRound {
+        shared,
+        big,
+        snap,
+        round,
+    })
+}
+
+fn log_restores_user_and_kernel_writes() {
+    let pages = 4096; // 16 MiB: logged
+    let populated = 2048;
+    let Some(LogRound {
+        shared: _,
+        big,
+        snap,
+        round,
+    }) = log_round(pages, populated)
+    else {
+        return;
+    };
     if round > 0 {
         let n = snap.last_restored_pages().expect("pages");
         assert!(n >= 16 + 1 + 2, "round {round}: {n} pages restored");
@@ -642,20 +670,17 @@ fn log_restores_user_and_kernel_writes() {
 }
 
 fn log_overflow_falls_back_to_a_scan() {
-    log_from_1_mib();
-    let shared = Shared::new();
     let pages = 12 * 1024; // 48 MiB; more pages written than the log holds (8192)
     let populated = 6 * 1024;
-    let big = map_private(pages * PAGE);
-    fill_pattern(big, populated);
-    let Some(taken) = take_or_skip() else { return };
-    let snap = taken.snapshot();
-    let round = shared.bump(0) as usize;
-    assert_eq!(
-        first_difference(big, populated),
-        None,
-        "round {round}: not restored"
-    );
+    let Some(LogRound {
+        shared,
+        big,
+        snap,
+        round,
+    }) = log_round(pages, populated)
+    else {
+        return;
+    };
     if round > 0 {
         shared.set(
             100 + round,
@@ -683,20 +708,17 @@ fn log_overflow_falls_back_to_a_scan() {
 }
 
 fn log_hundred_rollbacks() {
-    log_from_1_mib();
-    let shared = Shared::new();
     let pages = 2048; // 8 MiB
     let populated = 1024;
-    let big = map_private(pages * PAGE);
-    fill_pattern(big, populated);
-    let Some(taken) = take_or_skip() else { return };
-    let snap = taken.snapshot();
-    let round = shared.bump(0) as usize;
-    assert_eq!(
-        first_difference(big, populated),
-        None,
-        "round {round}: not restored"
-    );
+    let Some(LogRound {
+        shared: _,
+        big,
+        snap,
+        round,
+    }) = log_round(pages, populated)
+    else {
+        return;
+    };
     if round > 0 {
         let wrote = (round - 1) % 16 + 1;
         let n = snap.last_restored_pages().expect("pages");
@@ -810,20 +832,17 @@ fn fork_child_writes_logged_memory() {
 }
 
 fn heavily_written_log_moves_to_scan() {
-    log_from_1_mib();
-    let shared = Shared::new();
     let pages = 2048; // 8 MiB
     let populated = 1024;
-    let big = map_private(pages * PAGE);
-    fill_pattern(big, populated);
-    let Some(taken) = take_or_skip() else { return };
-    let snap = taken.snapshot();
-    let round = shared.bump(0) as usize;
-    assert_eq!(
-        first_difference(big, populated),
-        None,
-        "round {round}: not restored"
-    );
+    let Some(LogRound {
+        shared: _,
+        big,
+        snap,
+        round,
+    }) = log_round(pages, populated)
+    else {
+        return;
+    };
     if round > 0 {
         // From the third heavy round on the range is scanned instead of logged: the same pages
         // must come back either way.
@@ -884,20 +903,17 @@ fn log_without_cap_sys_ptrace() {
     // write log then comes from /dev/userfaultfd where its mode allows, else async tracking is
     // used. Either way user and kernel writes must be restored.
     drop_cap_sys_ptrace();
-    log_from_1_mib();
-    let shared = Shared::new();
     let pages = 2048; // 8 MiB
     let populated = 1024;
-    let big = map_private(pages * PAGE);
-    fill_pattern(big, populated);
-    let Some(taken) = take_or_skip() else { return };
-    let snap = taken.snapshot();
-    let round = shared.bump(0) as usize;
-    assert_eq!(
-        first_difference(big, populated),
-        None,
-        "round {round}: not restored"
-    );
+    let Some(LogRound {
+        shared: _,
+        big,
+        snap,
+        round,
+    }) = log_round(pages, populated)
+    else {
+        return;
+    };
     if round < 3 {
         for p in 0..20 {
             big[(round * 50 + p * 3) * PAGE + 2] = 0x11;
