@@ -646,7 +646,7 @@ fn log_restores_user_and_kernel_writes() {
         assert!(n >= 16 + 1 + 2, "round {round}: {n} pages restored");
     }
     if round < 3 {
-        let r = round as usize;
+        let r = round;
         // The program's writes: 16 pages.
         for p in 0..16 {
             big[(10 + r * 100 + p * 7) * PAGE + 5] = 0xEE;
