@@ -124,21 +124,10 @@ fn rollback(snap: &Snapshot) -> ! {
     panic!("rollback failed: {e}");
 }
 
-/// A private anonymous mapping made with mmap directly (not through malloc).
+/// A private anonymous mapping made with mmap directly (not through malloc), leaked: tests run
+/// in a throwaway child.
 fn map_private(len: usize) -> &'static mut [u8] {
-    // SAFETY: a fresh private anonymous mapping, leaked (tests run in a throwaway child).
-    unsafe {
-        let p = libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        assert_ne!(p, libc::MAP_FAILED);
-        std::slice::from_raw_parts_mut(p.cast(), len)
-    }
+    Box::leak(Box::new(lwc::Pages::new(len).expect("mmap"))).as_mut_slice()
 }
 
 fn mapped(addr: usize) -> bool {
