@@ -215,7 +215,6 @@ fn accept_sandbox(lwc: &Lwc, pid: libc::pid_t, hs: &OwnedFd) -> Result<Monitor> 
                         source: e,
                     })?,
                     pending: None,
-                    last_marker: 0,
                 }),
             },
         );
@@ -266,7 +265,6 @@ fn systrap_setup_wait(lwc: &Lwc, listener: &OwnedFd) -> Result<()> {
                         id: n.id,
                         trap: false,
                     });
-                    m.last_marker = n.id;
                 }
             });
             if let Some(b) = local::board() {

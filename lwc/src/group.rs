@@ -109,7 +109,6 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
             process::register_exit_handler(on_process_exit)?;
             local::with(|l| {
                 l.handoff = cfg.handoff;
-                l.cpus = cpus.clone();
                 l.board_fd = Some(board_fd);
             });
             let _ = BOARD.set(board);

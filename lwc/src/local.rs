@@ -49,8 +49,6 @@ pub(crate) struct Monitor {
     pub(crate) listener: OwnedFd,
     /// The notification the sandboxed lwC is blocked in, if any.
     pub(crate) pending: Option<Pending>,
-    /// The id of the last marker notification (where the sandbox parks).
-    pub(crate) last_marker: u64,
 }
 
 /// A notification awaiting the monitor's answer.
@@ -68,8 +66,8 @@ pub(crate) struct Local {
     pub(crate) table: Vec<Option<Entry>>,
     /// Our end of our own control socket (we serve requests on it).
     pub(crate) service: Option<OwnedFd>,
-    /// Who may still connect our control socket: our creator and its pid (None once it is
-    /// connected for good or the rights were revoked).
+    /// Who may connect our control socket: our creator and its pid (None for a sandbox, whose
+    /// socket is made at creation, and once the creator revoked its rights).
     pub(crate) service_peer: Option<(crate::switch::Lwc, libc::pid_t)>,
     /// Set when we are sandboxed: our monitor's slot.
     pub(crate) monitor_of_me: Option<u32>,
@@ -79,10 +77,6 @@ pub(crate) struct Local {
     pub(crate) regions: Vec<Arc<SharedMapping>>,
     /// The lwC we last handed control to (a TARGET_DIED about another one is stale).
     pub(crate) awaiting: u32,
-    /// Why we were last woken (a snapshot lwC tells a rollback from a plain switch).
-    pub(crate) last_wake: u32,
-    /// CPUs of the group.
-    pub(crate) cpus: Vec<usize>,
 }
 
 thread_local! {

@@ -278,7 +278,6 @@ pub(crate) fn wait_turn(op: &'static str) -> Result<Wake> {
         }
         match why {
             kind::SWITCH | kind::DISCARD | kind::ROLLBACK => {
-                local::with(|l| l.last_wake = why);
                 if why == kind::DISCARD {
                     service::reap_if_child(&caller_lwc);
                 } else {

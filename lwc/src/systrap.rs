@@ -61,7 +61,7 @@ pub fn answer(trap: Trap, how: Answer) -> Result<Switched> {
         Answer::Return(v) => Reply::Value(v),
         Answer::Deny(e) => Reply::Errno(e),
     };
-    let listener = take_pending(&trap.lwc, Some(trap.id), OP)?;
+    let (listener, _) = take_pending(&trap.lwc, Some(trap.id), OP)?;
     mark_running(&trap.lwc);
     if !seccomp::respond(&listener, trap.id, reply)? {
         return Err(Error::Dead {
@@ -73,8 +73,12 @@ pub fn answer(trap: Trap, how: Answer) -> Result<Switched> {
 }
 
 /// Takes the pending notification of sandbox `l` (checking it is `expect_id`, or a marker when
-/// None); returns a duplicate of the listener.
-fn take_pending(l: &Lwc, expect_id: Option<u64>, op: &'static str) -> Result<std::os::fd::OwnedFd> {
+/// None); returns a duplicate of the listener and the notification's id.
+fn take_pending(
+    l: &Lwc,
+    expect_id: Option<u64>,
+    op: &'static str,
+) -> Result<(std::os::fd::OwnedFd, u64)> {
     local::with(|loc| {
         let e = loc
             .entry_mut(l.id, l.gen)
@@ -100,10 +104,12 @@ fn take_pending(l: &Lwc, expect_id: Option<u64>, op: &'static str) -> Result<std
                 })
             }
         }
-        m.pending = None;
-        m.listener
+        let id = m.pending.take().map_or(0, |p| p.id);
+        let listener = m
+            .listener
             .try_clone()
-            .map_err(|e| Error::Os { op, source: e })
+            .map_err(|e| Error::Os { op, source: e })?;
+        Ok((listener, id))
     })
 }
 
@@ -134,8 +140,7 @@ fn mark_back(sandbox: &Lwc) {
 /// Monitor → sandbox switch.
 pub(crate) fn monitor_switch(to: &Lwc, why: u32, args: Args) -> Result<Switched> {
     const OP: &str = "lwc::switch";
-    let listener = take_pending(to, None, OP)?;
-    let pending_id = last_marker(to)?;
+    let (listener, pending_id) = take_pending(to, None, OP)?;
     let (me, my_gen) = local::me();
     let slot = crate::switch::slot_of(to.id)?;
     slot.post(why, me, my_gen, &args.0);
@@ -146,25 +151,10 @@ pub(crate) fn monitor_switch(to: &Lwc, why: u32, args: Args) -> Result<Switched>
     wait_event(to, &listener, OP, false)
 }
 
-/// The id of the marker notification the sandbox is parked in (remembered separately because
-/// `take_pending` clears it).
-fn last_marker(l: &Lwc) -> Result<u64> {
-    local::with(|loc| {
-        loc.entry(l.id, l.gen)
-            .and_then(|e| e.monitor.as_ref())
-            .map(|m| m.last_marker)
-            .ok_or(Error::Dead {
-                op: "lwc::switch",
-                lwc: l.id,
-            })
-    })
-}
-
 /// Runs a service request in the sandbox (the request is already on its control socket).
 pub(crate) fn monitor_service(target: &Lwc) -> Result<()> {
     const OP: &str = "lwc::syscall";
-    let listener = take_pending(target, None, OP)?;
-    let id = last_marker(target)?;
+    let (listener, id) = take_pending(target, None, OP)?;
     mark_running(target);
     if !seccomp::respond(&listener, id, Reply::Value(kind::SERVICE as i64))? {
         return Err(Error::Dead {
@@ -221,7 +211,6 @@ fn wait_event(
                     id: n.id,
                     trap: false,
                 },
-                Some(n.id),
             );
             mark_back(sandbox);
             if why == kind::SERVICE_DONE && service {
@@ -256,7 +245,6 @@ fn wait_event(
                 id: n.id,
                 trap: true,
             },
-            None,
         );
         mark_back(sandbox);
         let trap = Trap {
@@ -273,13 +261,10 @@ fn wait_event(
     }
 }
 
-fn set_pending(l: &Lwc, p: Pending, marker: Option<u64>) {
+fn set_pending(l: &Lwc, p: Pending) {
     local::with(|loc| {
         if let Some(m) = loc.entry_mut(l.id, l.gen).and_then(|e| e.monitor.as_mut()) {
             m.pending = Some(p);
-            if let Some(id) = marker {
-                m.last_marker = id;
-            }
         }
     });
 }
