@@ -347,14 +347,6 @@ fn child_main(
     })
 }
 
-fn os_errno(e: &Error) -> i32 {
-    match e {
-        Error::Os { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
-        Error::Invalid { .. } => libc::EINVAL,
-        _ => libc::EIO,
-    }
-}
-
 /// Applies the spec in the new lwC. Errors are (step index, errno).
 fn setup(
     spec: &Spec,
@@ -363,7 +355,7 @@ fn setup(
     creator: Lwc,
     handoff_sock: Option<&OwnedFd>,
 ) -> std::result::Result<(), (usize, i32)> {
-    let at = |step: usize| move |e: Error| (step, os_errno(&e));
+    let at = |step: usize| move |e: Error| (step, e.as_errno());
     // 0. Rights backed by kernel objects stay with the creator: close them here.
     local::with(|l| {
         for e in l.table.iter_mut().flatten() {

@@ -104,6 +104,18 @@ impl Error {
         }
     }
 
+    /// The errno that best stands for this error when it must cross to another lwC as a number
+    /// (a setup step that failed in a new child, a failed service request).
+    pub(crate) fn as_errno(&self) -> i32 {
+        match self {
+            Error::Os { source, .. } | Error::ChildSetup { source, .. } => {
+                source.raw_os_error().unwrap_or(libc::EIO)
+            }
+            Error::Invalid { .. } => libc::EINVAL,
+            _ => libc::EIO,
+        }
+    }
+
     /// An OS error from a raw errno value.
     pub(crate) fn errno(op: &'static str, errno: i32) -> Self {
         Error::Os {

@@ -224,7 +224,7 @@ pub(crate) fn execute_request() {
                 .and_then(|m| fd::write_memory_to(&m, addr, len).map(|_| m))
             {
                 Ok(m) => out_fd = Some(m),
-                Err(e) => reply[0] = errno_of(&e),
+                Err(e) => reply[0] = (-(e.as_errno() as i64)) as u64,
             }
         }
         OP_OVERLAY_SHARE => {
@@ -260,14 +260,6 @@ pub(crate) fn execute_request() {
     }
     let fds: Vec<_> = out_fd.iter().map(|f| f.as_fd()).collect();
     let _ = fd::send(&ctl, &encode(&reply), &fds);
-}
-
-fn errno_of(e: &Error) -> u64 {
-    let n = match e {
-        Error::Os { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
-        _ => libc::EIO,
-    };
-    (-(n as i64)) as u64
 }
 
 /// Narrows what our descriptor `l` allows to `rights` (never widens). Dropping both OVERLAY
