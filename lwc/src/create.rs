@@ -98,14 +98,22 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
     let (ctl_parent, ctl_child) = control_pair.map(|(p, c)| (Arc::new(p), c)).unzip();
     local::with(|l| l.reserve(id));
     let mine = board.slot(me);
-    // Parked before fork: the child's ack may come before we reach `wait_turn`.
-    mine.state.store(state::PARKED, Ordering::Release);
+    // Parked before fork: the child's ack may come before we reach `wait_turn`. A sandbox
+    // reports over its hand-off socket instead, and its death shows there as end-of-file, so its
+    // creator stays RUNNING: parked, it could be woken with a death notice nobody reads, which
+    // would then break its next hand-off.
+    let sandbox = opts.systrap.is_some();
+    if !sandbox {
+        mine.state.store(state::PARKED, Ordering::Release);
+    }
     // SAFETY: `create`'s contract: the caller is single-threaded and accepts fork semantics.
     let forked = unsafe { process::fork() };
     let forked = match forked {
         Ok(f) => f,
         Err(e) => {
-            mine.state.store(state::RUNNING, Ordering::Release);
+            if !sandbox {
+                mine.state.store(state::RUNNING, Ordering::Release);
+            }
             free_slot();
             return Err(e);
         }
@@ -130,18 +138,18 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
                     match wait_turn(OP) {
                         Ok(Wake::CreateAck) => {}
                         Ok(Wake::CreateFailed { step, errno }) => {
-                            process::wait_child(pid, true);
+                            abandon(&lwc, pid);
                             return Err(setup_error(step, errno));
                         }
                         Ok(_) => {
-                            process::wait_child(pid, true);
+                            abandon(&lwc, pid);
                             return Err(Error::Unsupported {
                                 op: OP,
                                 reason: "unexpected hand-off message during create",
                             });
                         }
                         Err(e) => {
-                            process::wait_child(pid, true);
+                            abandon(&lwc, pid);
                             return Err(e);
                         }
                     }
@@ -165,6 +173,25 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
     }
 }
 
+/// Gives up on a new lwC that failed before it parked: ends and reaps its process, and marks
+/// its slot DEAD, so the supervisor, finding it later, frees it and sends nobody a notice of
+/// its death.
+fn abandon(lwc: &Lwc, pid: libc::pid_t) {
+    process::kill(pid, libc::SIGKILL);
+    process::wait_child(pid, true);
+    if let Some(b) = local::board() {
+        let s = b.slot(lwc.id);
+        if s.gen.load(Ordering::Acquire) == lwc.gen {
+            let _ = s.state.compare_exchange(
+                state::STARTING,
+                state::DEAD,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+    }
+}
+
 fn setup_error(step: u64, errno: i32) -> Error {
     Error::ChildSetup {
         step: STEPS.get(step as usize).copied().unwrap_or("set itself up"),
@@ -180,21 +207,26 @@ fn accept_sandbox(lwc: &Lwc, pid: libc::pid_t, hs: &OwnedFd) -> Result<Monitor> 
     let (n, mut fds) = match got {
         Ok(x) => x,
         Err(e) => {
-            process::wait_child(pid, true);
-            restore_running();
+            abandon(lwc, pid);
             return Err(e);
         }
     };
     if n >= 24 && buf[0] == b'E' {
-        process::wait_child(pid, true);
-        restore_running();
+        abandon(lwc, pid);
         let step = u64::from_le_bytes(buf[8..16].try_into().unwrap_or([0; 8]));
         let errno = i64::from_le_bytes(buf[16..24].try_into().unwrap_or([0; 8]));
         return Err(setup_error(step, errno as i32));
     }
+    if n == 0 && fds.is_empty() {
+        // End of file: it died before reporting.
+        abandon(lwc, pid);
+        return Err(Error::Dead {
+            op: "lwc::create",
+            lwc: lwc.id,
+        });
+    }
     let Some(listener) = fds.pop() else {
-        process::wait_child(pid, true);
-        restore_running();
+        abandon(lwc, pid);
         return Err(Error::Unsupported {
             op: "lwc::create",
             reason: "the sandbox sent no listener",
@@ -225,22 +257,13 @@ fn accept_sandbox(lwc: &Lwc, pid: libc::pid_t, hs: &OwnedFd) -> Result<Monitor> 
     match (r, monitor) {
         (Ok(()), Some(m)) => Ok(m),
         (Err(e), _) => {
-            process::wait_child(pid, true);
-            restore_running();
+            abandon(lwc, pid);
             Err(e)
         }
         (Ok(()), None) => Err(Error::Dead {
             op: "lwc::create",
             lwc: lwc.id,
         }),
-    }
-}
-
-fn restore_running() {
-    if let Some(b) = local::board() {
-        b.slot(local::me().0)
-            .state
-            .store(state::RUNNING, Ordering::Release);
     }
 }
 
@@ -269,9 +292,6 @@ fn systrap_setup_wait(lwc: &Lwc, listener: &OwnedFd) -> Result<()> {
             });
             if let Some(b) = local::board() {
                 b.slot(lwc.id).state.store(state::PARKED, Ordering::Release);
-                b.slot(local::me().0)
-                    .state
-                    .store(state::RUNNING, Ordering::Release);
             }
             return Ok(());
         }

@@ -238,7 +238,9 @@ impl Supervisor {
         for id in 0..hw {
             let s = self.board.slot(id);
             let st = s.state.load(Ordering::Acquire);
-            if st == state::FREE || st == state::DEAD {
+            // DEAD slots too: an lwC that failed its setup marks itself DEAD (or its creator
+            // does), and only the supervisor frees a slot, once the process is gone.
+            if st == state::FREE {
                 continue;
             }
             let gen = s.gen.load(Ordering::Acquire);
@@ -293,10 +295,11 @@ impl Supervisor {
                 }
             }
             state::STARTING => {
+                // Its creator parks for the acknowledgement (and gets the notice), except a
+                // sandbox's, which waits on the sandbox's hand-off socket and sees end-of-file
+                // there. Either way the creator holds control, so the group goes on.
                 let creator = s.parent.load(Ordering::Acquire);
-                if !self.deliver_death(creator, id) {
-                    self.end_group(status.map_or(137, process::Ended::code));
-                }
+                self.deliver_death(creator, id);
             }
             _ => {}
         }

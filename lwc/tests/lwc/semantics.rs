@@ -702,9 +702,30 @@ fn setup_failure() {
             other => panic!("expected ChildSetup, got {other:?}"),
         }
     }
-    // Still in control: a good create works.
+    // Still in control: a good create works, also once the supervisor has found the failed
+    // lwCs' slots (it scans every 20 ms) while we are parked in a switch: their deaths must
+    // reach nobody, or we would be woken with a stale notice.
     match new_child(&Spec::new()) {
-        Ok(child) => assert_eq!(lwc::switch(&child, one(9)).expect("switch").args.0[0], 9),
+        Ok(child) => {
+            for round in 0..3 {
+                let back = lwc::switch(&child, one(round)).expect("switch");
+                assert_eq!(back.args.0[0], round);
+            }
+        }
+        Err((caller, mut args)) => loop {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            args = lwc::switch(&caller, args).expect("switch back").args;
+        },
+    }
+    // The failed lwCs' slots were freed: the many failures above and below do not use up ids.
+    for _ in 0..50 {
+        // SAFETY: single-threaded test process.
+        let r = unsafe { lwc::create(&spec, &Options::new()) };
+        assert!(matches!(r, Err(Error::ChildSetup { .. })), "{r:?}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    match new_child(&Spec::new()) {
+        Ok(child) => assert!(child.id() < 50, "slot {} was not reused", child.id()),
         Err((caller, args)) => panic!("{}", lwc::discard_switch(&caller, args)),
     }
 }
