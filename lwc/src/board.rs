@@ -2,7 +2,7 @@
 //! lwC, holding a slot per lwC. A switch writes the target's mailbox and wakes its word.
 //!
 //! ```text
-//!   Board ─ slots[CAPACITY] ┬ state  FREE → STARTING → PARKED ⇄ RUNNING → DISCARDED | EXITED | DEAD
+//!   Board ─ slots[CAPACITY] ┬ state  FREE → STARTING | NASCENT → PARKED ⇄ RUNNING → DISCARDED | EXITED | DEAD
 //!                           ├ word   0 idle · 1 wake pending · 2 sleeping in futex
 //!                           ├ gen    bumped on every reuse: stale descriptors see a new gen
 //!                           ├ pid, parent
@@ -33,6 +33,10 @@ pub(crate) mod state {
     pub(crate) const EXITED: u32 = 5;
     pub(crate) const DEAD: u32 = 6;
     pub(crate) const CLOSING: u32 = 7;
+    /// Created without an acknowledgement (its setup cannot fail) and still setting itself
+    /// up: it takes messages as if parked (a poster moves it to RUNNING) and reads them once
+    /// set up.
+    pub(crate) const NASCENT: u32 = 8;
 }
 
 /// Wake-word values.
@@ -87,7 +91,15 @@ pub(crate) struct Slot {
     pub(crate) exit_code: AtomicI32,
     /// Discarded children of this lwC that it still has to reap.
     pub(crate) zombies: AtomicU32,
+    /// The lwC this one handed control to and waits on while parked (NO_LWC if none): news
+    /// of another lwC's death is not for it. With [`HEARS_DEATH_ITSELF`] set, it learns of
+    /// that lwC's death by itself (a monitor, from its sandbox's seccomp listener).
+    pub(crate) awaiting: AtomicU32,
 }
+
+/// Flag in [`Slot::awaiting`]: the waiter needs no death notice.
+pub(crate) const HEARS_DEATH_ITSELF: u32 = 1 << 31;
+const _: () = assert!(CAPACITY < HEARS_DEATH_ITSELF as usize);
 
 /// The caller field's value for "no lwC" (24 bits).
 const NO_CALLER: u32 = 0x00FF_FFFF;
@@ -132,6 +144,7 @@ impl Board {
                 s.word.store(word::IDLE, Ordering::Relaxed);
                 s.exit_code.store(0, Ordering::Relaxed);
                 s.zombies.store(0, Ordering::Relaxed);
+                s.awaiting.store(crate::local::NO_LWC, Ordering::Relaxed);
                 self.high_water.fetch_max(id as u32 + 1, Ordering::AcqRel);
                 return Some((id as u32, gen));
             }

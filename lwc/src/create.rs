@@ -8,8 +8,13 @@
 //!                                         · (SYSTRAP: seccomp filter, listener to the creator)
 //!   create returns Parent(lwc) ◄── ack ── park; the first switch into it returns Child{..}
 //! ```
+//!
+//! A spec whose setup cannot fail skips the ack: the child starts NASCENT, create returns
+//! right after fork, and the first message for the child waits in its mailbox until it is set
+//! up.
 
 use crate::board::{kind, state};
+use crate::handoff;
 use crate::local::{self, Entry, Monitor, Pending, NO_LWC};
 use crate::options::{GroupConfig, Options};
 use crate::spec::{Files, MemoryOp, Region, Rights, Spec};
@@ -54,7 +59,8 @@ const STEPS: [&str; 8] = [
 /// spec unmaps (or privatizes) while a Rust reference to it exists.
 ///
 /// # Errors
-/// [`Error::ChildSetup`] when the new lwC cannot apply the spec (it is destroyed),
+/// [`Error::ChildSetup`] when the new lwC cannot apply the spec (it is destroyed; a spec that
+/// asks for nothing fallible is not waited for, and cannot fail this way),
 /// [`Error::Invalid`] for a malformed spec, [`Error::TooMany`] when the group is full,
 /// [`Error::Unsupported`] from a sandboxed lwC, and OS errors.
 ///
@@ -98,20 +104,27 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
     let (ctl_parent, ctl_child) = control_pair.map(|(p, c)| (Arc::new(p), c)).unzip();
     local::with(|l| l.reserve(id));
     let mine = board.slot(me);
-    // Parked before fork: the child's ack may come before we reach `wait_turn`. A sandbox
-    // reports over its hand-off socket instead, and its death shows there as end-of-file, so its
-    // creator stays RUNNING: parked, it could be woken with a death notice nobody reads, which
-    // would then break its next hand-off.
+    // Three ways to learn how the child's setup went. A sandbox reports over its hand-off
+    // socket (its death shows there as end-of-file), so its creator stays RUNNING. Other
+    // children whose setup can fail acknowledge through the board: we park before fork, as
+    // the ack may come before we reach `wait_turn`. A setup that cannot fail needs no answer:
+    // the child starts NASCENT and create returns at once, which spares a round trip (two
+    // context switches) per create; the first switch into it waits for its setup instead.
     let sandbox = opts.systrap.is_some();
-    if !sandbox {
+    let acknowledged = !sandbox && setup_can_fail(spec, opts);
+    if acknowledged {
+        mine.awaiting.store(id, Ordering::Relaxed);
         mine.state.store(state::PARKED, Ordering::Release);
+    } else if !sandbox {
+        slot.state.store(state::NASCENT, Ordering::Release);
     }
     // SAFETY: `create`'s contract: the caller is single-threaded and accepts fork semantics.
     let forked = unsafe { process::fork() };
     let forked = match forked {
         Ok(f) => f,
         Err(e) => {
-            if !sandbox {
+            if acknowledged {
+                mine.awaiting.store(NO_LWC, Ordering::Relaxed);
                 mine.state.store(state::RUNNING, Ordering::Release);
             }
             free_slot();
@@ -123,7 +136,15 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
             drop(ctl_parent);
             let (hs_parent, hs_child) = handoff_pair.unzip();
             drop(hs_parent);
-            child_main(id, gen, (me, my_gen), spec, opts, ctl_child, hs_child)
+            let birth = Birth {
+                me: Lwc { id, gen },
+                creator: Lwc {
+                    id: me,
+                    gen: my_gen,
+                },
+                acknowledged,
+            };
+            child_main(&birth, spec, opts, ctl_child, hs_child)
         }
         Forked::Parent(pid) => {
             slot.pid.store(pid, Ordering::Release);
@@ -134,6 +155,7 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
                     drop(hs_child);
                     Some(accept_sandbox(&lwc, pid, &hs_parent)?)
                 }
+                None if !acknowledged => None,
                 None => {
                     match wait_turn(OP) {
                         Ok(Wake::CreateAck) => {}
@@ -192,7 +214,19 @@ fn abandon(lwc: &Lwc, pid: libc::pid_t) {
     }
 }
 
-fn setup_error(step: u64, errno: i32) -> Error {
+/// Whether applying `spec` in a new lwC can fail (then create waits for the outcome).
+/// Otherwise the child only scrubs inherited rights and re-asserts non-dumpability.
+fn setup_can_fail(spec: &Spec, opts: &Options) -> bool {
+    opts.systrap.is_some()
+        || opts.cpu.is_some()
+        || spec.credentials.is_some()
+        || !matches!(spec.files, Files::Copy)
+        || !spec.memory.is_empty()
+        // Shared regions not named in the spec are privatized (a copy: memory may run out).
+        || local::with(|l| !l.regions.is_empty())
+}
+
+pub(crate) fn setup_error(step: u64, errno: i32) -> Error {
     Error::ChildSetup {
         step: STEPS.get(step as usize).copied().unwrap_or("set itself up"),
         source: std::io::Error::from_raw_os_error(errno),
@@ -299,27 +333,31 @@ fn systrap_setup_wait(lwc: &Lwc, listener: &OwnedFd) -> Result<()> {
     }
 }
 
+/// Who a new lwC is, who made it, and whether the maker waits for its setup.
+struct Birth {
+    me: Lwc,
+    creator: Lwc,
+    acknowledged: bool,
+}
+
 /// The new lwC: apply the spec, report to the creator, park until first switched into.
 fn child_main(
-    id: u32,
-    gen: u32,
-    creator: (u32, u32),
+    birth: &Birth,
     spec: &Spec,
     opts: &Options,
     control: Option<OwnedFd>,
     handoff_sock: Option<OwnedFd>,
 ) -> Result<Created> {
+    let Birth {
+        me: Lwc { id, gen },
+        creator: creator_lwc,
+        acknowledged,
+    } = *birth;
     let pid = process::getpid();
-    local::MY_PID.store(pid, Ordering::Relaxed);
-    local::ME.store(id, Ordering::Relaxed);
-    local::MY_GEN.store(gen, Ordering::Relaxed);
+    local::ME.set(id, gen, pid);
     if let Some(b) = local::board() {
         b.slot(id).pid.store(pid, Ordering::Release);
     }
-    let creator_lwc = Lwc {
-        id: creator.0,
-        gen: creator.1,
-    };
     if let Err((step, errno)) = setup(spec, opts, control, creator_lwc, handoff_sock.as_ref()) {
         match &handoff_sock {
             Some(hs) => {
@@ -330,13 +368,29 @@ fn child_main(
                 let _ = fd::send(hs, &msg, &[]);
             }
             None => {
-                let _ = hand_to(
-                    "lwc::create",
-                    &creator_lwc,
-                    kind::CREATE_FAILED,
-                    Args([step as u64, errno as u64, 0, 0, 0, 0]),
-                    state::DEAD,
-                );
+                // Acknowledged: the creator waits for this. Nascent: whoever switched into us
+                // meanwhile does (its switch fails with the error); if nobody did, the first
+                // switch finds us dead.
+                let mine = local::board().map(|b| b.slot(id));
+                let to = match mine.map(|m| (m, m.state.swap(state::DEAD, Ordering::AcqRel))) {
+                    _ if acknowledged => Some(creator_lwc),
+                    Some((m, state::RUNNING)) => {
+                        // The poster writes the mailbox after taking its turn: wait for it.
+                        handoff::park(m, local::with(|l| l.handoff));
+                        let (_, id, gen, _) = m.read();
+                        Some(Lwc { id, gen })
+                    }
+                    _ => None,
+                };
+                if let Some(to) = to {
+                    let _ = hand_to(
+                        "lwc::create",
+                        &to,
+                        kind::CREATE_FAILED,
+                        Args([step as u64, errno as u64, 0, 0, 0, 0]),
+                        state::DEAD,
+                    );
+                }
             }
         }
         process::exit_now(127);
@@ -345,13 +399,23 @@ fn child_main(
         drop(handoff_sock);
         systrap::sandbox_park(kind::CREATE_ACK, Args::NONE)?
     } else {
-        hand_to(
-            "lwc::create",
-            &creator_lwc,
-            kind::CREATE_ACK,
-            Args::NONE,
-            state::PARKED,
-        )?;
+        if acknowledged {
+            hand_to(
+                "lwc::create",
+                &creator_lwc,
+                kind::CREATE_ACK,
+                Args::NONE,
+                state::PARKED,
+            )?;
+        } else if let Some(b) = local::board() {
+            // Park, unless a message came meanwhile (then we are RUNNING and read it now).
+            let _ = b.slot(id).state.compare_exchange(
+                state::NASCENT,
+                state::PARKED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
         match wait_turn("lwc::create")? {
             Wake::Switch { caller, args } => crate::Switched {
                 caller,
@@ -398,7 +462,6 @@ fn setup(
         // peer's pid) may connect one later.
         l.service_peer = control.is_none().then(|| (creator, process::getppid()));
         l.service = control;
-        l.awaiting = NO_LWC;
         if let Some(h) = opts.handoff {
             l.handoff = h;
         }

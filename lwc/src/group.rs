@@ -12,9 +12,9 @@
 //! supervisor kills the others and exits with that status, so the program's caller sees one
 //! process that ran and exited as usual.
 
-use crate::board::{kind, state, Board};
+use crate::board::{kind, state, Board, HEARS_DEATH_ITSELF};
 use crate::handoff::{self, Handoff};
-use crate::local::{self, BOARD, ME, MY_GEN, MY_PID, NO_LWC};
+use crate::local::{self, BOARD, ME, NO_LWC};
 use crate::options::GroupConfig;
 use crate::sys::fd::Epoll;
 use crate::sys::mem::map_sealed_static;
@@ -97,9 +97,7 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
                 process::exit_now(1);
             }
             let pid = process::getpid();
-            MY_PID.store(pid, Ordering::Relaxed);
-            ME.store(first, Ordering::Relaxed);
-            MY_GEN.store(gen, Ordering::Relaxed);
+            ME.set(first, gen, pid);
             board.slot(first).pid.store(pid, Ordering::Release);
             process::set_non_dumpable()?;
             // No lwC of the group may read another's memory, the first one included: its
@@ -123,13 +121,13 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
 
 /// Records a normal exit of the lwC holding control, with its status, for the supervisor.
 extern "C" fn on_process_exit(status: libc::c_int, _arg: *mut libc::c_void) {
-    if MY_PID.load(Ordering::Relaxed) != process::getpid() {
+    if ME.pid.load(Ordering::Relaxed) != process::getpid() {
         return; // a plain fork of an lwC, not an lwC
     }
     if local::SANDBOXED.load(Ordering::Relaxed) {
         return; // its view of the switchboard is read-only; the monitor sees the exit
     }
-    let me = ME.load(Ordering::Relaxed);
+    let me = ME.id.load(Ordering::Relaxed);
     if let (Some(b), true) = (local::board(), me != NO_LWC) {
         let s = b.slot(me);
         s.exit_code.store(status, Ordering::Relaxed);
@@ -157,12 +155,18 @@ fn guardian(board: &'static Board, supervisor: libc::pid_t, cpus: &[usize]) -> !
     process::exit_now(0)
 }
 
-/// SIGKILLs every live lwC of the group.
+/// SIGKILLs every live lwC of the group. Slots of lwCs that end by themselves (discarded,
+/// exited) or are gone are skipped: their pid may already be reaped and reused by a process
+/// that is none of ours.
 fn kill_all(board: &Board) {
     let hw = board.high_water.load(Ordering::Acquire) as usize;
     for s in &board.slots[..hw.min(board.slots.len())] {
         let st = s.state.load(Ordering::Acquire);
-        if st != state::FREE && st != state::DEAD {
+        let live = matches!(
+            st,
+            state::STARTING | state::NASCENT | state::PARKED | state::RUNNING | state::CLOSING
+        );
+        if live {
             process::kill(s.pid.load(Ordering::Acquire), libc::SIGKILL);
         }
     }
@@ -294,10 +298,11 @@ impl Supervisor {
                     self.end_group(status.map_or(137, process::Ended::code));
                 }
             }
-            state::STARTING => {
-                // Its creator parks for the acknowledgement (and gets the notice), except a
-                // sandbox's, which waits on the sandbox's hand-off socket and sees end-of-file
-                // there. Either way the creator holds control, so the group goes on.
+            state::STARTING | state::NASCENT => {
+                // A creator parked for the acknowledgement gets the notice. A sandbox's creator
+                // waits on the sandbox's hand-off socket and sees end-of-file there; a nascent
+                // lwC's creator has moved on and finds it dead when it first switches to it.
+                // Either way the group goes on.
                 let creator = s.parent.load(Ordering::Acquire);
                 self.deliver_death(creator, id);
             }
@@ -316,12 +321,22 @@ impl Supervisor {
         s.state.store(state::FREE, Ordering::Release);
     }
 
-    /// Wakes parked lwC `to` with the news that `dead` died. False when `to` cannot take it.
+    /// Wakes `to`, parked waiting on `dead`, with the news that `dead` died. True when `to`
+    /// takes control that way, or hears of the death by itself; false when it is not parked
+    /// waiting on `dead` (a notice it does not wait for would wake it for nothing, and make it
+    /// briefly RUNNING, refusing hand-offs meant for it).
     fn deliver_death(&self, to: u32, dead: u32) -> bool {
         if to == NO_LWC {
             return false;
         }
         let t = self.board.slot(to);
+        let awaiting = t.awaiting.load(Ordering::Acquire);
+        if awaiting == dead | HEARS_DEATH_ITSELF {
+            return true;
+        }
+        if awaiting != dead {
+            return false;
+        }
         if t.state
             .compare_exchange(
                 state::PARKED,
@@ -331,6 +346,11 @@ impl Supervisor {
             )
             .is_err()
         {
+            return false;
+        }
+        // It may have woken and parked again, for another lwC, since the first look.
+        if t.awaiting.load(Ordering::Acquire) != dead {
+            t.state.store(state::PARKED, Ordering::Release);
             return false;
         }
         t.post(kind::TARGET_DIED, dead, 0, &[dead as u64, 0, 0, 0, 0, 0]);

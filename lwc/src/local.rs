@@ -15,12 +15,31 @@ use std::sync::{Arc, OnceLock};
 
 /// The group's switchboard, once the group started.
 pub(crate) static BOARD: OnceLock<&'static Board> = OnceLock::new();
-/// Our slot, or `NO_LWC` outside a group.
-pub(crate) static ME: AtomicU32 = AtomicU32::new(NO_LWC);
-/// Our slot's generation.
-pub(crate) static MY_GEN: AtomicU32 = AtomicU32::new(0);
-/// Our pid (forked children of an lwC that are not lwCs must not act as it).
-pub(crate) static MY_PID: AtomicI32 = AtomicI32::new(0);
+/// Who this process is in its group. One static, so that a new lwC's first writes (its
+/// identity) copy one page, not one per field.
+pub(crate) struct Identity {
+    /// Our slot, or `NO_LWC` outside a group.
+    pub(crate) id: AtomicU32,
+    /// Our slot's generation.
+    pub(crate) gen: AtomicU32,
+    /// Our pid (forked children of an lwC that are not lwCs must not act as it).
+    pub(crate) pid: AtomicI32,
+}
+
+impl Identity {
+    /// Records who we are (in a new lwC, or the first one).
+    pub(crate) fn set(&self, id: u32, gen: u32, pid: libc::pid_t) {
+        self.pid.store(pid, Ordering::Relaxed);
+        self.id.store(id, Ordering::Relaxed);
+        self.gen.store(gen, Ordering::Relaxed);
+    }
+}
+
+pub(crate) static ME: Identity = Identity {
+    id: AtomicU32::new(NO_LWC),
+    gen: AtomicU32::new(0),
+    pid: AtomicI32::new(0),
+};
 
 /// Set in a sandboxed (SYSTRAP) lwC, whose view of the switchboard is read-only.
 pub(crate) static SANDBOXED: std::sync::atomic::AtomicBool =
@@ -75,12 +94,10 @@ pub(crate) struct Local {
     pub(crate) board_fd: Option<OwnedFd>,
     /// Shared regions made or mapped here.
     pub(crate) regions: Vec<Arc<SharedMapping>>,
-    /// The lwC we last handed control to (a TARGET_DIED about another one is stale).
-    pub(crate) awaiting: u32,
 }
 
 thread_local! {
-    pub(crate) static LOCAL: RefCell<Local> = RefCell::new(Local { awaiting: NO_LWC, ..Local::default() });
+    pub(crate) static LOCAL: RefCell<Local> = RefCell::new(Local::default());
 }
 
 /// Runs `f` on the private state.
@@ -91,7 +108,10 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut Local) -> R) -> R {
 /// Our slot id and generation.
 #[inline]
 pub(crate) fn me() -> (u32, u32) {
-    (ME.load(Ordering::Relaxed), MY_GEN.load(Ordering::Relaxed))
+    (
+        ME.id.load(Ordering::Relaxed),
+        ME.gen.load(Ordering::Relaxed),
+    )
 }
 
 /// The board (None outside a group).

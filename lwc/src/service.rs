@@ -300,7 +300,7 @@ fn connect_control(
     pid: libc::pid_t,
 ) -> Result<std::sync::Arc<OwnedFd>> {
     let nonce = fd::random_u64()?;
-    let me = local::MY_PID.load(Ordering::Relaxed);
+    let me = local::ME.pid.load(Ordering::Relaxed);
     let listener = fd::seqpacket_listen(&control_name(me, nonce))?;
     hand_to(
         op,
@@ -332,10 +332,7 @@ fn connect_control(
 fn await_service_done(op: &'static str) -> Result<()> {
     match wait_turn(op)? {
         Wake::ServiceDone => Ok(()),
-        _ => Err(Error::Unsupported {
-            op,
-            reason: "unexpected hand-off message",
-        }),
+        other => Err(other.unexpected(op)),
     }
 }
 

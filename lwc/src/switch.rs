@@ -70,6 +70,20 @@ pub(crate) enum Wake {
     CreateFailed { step: u64, errno: i32 },
 }
 
+impl Wake {
+    /// The error for a wake that is not the one `op` waits for. A nascent lwC whose setup
+    /// failed answers the first message it gets with the failure.
+    pub(crate) fn unexpected(self, op: &'static str) -> Error {
+        match self {
+            Wake::CreateFailed { step, errno } => crate::create::setup_error(step, errno),
+            _ => Error::Unsupported {
+                op,
+                reason: "unexpected hand-off message",
+            },
+        }
+    }
+}
+
 /// The descriptor of the calling lwC. Outside a group it names no lwC: every call on it fails.
 pub fn current() -> Lwc {
     let (id, gen) = local::me();
@@ -97,7 +111,7 @@ pub(crate) fn check_right(op: &'static str, to: &Lwc, right: Rights) -> Result<b
                 s.gen.load(Ordering::Relaxed) == to.gen
                     && matches!(
                         s.state.load(Ordering::Relaxed),
-                        state::PARKED | state::RUNNING | state::STARTING
+                        state::PARKED | state::RUNNING | state::STARTING | state::NASCENT
                     )
             });
             Err(if alive {
@@ -176,10 +190,7 @@ pub fn switch(to: &Lwc, args: Args) -> Result<Switched> {
             args,
             trap: None,
         }),
-        _ => Err(Error::Unsupported {
-            op: OP,
-            reason: "unexpected hand-off message",
-        }),
+        other => Err(other.unexpected(OP)),
     }
 }
 
@@ -240,13 +251,10 @@ pub(crate) fn hand_to(
         return Err(Error::Dead { op, lwc: to.id });
     }
     let mine = board.slot(me);
+    mine.awaiting.store(to.id, Ordering::Relaxed);
     mine.state.store(me_after, Ordering::Release);
-    if let Err(s) = t.state.compare_exchange(
-        state::PARKED,
-        state::RUNNING,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    ) {
+    if let Err(s) = take_turn(t) {
+        mine.awaiting.store(NO_LWC, Ordering::Relaxed);
         mine.state.store(state::RUNNING, Ordering::Release);
         return Err(if s == state::RUNNING || s == state::STARTING {
             Error::NotParked { op, lwc: to.id }
@@ -255,9 +263,26 @@ pub(crate) fn hand_to(
         });
     }
     t.post(why, me, my_gen, &args.0);
-    local::with(|l| l.awaiting = to.id);
     handoff::wake(t);
     Ok(())
+}
+
+/// Moves `t` from PARKED (or NASCENT: it reads the message once set up) to RUNNING, so that we
+/// alone write its mailbox. Err with the state that refused.
+#[inline]
+fn take_turn(t: &Slot) -> std::result::Result<(), u32> {
+    let mut from = state::PARKED;
+    loop {
+        match t
+            .state
+            .compare_exchange(from, state::RUNNING, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => return Ok(()),
+            // A nascent lwC parks by itself meanwhile: try again from what it is now.
+            Err(s) if s != from && (s == state::PARKED || s == state::NASCENT) => from = s,
+            Err(s) => return Err(s),
+        }
+    }
 }
 
 /// Parks until a message for the program arrives; serves runtime requests meanwhile.
@@ -301,14 +326,8 @@ pub(crate) fn wait_turn(op: &'static str) -> Result<Wake> {
             }
             kind::TARGET_DIED => {
                 let dead = args[0] as u32;
-                let expected = local::with(|l| {
-                    let hit = l.awaiting == dead;
-                    if hit {
-                        l.awaiting = NO_LWC;
-                    }
-                    hit
-                });
-                if expected {
+                if mine.awaiting.load(Ordering::Relaxed) == dead {
+                    mine.awaiting.store(NO_LWC, Ordering::Relaxed);
                     return Err(Error::Dead { op, lwc: dead });
                 }
                 // A stale notice about an lwC we no longer wait for: park again.

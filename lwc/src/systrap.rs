@@ -16,8 +16,8 @@
 //!   wait ◄── marker(SWITCH) (lwc::switch(&monitor, ..))
 //! ```
 
-use crate::board::{kind, state};
-use crate::local::{self, Monitor, Pending};
+use crate::board::{kind, state, HEARS_DEATH_ITSELF};
+use crate::local::{self, Monitor, Pending, NO_LWC};
 use crate::switch::{Args, Lwc, Switched};
 use crate::sys::mem;
 use crate::sys::seccomp::{self, Reply, MARKER_NR};
@@ -116,6 +116,10 @@ fn take_pending(
 fn mark_running(sandbox: &Lwc) {
     if let Some(b) = local::board() {
         let (me, _) = local::me();
+        // If the sandbox dies, the listener tells us: the supervisor need not.
+        b.slot(me)
+            .awaiting
+            .store(sandbox.id | HEARS_DEATH_ITSELF, Ordering::Relaxed);
         b.slot(me).state.store(state::PARKED, Ordering::Release);
         b.slot(sandbox.id)
             .state
@@ -133,6 +137,7 @@ fn mark_back(sandbox: &Lwc) {
             Ordering::AcqRel,
             Ordering::Relaxed,
         );
+        b.slot(me).awaiting.store(NO_LWC, Ordering::Relaxed);
         b.slot(me).state.store(state::RUNNING, Ordering::Release);
     }
 }

@@ -63,6 +63,10 @@ pub fn tests() -> Vec<(&'static str, fn())> {
         ),
         ("semantics::spin_handoff_on_two_cpus", spin_handoff),
         ("semantics::child_setup_failure_is_reported", setup_failure),
+        (
+            "semantics::requests_reach_an_lwc_still_setting_up",
+            requests_before_setup,
+        ),
         ("semantics::adaptive_handoff_on_one_cpu", adaptive_handoff),
         (
             "semantics::spin_on_one_cpu_is_refused",
@@ -728,4 +732,51 @@ fn setup_failure() {
         Ok(child) => assert!(child.id() < 50, "slot {} was not reused", child.id()),
         Err((caller, args)) => panic!("{}", lwc::discard_switch(&caller, args)),
     }
+}
+
+/// A spec with nothing fallible is not acknowledged: create returns at once and the child may
+/// not have run yet. Every request must still reach it (queued until it is set up), and close
+/// must end it.
+fn requests_before_setup() {
+    start();
+    // SAFETY: no memory effects.
+    let me = unsafe { libc::getpid() };
+    let before = crate::common::children_of(me).len();
+    match new_child(&Spec::new()) {
+        // A syscall request as the very first message.
+        Ok(child) => {
+            let pid = pid_of(&child);
+            assert!(pid > 0 && pid != me);
+            assert_eq!(lwc::switch(&child, one(5)).expect("switch").args.0[0], 6);
+            lwc::close(child).expect("close");
+            assert!(!crate::common::alive(pid));
+        }
+        Err((caller, mut args)) => loop {
+            args = lwc::switch(&caller, one(args.0[0] + 1))
+                .expect("switch back")
+                .args;
+        },
+    }
+    for _ in 0..20 {
+        match new_child(&Spec::new()) {
+            // Restrict (a revoke message) first, then a switch.
+            Ok(child) => {
+                lwc::restrict(&child, Rights::SWITCH).expect("restrict");
+                assert_eq!(lwc::switch(&child, one(1)).expect("switch").args.0[0], 2);
+                // Closed before it ever ran.
+                match new_child(&Spec::new()) {
+                    Ok(never_run) => lwc::close(never_run).expect("close"),
+                    Err((caller, _)) => panic!("{}", lwc::discard_switch(&caller, Args::NONE)),
+                }
+            }
+            Err((caller, args)) => {
+                panic!("{}", lwc::discard_switch(&caller, one(args.0[0] + 1)))
+            }
+        }
+    }
+    assert_eq!(
+        crate::common::children_of(me).len(),
+        before,
+        "no lwC process is left behind"
+    );
 }
