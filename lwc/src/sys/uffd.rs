@@ -1073,6 +1073,13 @@ struct Body {
     regions: [PageRegion; MAX_REGIONS],
     /// /proc/self/maps text, and getdents64 output.
     maps_buf: [u8; MAPS_BUF_LEN],
+    /// Bytes of maps text in `maps_buf` from the last `read_current` (0 once overwritten).
+    maps_len: usize,
+    /// A /proc/self/maps listing whose layout is `expected` (its first `known_maps_len`
+    /// bytes; 0: none). A rollback that reads the same bytes again knows the layout is
+    /// unchanged without parsing it — parsing cost about as much as the kernel's formatting.
+    known_maps: [u8; MAPS_BUF_LEN],
+    known_maps_len: usize,
     /// Pages written in logged ranges, filled by the handler task.
     log: WriteLog,
     /// The handler task's stack.
@@ -1110,17 +1117,47 @@ impl Body {
 
     /// Reads /proc/self/maps into `current` (own mappings left out).
     fn read_current(&mut self) -> std::result::Result<(), Failure> {
+        self.read_maps_text()?;
+        self.parse_current()
+    }
+
+    /// Reads /proc/self/maps into `maps_buf`.
+    fn read_maps_text(&mut self) -> std::result::Result<(), Failure> {
         // SAFETY: open for the body's lifetime; a copy of the raw fd so the buffer can be
         // borrowed mutably beside it.
         let maps = unsafe { BorrowedFd::borrow_raw(self.maps) };
-        let len = read_proc(maps, &mut self.maps_buf).map_err(|errno| Failure::Os {
+        self.maps_len = 0;
+        self.maps_len = read_proc(maps, &mut self.maps_buf).map_err(|errno| Failure::Os {
             op: "read /proc/self/maps",
             errno,
         })?;
+        Ok(())
+    }
+
+    /// Parses the text `read_maps_text` read into `current`.
+    fn parse_current(&mut self) -> std::result::Result<(), Failure> {
         let own = self.own();
-        let text = self.maps_buf.get(..len).unwrap_or(&[]);
+        let text = self.maps_buf.get(..self.maps_len).unwrap_or(&[]);
         self.n_current = parse_maps(text, &own, &mut self.current).map_err(Failure::Maps)?;
         Ok(())
+    }
+
+    /// Whether the text just read is the known listing of the expected layout.
+    fn text_is_known(&self) -> bool {
+        self.known_maps_len != 0
+            && self.maps_buf.get(..self.maps_len) == self.known_maps.get(..self.known_maps_len)
+    }
+
+    /// Remembers the text just read as a listing of the expected layout.
+    fn remember_text(&mut self) {
+        let n = self.maps_len;
+        match (self.known_maps.get_mut(..n), self.maps_buf.get(..n)) {
+            (Some(dst), Some(src)) => {
+                dst.copy_from_slice(src);
+                self.known_maps_len = n;
+            }
+            _ => self.known_maps_len = 0,
+        }
     }
 
     /// Makes the layout just read the expected one.
@@ -1130,6 +1167,7 @@ impl Body {
         if let (Some(dst), Some(src)) = (self.expected.get_mut(..n), self.current.get(..n)) {
             dst.copy_from_slice(src);
         }
+        self.remember_text();
     }
 
     /// Copies `len` bytes of the pristine copy at `off` to address `to`.
@@ -1653,6 +1691,7 @@ fn rollback_inner(b: &mut Body) -> std::result::Result<std::convert::Infallible,
     // SAFETY: open for the body's lifetime; a copy of the raw fd so the buffer can be borrowed
     // mutably beside it.
     let task = unsafe { BorrowedFd::borrow_raw(b.task) };
+    b.maps_len = 0; // the buffer holds directory entries now
     let threads = count_threads_in(task, &mut b.maps_buf).map_err(|errno| Failure::Os {
         op: "read /proc/self/task",
         errno,
@@ -1696,8 +1735,15 @@ fn rollback_inner(b: &mut Body) -> std::result::Result<std::convert::Infallible,
 
 /// Reads the layout and decides: Ok(false) unchanged, Ok(true) changed but repairable.
 fn check_layout(b: &mut Body) -> std::result::Result<bool, Failure> {
-    b.read_current()?;
-    if current_brk() == b.brk && policy::layout_unchanged(b.expected(), b.current()) {
+    b.read_maps_text()?;
+    let same_brk = current_brk() == b.brk;
+    if same_brk && b.text_is_known() {
+        return Ok(false);
+    }
+    b.parse_current()?;
+    if same_brk && policy::layout_unchanged(b.expected(), b.current()) {
+        // The same layout in other words (a grown stack): next time, these bytes are known.
+        b.remember_text();
         return Ok(false);
     }
     policy::check_repairable(b.expected(), b.current(), b.ranges()).map_err(Failure::Layout)?;
