@@ -80,6 +80,7 @@
 //! Litton et al., OSDI '16, §3 (snapshot and rollback); DESIGN.md §2 ("in-place rollback");
 //! MACHINE.md ("Tracking and restoring written pages").
 
+use crate::sys::process;
 use crate::sys::uffd::{self, Range, Vma, KIND_ANON, KIND_SPECIAL, KIND_STACK};
 use crate::{Error, Result};
 
@@ -150,7 +151,7 @@ impl InPlace {
     #[allow(unsafe_code)] // Declaring a function that returns twice needs `unsafe fn`.
     pub(crate) unsafe fn take() -> Result<InPlaceTaken> {
         probe_arch()?;
-        let threads = uffd::thread_count()?;
+        let threads = process::thread_count();
         if threads > 1 {
             return Err(Error::MultiThreaded { threads });
         }

@@ -44,3 +44,10 @@ pub(crate) fn raw_syscall(nr: i64, a: [u64; 6]) -> i64 {
         r
     }
 }
+
+/// The errno of the system call that just failed (EIO if there is none to read).
+pub(crate) fn errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}

@@ -1,7 +1,7 @@
 //! Processes: fork, reaping, pidfds, signals, prctl, credentials, capabilities and affinity.
 
 use crate::{Error, Result};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// What `fork` returned in this process.
 pub(crate) enum Forked {
@@ -265,9 +265,34 @@ pub(crate) fn current_cpu() -> Option<usize> {
     (c >= 0).then_some(c as usize)
 }
 
-/// Threads in this process.
+/// Threads in this process (1 when /proc cannot be read: the callers refuse only what they
+/// can see), with [`settled_thread_count`]'s grace for threads on their way out.
 pub(crate) fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task").map_or(1, |d| d.count())
+    let mut buf = [0u8; 4096];
+    match open_task_dir() {
+        Ok(dir) => settled_thread_count(|| count_threads_in(dir.as_fd(), &mut buf)).unwrap_or(1),
+        Err(_) => 1,
+    }
+}
+
+/// How long a count above one is retried, for threads that are exiting.
+const EXITING_THREADS_GRACE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Counts threads with `count`; while it finds more than one, retries for up to
+/// [`EXITING_THREADS_GRACE`]. A thread just joined may still be listed: `pthread_join` returns
+/// when the kernel clears the thread's tid, which happens before the thread leaves its thread
+/// group. A process that really has other threads pays the grace once, on its way to an error.
+/// Allocation-free (rollback counts with signals blocked, on its own stack).
+pub(crate) fn settled_thread_count<E>(
+    mut count: impl FnMut() -> std::result::Result<usize, E>,
+) -> std::result::Result<usize, E> {
+    let mut threads = count()?;
+    let start = std::time::Instant::now();
+    while threads > 1 && start.elapsed() < EXITING_THREADS_GRACE {
+        std::thread::sleep(std::time::Duration::from_micros(200));
+        threads = count()?;
+    }
+    Ok(threads)
 }
 
 extern "C" {
@@ -358,4 +383,67 @@ pub(crate) fn reap_pidfd(pidfd: &OwnedFd) -> Option<Ended> {
     } else {
         Ended::Killed(status)
     })
+}
+
+/// Opens /proc/self/task (the directory of this process's threads); errno on failure.
+pub(crate) fn open_task_dir() -> std::result::Result<OwnedFd, i32> {
+    // SAFETY: a NUL-terminated path; open returns a new fd or -1.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/task".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(super::errno());
+    }
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Counts the entries of an open /proc/PID/task directory from its start, using `buf` for
+/// getdents64; allocation-free. Rollback keeps the directory open from `take`: the listing is
+/// made afresh from the thread group at each read from offset 0, and an open(2) plus close(2)
+/// of the directory costs several times the listing itself.
+pub(crate) fn count_threads_in(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> std::result::Result<usize, i32> {
+    // SAFETY: lseek has no memory effects.
+    if unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_SET) } < 0 {
+        return Err(super::errno());
+    }
+    let mut threads = 0;
+    loop {
+        // SAFETY: getdents64 writes at most buf.len() bytes into `buf`, exclusively borrowed.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                fd.as_raw_fd(),
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            return Err(super::errno());
+        }
+        if n == 0 {
+            return Ok(threads);
+        }
+        // struct linux_dirent64 { u64 ino; i64 off; u16 reclen; u8 type; char name[]; }
+        let mut at = 0usize;
+        while at < n as usize {
+            let reclen = match buf.get(at + 16..at + 18) {
+                Some(b) => u16::from_ne_bytes([b[0], b[1]]) as usize,
+                None => return Err(libc::EIO),
+            };
+            if reclen == 0 {
+                return Err(libc::EIO);
+            }
+            if buf.get(at + 19).is_some_and(|&c| c != b'.') {
+                threads += 1;
+            }
+            at += reclen;
+        }
+    }
 }

@@ -158,11 +158,7 @@ pub(crate) struct PageRegion {
 /// The size of a page.
 pub(crate) const PAGE: usize = 4096;
 
-fn errno() -> i32 {
-    io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
-}
+use super::{errno, process};
 
 // ---------------------------------------------------------------------------------------------
 // userfaultfd
@@ -729,73 +725,6 @@ pub(crate) fn read_proc(fd: BorrowedFd<'_>, buf: &mut [u8]) -> std::result::Resu
     }
 }
 
-/// Opens /proc/self/task (the directory of this process's threads); errno on failure.
-fn open_task_dir() -> std::result::Result<OwnedFd, i32> {
-    // SAFETY: a NUL-terminated path; open returns a new fd or -1.
-    let fd = unsafe {
-        libc::open(
-            c"/proc/self/task".as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(errno());
-    }
-    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Counts the threads of this process (entries of /proc/self/task) using `buf` for getdents64;
-/// allocation-free.
-pub(crate) fn count_threads(buf: &mut [u8]) -> std::result::Result<usize, i32> {
-    let fd = open_task_dir()?;
-    count_threads_in(fd.as_fd_borrowed(), buf)
-}
-
-/// Counts the entries of an open /proc/PID/task directory from its start, using `buf` for
-/// getdents64; allocation-free. Rollback keeps the directory open from `take`: the listing is
-/// made afresh from the thread group at each read from offset 0, and an open(2) plus close(2)
-/// of the directory costs several times the listing itself.
-fn count_threads_in(fd: BorrowedFd<'_>, buf: &mut [u8]) -> std::result::Result<usize, i32> {
-    // SAFETY: lseek has no memory effects.
-    if unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_SET) } < 0 {
-        return Err(errno());
-    }
-    let mut threads = 0;
-    loop {
-        // SAFETY: getdents64 writes at most buf.len() bytes into `buf`, exclusively borrowed.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_getdents64,
-                fd.as_raw_fd(),
-                buf.as_mut_ptr(),
-                buf.len(),
-            )
-        };
-        if n < 0 {
-            return Err(errno());
-        }
-        if n == 0 {
-            return Ok(threads);
-        }
-        // struct linux_dirent64 { u64 ino; i64 off; u16 reclen; u8 type; char name[]; }
-        let mut at = 0usize;
-        while at < n as usize {
-            let reclen = match buf.get(at + 16..at + 18) {
-                Some(b) => u16::from_ne_bytes([b[0], b[1]]) as usize,
-                None => return Err(libc::EIO),
-            };
-            if reclen == 0 {
-                return Err(libc::EIO);
-            }
-            if buf.get(at + 19).is_some_and(|&c| c != b'.') {
-                threads += 1;
-            }
-            at += reclen;
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Probe
 // ---------------------------------------------------------------------------------------------
@@ -1031,7 +960,7 @@ struct Body {
     pagemap: RawFd,
     /// /proc/self/maps.
     maps: RawFd,
-    /// /proc/self/task (kept open: see [`count_threads_in`]).
+    /// /proc/self/task (kept open: see [`process::count_threads_in`]).
     task: RawFd,
     /// The memfd holding the pristine copy.
     pristine_fd: RawFd,
@@ -1346,12 +1275,6 @@ fn current_brk() -> usize {
     unsafe { libc::syscall(libc::SYS_brk, 0usize) as usize }
 }
 
-/// Threads in this process (entries of /proc/self/task).
-pub(crate) fn thread_count() -> Result<usize> {
-    let mut buf = [0u8; 4096];
-    count_threads(&mut buf).map_err(|e| Error::errno("read /proc/self/task", e))
-}
-
 impl SnapshotRef {
     /// Takes a snapshot of the calling process. Returns `(handle, false)` now and, after each
     /// [`SnapshotRef::rollback`], `(handle, true)` again.
@@ -1366,7 +1289,7 @@ impl SnapshotRef {
         let uffd = Uffd::open_wp_async()?;
         let pagemap = open_pagemap()?;
         let maps = open_maps()?;
-        let task = open_task_dir().map_err(|e| Error::errno("open /proc/self/task", e))?;
+        let task = process::open_task_dir().map_err(|e| Error::errno("open /proc/self/task", e))?;
         let log_min = log_min_bytes();
         let arena = Arena::new()?;
         // Declared after the arena so that, on an error, the handler task (whose stack is in the
@@ -1692,10 +1615,12 @@ fn rollback_inner(b: &mut Body) -> std::result::Result<std::convert::Infallible,
     // mutably beside it.
     let task = unsafe { BorrowedFd::borrow_raw(b.task) };
     b.maps_len = 0; // the buffer holds directory entries now
-    let threads = count_threads_in(task, &mut b.maps_buf).map_err(|errno| Failure::Os {
-        op: "read /proc/self/task",
-        errno,
-    })?;
+    let threads =
+        process::settled_thread_count(|| process::count_threads_in(task, &mut b.maps_buf))
+            .map_err(|errno| Failure::Os {
+                op: "read /proc/self/task",
+                errno,
+            })?;
     if threads > 1 {
         return Err(Failure::Threads(threads));
     }
