@@ -182,6 +182,23 @@ impl Slot {
         }
     }
 
+    /// Reads the mailbox and wipes its words: every non-sandboxed lwC can read the board, and
+    /// the words two lwCs exchanged must not stay there for one that gets control later.
+    #[inline]
+    pub(crate) fn take(&self) -> (u32, u32, u32, [u64; 6]) {
+        let message = self.read();
+        self.clear_args();
+        message
+    }
+
+    /// Wipes the mailbox's words.
+    #[inline]
+    pub(crate) fn clear_args(&self) {
+        for a in &self.args {
+            a.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// Reads the mailbox (after the wake word was seen WOKEN with Acquire).
     #[inline]
     pub(crate) fn read(&self) -> (u32, u32, u32, [u64; 6]) {

@@ -377,7 +377,7 @@ fn child_main(
                     Some((m, state::RUNNING)) => {
                         // The poster writes the mailbox after taking its turn: wait for it.
                         handoff::park(m, local::with(|l| l.handoff));
-                        let (_, id, gen, _) = m.read();
+                        let (_, id, gen, _) = m.take();
                         Some(Lwc { id, gen })
                     }
                     _ => None,

@@ -293,7 +293,7 @@ pub(crate) fn wait_turn(op: &'static str) -> Result<Wake> {
     let mode = local::with(|l| l.handoff);
     loop {
         handoff::park(mine, mode);
-        let (why, caller, caller_gen, args) = mine.read();
+        let (why, caller, caller_gen, args) = mine.take();
         let caller_lwc = Lwc {
             id: caller,
             gen: caller_gen,

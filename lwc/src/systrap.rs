@@ -137,6 +137,9 @@ fn mark_back(sandbox: &Lwc) {
             Ordering::AcqRel,
             Ordering::Relaxed,
         );
+        // It read its mailbox when it resumed, and cannot wipe it itself (its view of the board
+        // is read-only): we do.
+        s.clear_args();
         b.slot(me).awaiting.store(NO_LWC, Ordering::Relaxed);
         b.slot(me).state.store(state::RUNNING, Ordering::Release);
     }

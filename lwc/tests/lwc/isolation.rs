@@ -26,6 +26,14 @@ pub fn tests() -> Vec<(&'static str, fn())> {
             "isolation::parent_fd_unreachable_from_child",
             parent_fd_unreachable,
         ),
+        (
+            "isolation::switch_args_do_not_stay_on_the_board",
+            args_do_not_stay_plain,
+        ),
+        (
+            "isolation::switch_args_to_a_sandbox_do_not_stay_on_the_board",
+            args_do_not_stay_sandboxed,
+        ),
     ]
 }
 
@@ -267,6 +275,68 @@ fn sibling(as_nobody: bool) {
             panic!("{}", lwc::discard_switch(&caller, one(won)));
         }
     }
+}
+
+/// The switchboard is shared by every (non-sandboxed) lwC of a group. Words passed in a switch
+/// sit in the target's mailbox until it reads them; after that they must be gone, or any lwC
+/// that gets control later could read what two others exchanged.
+fn args_do_not_stay(receiver_opts: Options) {
+    start();
+    let secret = Secret::new();
+    // The attacker exists before the secret is ever formed (its copy of our memory holds only
+    // the two halves).
+    // SAFETY: single-threaded.
+    let attacker = match unsafe { lwc::create(&Spec::new(), &Options::new()) }.expect("create") {
+        Created::Parent(a) => a,
+        Created::Child { caller, .. } => {
+            let won = scan_self(&secret) as u64;
+            panic!(
+                "{}",
+                lwc::discard_switch(&caller, Args([won, 1, 0, 0, 0, 0]))
+            );
+        }
+    };
+    // SAFETY: single-threaded.
+    let receiver = match unsafe { lwc::create(&Spec::new(), &receiver_opts) }.expect("create") {
+        Created::Parent(r) => r,
+        Created::Child { caller, args } => {
+            let mut got = [0u8; LEN];
+            for (chunk, w) in got.chunks_mut(8).zip(args.0) {
+                chunk.copy_from_slice(&w.to_ne_bytes());
+            }
+            let ok = secret.matches(&got) as u64;
+            loop {
+                lwc::switch(&caller, one(ok)).expect("switch back");
+            }
+        }
+    };
+    let mut words = [0u64; 6];
+    for (i, w) in words.iter_mut().take(LEN / 8).enumerate() {
+        let mut b = [0u8; 8];
+        for (j, byte) in b.iter_mut().enumerate() {
+            *byte = secret.x[i * 8 + j] ^ secret.m[i * 8 + j];
+        }
+        *w = u64::from_ne_bytes(b);
+    }
+    let back = lwc::switch(&receiver, Args(words)).expect("switch to the receiver");
+    words = [0; 6];
+    std::hint::black_box(&words);
+    assert_eq!(back.args.0[0], 1, "the receiver got the secret");
+    let report = lwc::switch(&attacker, Args::NONE).expect("switch to the attacker");
+    assert_eq!(report.args.0[1], 1, "the scan ran");
+    assert_eq!(
+        report.args.0[0], 0,
+        "the attacker found the words on the board"
+    );
+}
+
+fn args_do_not_stay_plain() {
+    args_do_not_stay(Options::new())
+}
+
+/// A sandbox's view of the board is read-only: its monitor wipes the words for it.
+fn args_do_not_stay_sandboxed() {
+    args_do_not_stay(Options::new().systrap(lwc::Systrap::only(&[libc::SYS_openat])))
 }
 
 fn sibling_root() {
