@@ -476,7 +476,7 @@ fn multi_threaded_is_refused() {
 }
 
 /// `pthread_join` returns before the kernel drops the thread from the thread group: take and
-/// rollback right after a join must not see it (CI once did, one run in thirty).
+/// rollback right after a join must not see it (a stress loop once did, in one run of 25).
 fn thread_just_joined_does_not_count() {
     let shared = Shared::new();
     for _ in 0..30 {
