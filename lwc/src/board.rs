@@ -124,10 +124,7 @@ impl Board {
     /// Finds a free slot, marks it STARTING with a new generation and returns `(id, gen)`.
     /// Only the lwC holding the thread of control allocates; the supervisor only frees.
     pub(crate) fn allocate(&self, parent: u32) -> Option<(u32, u32)> {
-        let hw = self.high_water.load(Ordering::Acquire) as usize;
-        let limit = (hw + 1).min(CAPACITY);
-        for id in (0..limit).chain(limit..CAPACITY) {
-            let s = &self.slots[id];
+        for (id, s) in self.slots.iter().enumerate() {
             if s.state
                 .compare_exchange(
                     state::FREE,
