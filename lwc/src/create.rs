@@ -531,13 +531,7 @@ fn apply_memory(spec: &Spec) -> Result<()> {
             mem::unmap_range(r.addr, r.len)?;
             // A shared region inside is gone for us: close its memfd as well.
             local::with(|l| {
-                l.regions.retain(|m| {
-                    !Region {
-                        addr: m.addr,
-                        len: m.len,
-                    }
-                    .overlaps(r)
-                });
+                l.regions.retain(|m| !m.region().overlaps(r));
             });
         }
     }
@@ -550,10 +544,7 @@ fn apply_memory(spec: &Spec) -> Result<()> {
     let to_copy: Vec<Region> = local::with(|l| {
         l.regions
             .iter()
-            .map(|m| Region {
-                addr: m.addr,
-                len: m.len,
-            })
+            .map(|m| m.region())
             .filter(|m| !shared.iter().any(|s| s.overlaps(m)))
             .collect()
     });

@@ -173,13 +173,5 @@ pub(crate) fn register_region(map: Arc<SharedMapping>) {
 
 /// Whether `r` lies inside a shared region known here.
 pub(crate) fn is_shared_region(r: &Region) -> bool {
-    with(|l| {
-        l.regions.iter().any(|m| {
-            Region {
-                addr: m.addr,
-                len: m.len,
-            }
-            .contains(r)
-        })
-    })
+    with(|l| l.regions.iter().any(|m| m.region().contains(r)))
 }

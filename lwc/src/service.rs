@@ -234,11 +234,8 @@ pub(crate) fn execute_request() {
             };
             let found = local::with(|l| {
                 l.regions.iter().find_map(|m| {
-                    let r = Region {
-                        addr: m.addr,
-                        len: m.len,
-                    };
-                    r.contains(&want)
+                    m.region()
+                        .contains(&want)
                         .then(|| {
                             m.memfd
                                 .try_clone()

@@ -84,10 +84,7 @@ impl SharedRegion {
 
     /// The address range.
     pub fn region(&self) -> Region {
-        Region {
-            addr: self.map.addr,
-            len: self.map.len,
-        }
+        self.map.region()
     }
 
     /// A raw pointer to the first byte (the memory is shared with other lwCs and processes, so

@@ -203,6 +203,14 @@ impl SharedMapping {
             memfd,
         })
     }
+
+    /// The address range of the mapping.
+    pub(crate) fn region(&self) -> crate::Region {
+        crate::Region {
+            addr: self.addr,
+            len: self.len,
+        }
+    }
 }
 
 /// Creates a close-on-exec memfd.
