@@ -1678,6 +1678,9 @@ fn check_layout(b: &mut Body) -> std::result::Result<bool, Failure> {
 /// Puts the layout back: the break, then unmaps what is new or changed, then re-creates the
 /// missing parts of anonymous ranges from the pristine copy and tracks them again. Returns the
 /// pages it copied.
+///
+/// `current` holds the layout `check_layout` just parsed; /proc/self/maps is read again only
+/// after a step that changed the layout.
 fn fix_layout(b: &mut Body) -> usize {
     if current_brk() != b.brk {
         // SAFETY: moves the break back to where it was at take; memory beyond it is new.
@@ -1685,10 +1688,9 @@ fn fix_layout(b: &mut Body) -> usize {
         if current_brk() != b.brk {
             die("brk (restore the program break)", libc::ENOMEM);
         }
+        reread_or_die(b);
     }
-    if let Err(f) = b.read_current() {
-        die_failure(f);
-    }
+    let mut unmapped = false;
     for i in 0..b.n_current {
         let Some(&v) = b.current.get(i) else { break };
         if v.shared || v.kind == KIND_SPECIAL || policy::kept(&v, b.expected()) {
@@ -1699,11 +1701,13 @@ fn fix_layout(b: &mut Body) -> usize {
         if unsafe { libc::munmap(v.start as *mut _, v.len()) } != 0 {
             die("munmap (mapping made since the snapshot)", errno());
         }
+        unmapped = true;
     }
-    if let Err(f) = b.read_current() {
-        die_failure(f);
+    if unmapped {
+        reread_or_die(b);
     }
     let mut pages = 0;
+    let mut recreated = false;
     for i in 0..b.n_ranges {
         let Some(&r) = b.ranges.get(i) else { break };
         let mut at = r.vma.start;
@@ -1722,14 +1726,22 @@ fn fix_layout(b: &mut Body) -> usize {
                 None => r.vma.end,
             };
             pages += recreate(b, &r, at, hole_end);
+            recreated = true;
             at = hole_end;
         }
     }
-    if let Err(f) = b.read_current() {
-        die_failure(f);
+    if recreated {
+        reread_or_die(b);
     }
     b.current_is_expected();
     pages
+}
+
+/// Reads /proc/self/maps into `current` again, after rollback changed the layout.
+fn reread_or_die(b: &mut Body) {
+    if let Err(f) = b.read_current() {
+        die_failure(f);
+    }
 }
 
 /// Maps `[start, end)` of anonymous range `r` again, fills it from the pristine copy and
@@ -1982,9 +1994,7 @@ fn adapt_logging(b: &mut Body) {
     }
     if moved {
         // Registration changes may merge or split mappings: that layout is the reference now.
-        if let Err(f) = b.read_current() {
-            die_failure(f);
-        }
+        reread_or_die(b);
         b.current_is_expected();
     }
 }
