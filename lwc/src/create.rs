@@ -287,7 +287,7 @@ fn accept_sandbox(lwc: &Lwc, pid: libc::pid_t, hs: &OwnedFd) -> Result<Monitor> 
         Ok::<(), Error>(())
     })?;
     let r = systrap_setup_wait(lwc, &listener);
-    let monitor = local::with(|l| l.table[lwc.id as usize].take().and_then(|e| e.monitor));
+    let monitor = local::with(|l| l.take_entry(lwc.id, lwc.gen)).and_then(|e| e.monitor);
     match (r, monitor) {
         (Ok(()), Some(m)) => Ok(m),
         (Err(e), _) => {

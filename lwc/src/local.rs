@@ -135,6 +135,12 @@ impl Local {
             .filter(|e| e.gen == gen)
     }
 
+    /// Removes and returns our entry for `id` if it is of generation `gen`.
+    pub(crate) fn take_entry(&mut self, id: u32, gen: u32) -> Option<Entry> {
+        self.entry(id, gen)?;
+        self.table[id as usize].take()
+    }
+
     pub(crate) fn insert(&mut self, id: u32, entry: Entry) {
         self.reserve(id);
         self.table[id as usize] = Some(entry);

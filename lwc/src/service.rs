@@ -8,7 +8,7 @@
 //! the OVERLAY and SYSCALL rights are kernel objects, not flags in shared memory.
 
 use crate::board::{kind, state, Slot};
-use crate::local::{self, Entry};
+use crate::local;
 use crate::spec::{Region, Rights};
 use crate::switch::{self, check_right, hand_to, wait_turn, Args, Lwc, Wake};
 use crate::sys::mem::{self, SharedMapping};
@@ -375,11 +375,8 @@ pub fn close(l: Lwc) -> Result<()> {
     if l == switch::current() {
         return Err(Error::NotParked { op: OP, lwc: l.id });
     }
-    let entry = local::with(|loc| {
-        let e = loc.entry(l.id, l.gen).is_some();
-        e.then(|| loc.table[l.id as usize].take()).flatten()
-    })
-    .ok_or(Error::Dead { op: OP, lwc: l.id })?;
+    let entry =
+        local::with(|loc| loc.take_entry(l.id, l.gen)).ok_or(Error::Dead { op: OP, lwc: l.id })?;
     let Some(pid) = entry.child_pid else {
         return Ok(());
     };
@@ -402,14 +399,7 @@ pub fn close(l: Lwc) -> Result<()> {
 
 /// Reaps our discarded child `caller` (it just switched to us and exited).
 pub(crate) fn reap_if_child(caller: &Lwc) {
-    let pid = local::with(|l| {
-        let e: Option<Entry> = l
-            .entry(caller.id, caller.gen)
-            .is_some()
-            .then(|| l.table[caller.id as usize].take())
-            .flatten();
-        e.and_then(|e| e.child_pid)
-    });
+    let pid = local::with(|l| l.take_entry(caller.id, caller.gen)).and_then(|e| e.child_pid);
     if let Some(pid) = pid {
         process::wait_child(pid, true);
     }
