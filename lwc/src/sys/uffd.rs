@@ -44,7 +44,7 @@
 
 use crate::{Error, Result};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 
 // ---------------------------------------------------------------------------------------------
@@ -158,6 +158,7 @@ pub(crate) struct PageRegion {
 /// The size of a page.
 pub(crate) const PAGE: usize = 4096;
 
+use super::mem::Pages;
 use super::{errno, process};
 
 // ---------------------------------------------------------------------------------------------
@@ -265,7 +266,6 @@ impl Uffd {
 
     /// Borrows the fd.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        use std::os::fd::AsFd;
         self.fd.as_fd()
     }
 }
@@ -734,8 +734,8 @@ pub(crate) fn read_proc(fd: BorrowedFd<'_>, buf: &mut [u8]) -> std::result::Resu
 pub(crate) fn probe() -> Result<()> {
     let uffd = Uffd::open_wp_async()?;
     let pagemap = open_pagemap().map_err(|e| unavailable(e.to_string()))?;
-    let page = ScratchPage::new()?;
-    let addr = page.addr();
+    let mut page = Pages::new(PAGE)?;
+    let addr = page.region().addr;
     register_wp(uffd.fd(), addr, PAGE).map_err(|e| {
         unavailable(format!(
             "UFFDIO_REGISTER(WP): {}",
@@ -748,7 +748,9 @@ pub(crate) fn probe() -> Result<()> {
             io::Error::from_raw_os_error(e)
         ))
     })?;
-    page.touch();
+    // Volatile: nothing in the program reads the byte back, only the page tables record it.
+    // SAFETY: a valid byte of our own page, exclusively borrowed.
+    unsafe { std::ptr::write_volatile(&mut page.as_mut_slice()[0], 1) };
     let mut out = [PageRegion::default(); 4];
     let q = ScanQuery {
         flags: PM_SCAN_CHECK_WPASYNC,
@@ -756,13 +758,12 @@ pub(crate) fn probe() -> Result<()> {
         category_anyof_mask: 0,
         return_mask: PAGE_IS_WRITTEN,
     };
-    let (n, _) =
-        scan_once(pagemap.as_fd_borrowed(), addr, addr + PAGE, &q, &mut out).map_err(|e| {
-            unavailable(format!(
-                "PAGEMAP_SCAN: {} (needs Linux 6.7+)",
-                io::Error::from_raw_os_error(e)
-            ))
-        })?;
+    let (n, _) = scan_once(pagemap.as_fd(), addr, addr + PAGE, &q, &mut out).map_err(|e| {
+        unavailable(format!(
+            "PAGEMAP_SCAN: {} (needs Linux 6.7+)",
+            io::Error::from_raw_os_error(e)
+        ))
+    })?;
     if n != 1 {
         return Err(unavailable(
             "PAGEMAP_SCAN did not report a page written under async write-protect".into(),
@@ -770,59 +771,6 @@ pub(crate) fn probe() -> Result<()> {
     }
     let _ = unregister(uffd.fd(), addr, PAGE);
     Ok(())
-}
-
-/// Borrowing helper so call sites read the same for every OwnedFd.
-trait AsFdBorrowed {
-    fn as_fd_borrowed(&self) -> BorrowedFd<'_>;
-}
-impl AsFdBorrowed for OwnedFd {
-    fn as_fd_borrowed(&self) -> BorrowedFd<'_> {
-        use std::os::fd::AsFd;
-        self.as_fd()
-    }
-}
-
-/// One private anonymous page for the probe, unmapped on drop.
-struct ScratchPage(NonNull<u8>);
-
-impl ScratchPage {
-    fn new() -> Result<ScratchPage> {
-        // SAFETY: a fresh anonymous mapping; no existing memory is affected.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                PAGE,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(Error::last_os("mmap (probe page)"));
-        }
-        NonNull::new(p.cast())
-            .map(ScratchPage)
-            .ok_or(Error::Invalid {
-                op: "mmap (probe page)",
-                reason: "null mapping".into(),
-            })
-    }
-    fn addr(&self) -> usize {
-        self.0.as_ptr() as usize
-    }
-    fn touch(&self) {
-        // SAFETY: the page is ours, mapped read-write, and nothing else references it.
-        unsafe { std::ptr::write_volatile(self.0.as_ptr(), 1) };
-    }
-}
-
-impl Drop for ScratchPage {
-    fn drop(&mut self) {
-        // SAFETY: unmaps the page this value owns.
-        unsafe { libc::munmap(self.0.as_ptr().cast(), PAGE) };
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
