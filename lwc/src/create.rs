@@ -448,16 +448,7 @@ fn setup(
             e.child_pid = None;
             e.rights = e.rights.intersection(Rights::SWITCH);
         }
-        l.insert(
-            creator.id,
-            Entry {
-                gen: creator.gen,
-                rights: Rights::SWITCH,
-                control: None,
-                child_pid: None,
-                monitor: None,
-            },
-        );
+        l.insert(creator.id, Entry::switch_only(creator.gen));
         // Without a control socket yet, our creator (and only it: the kernel tells us the
         // peer's pid) may connect one later.
         l.service_peer = control.is_none().then(|| (creator, process::getppid()));

@@ -61,6 +61,20 @@ pub(crate) struct Entry {
     pub(crate) monitor: Option<Monitor>,
 }
 
+impl Entry {
+    /// An entry that only lets us switch to lwC generation `gen` (what a callee learns of its
+    /// caller, and a new lwC of its creator).
+    pub(crate) fn switch_only(gen: u32) -> Entry {
+        Entry {
+            gen,
+            rights: Rights::SWITCH,
+            control: None,
+            child_pid: None,
+            monitor: None,
+        }
+    }
+}
+
 /// Monitor-side state of a sandboxed lwC.
 #[derive(Debug)]
 pub(crate) struct Monitor {
@@ -159,16 +173,7 @@ impl Local {
         if id == NO_LWC || self.entry(id, gen).is_some() {
             return;
         }
-        self.insert(
-            id,
-            Entry {
-                gen,
-                rights: Rights::SWITCH,
-                control: None,
-                child_pid: None,
-                monitor: None,
-            },
-        );
+        self.insert(id, Entry::switch_only(gen));
     }
 }
 
