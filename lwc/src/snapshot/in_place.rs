@@ -233,20 +233,20 @@ pub(crate) fn layout_unchanged(expected: &[Vma], current: &[Vma]) -> bool {
     expected.len() == current.len() && expected.iter().zip(current).all(|(e, v)| same(e, v))
 }
 
-/// Whether `v` is one of `layout` (sorted by address, so by end too).
+/// The mapping of `layout` (sorted by address, so by end too) that ends at `end`.
+fn ending_at(layout: &[Vma], end: usize) -> Option<&Vma> {
+    let i = layout.binary_search_by_key(&end, |v| v.end).ok()?;
+    layout.get(i)
+}
+
+/// Whether `v` is one of `layout`.
 pub(crate) fn kept(v: &Vma, layout: &[Vma]) -> bool {
-    match layout.binary_search_by_key(&v.end, |e| e.end) {
-        Ok(i) => layout.get(i).is_some_and(|e| same(e, v)),
-        Err(_) => false,
-    }
+    ending_at(layout, v.end).is_some_and(|e| same(e, v))
 }
 
 /// Whether `e` (expected) is still in `current`.
 fn still_there(e: &Vma, current: &[Vma]) -> bool {
-    match current.binary_search_by_key(&e.end, |v| v.end) {
-        Ok(i) => current.get(i).is_some_and(|v| same(e, v)),
-        Err(_) => false,
-    }
+    ending_at(current, e.end).is_some_and(|v| same(e, v))
 }
 
 /// Decides whether a changed layout can be put back by rollback; the reason when it cannot.
