@@ -313,17 +313,13 @@ fn systrap_setup_wait(lwc: &Lwc, listener: &OwnedFd) -> Result<()> {
         }
         let n = seccomp::receive(listener)?;
         if seccomp::marker_kind(n.nr).is_some() {
-            local::with(|l| {
-                if let Some(m) = l
-                    .entry_mut(lwc.id, lwc.gen)
-                    .and_then(|e| e.monitor.as_mut())
-                {
-                    m.pending = Some(Pending {
-                        id: n.id,
-                        trap: false,
-                    });
-                }
-            });
+            systrap::set_pending(
+                lwc,
+                Pending {
+                    id: n.id,
+                    trap: false,
+                },
+            );
             if let Some(b) = local::board() {
                 b.slot(lwc.id).state.store(state::PARKED, Ordering::Release);
             }

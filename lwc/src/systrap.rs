@@ -269,7 +269,8 @@ fn wait_event(
     }
 }
 
-fn set_pending(l: &Lwc, p: Pending) {
+/// Records the notification sandbox `l` is blocked in (we are its monitor).
+pub(crate) fn set_pending(l: &Lwc, p: Pending) {
     local::with(|loc| {
         if let Some(m) = loc.entry_mut(l.id, l.gen).and_then(|e| e.monitor.as_mut()) {
             m.pending = Some(p);
