@@ -1267,10 +1267,7 @@ impl SnapshotRef {
                 *slot = Range {
                     vma: *v,
                     pristine_off: total,
-                    registered: false,
-                    logged: false,
-                    round_pages: 0,
-                    heavy_rounds: 0,
+                    ..Range::default()
                 };
                 total += v.len();
                 n += 1;
@@ -1303,11 +1300,9 @@ impl SnapshotRef {
                         })
                     }
                     // Mappings userfaultfd refuses are small file-backed data in practice
-                    // (checked by policy); they are copied back whole at every rollback.
-                    Err(e) if policy::may_copy_whole(&r.vma) => {
-                        let _ = e;
-                        r.registered = false;
-                    }
+                    // (checked by policy); they stay unregistered and are copied back whole at
+                    // every rollback.
+                    Err(_) if policy::may_copy_whole(&r.vma) => {}
                     Err(e) => return Err(Error::errno("UFFDIO_REGISTER (in-place snapshot)", e)),
                 }
             }
