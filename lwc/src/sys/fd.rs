@@ -52,20 +52,11 @@ pub(crate) fn send(sock: &OwnedFd, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> Resu
             }
         }
     }
-    loop {
+    super::retry_eintr("sendmsg", || {
         // SAFETY: `msg` references live buffers for the duration of the call.
-        let r = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-        if r >= 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(Error::Os {
-                op: "sendmsg",
-                source: e,
-            });
-        }
-    }
+        unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) as i64 }
+    })?;
+    Ok(())
 }
 
 /// Receives one message into `buf`; returns its length and the descriptors that came with it.
@@ -82,21 +73,11 @@ pub(crate) fn recv(sock: &OwnedFd, buf: &mut [u8], wait: bool) -> Result<(usize,
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.as_mut_ptr().cast();
     msg.msg_controllen = std::mem::size_of_val(&cbuf);
-    let n = loop {
-        let flags = libc::MSG_CMSG_CLOEXEC | if wait { 0 } else { libc::MSG_DONTWAIT };
+    let flags = libc::MSG_CMSG_CLOEXEC | if wait { 0 } else { libc::MSG_DONTWAIT };
+    let n = super::retry_eintr("recvmsg", || {
         // SAFETY: `msg` references live buffers for the duration of the call.
-        let r = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, flags) };
-        if r >= 0 {
-            break r as usize;
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(Error::Os {
-                op: "recvmsg",
-                source: e,
-            });
-        }
-    };
+        unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, flags) as i64 }
+    })? as usize;
     let mut fds = Vec::new();
     // SAFETY: the kernel filled msg_control; the CMSG macros walk it within msg_controllen.
     unsafe {
@@ -223,23 +204,15 @@ impl Epoll {
     /// descriptors (none on timeout).
     pub(crate) fn wait(&self, out: &mut Vec<u64>, timeout_ms: i32) -> Result<()> {
         let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 64];
-        loop {
+        let n = super::retry_eintr("epoll_wait", || {
             // SAFETY: a valid array of 64 events.
-            let n =
-                unsafe { libc::epoll_wait(self.fd.as_raw_fd(), evs.as_mut_ptr(), 64, timeout_ms) };
-            if n >= 0 {
-                out.clear();
-                out.extend(evs[..n as usize].iter().map(|e| e.u64));
-                return Ok(());
+            unsafe {
+                libc::epoll_wait(self.fd.as_raw_fd(), evs.as_mut_ptr(), 64, timeout_ms) as i64
             }
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINTR) {
-                return Err(Error::Os {
-                    op: "epoll_wait",
-                    source: e,
-                });
-            }
-        }
+        })? as usize;
+        out.clear();
+        out.extend(evs[..n].iter().map(|e| e.u64));
+        Ok(())
     }
 }
 

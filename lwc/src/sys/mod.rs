@@ -45,6 +45,21 @@ pub(crate) fn raw_syscall(nr: i64, a: [u64; 6]) -> i64 {
     }
 }
 
+/// Makes a system call through `call` (which returns its raw result) again for as long as it
+/// fails with EINTR; any other failure (a negative result) is the OS error of `op`.
+pub(crate) fn retry_eintr(op: &'static str, mut call: impl FnMut() -> i64) -> crate::Result<i64> {
+    loop {
+        let r = call();
+        if r >= 0 {
+            return Ok(r);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(crate::Error::Os { op, source: e });
+        }
+    }
+}
+
 /// The errno of the system call that just failed (EIO if there is none to read).
 pub(crate) fn errno() -> i32 {
     std::io::Error::last_os_error()

@@ -323,20 +323,11 @@ pub(crate) fn poll_in(fd: &OwnedFd, timeout_ms: i32) -> Result<i16> {
         events: libc::POLLIN,
         revents: 0,
     };
-    loop {
+    let r = super::retry_eintr("poll", || {
         // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut p, 1, timeout_ms) };
-        if r >= 0 {
-            return Ok(if r == 0 { 0 } else { p.revents });
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(Error::Os {
-                op: "poll",
-                source: e,
-            });
-        }
-    }
+        unsafe { libc::poll(&mut p, 1, timeout_ms) as i64 }
+    })?;
+    Ok(if r == 0 { 0 } else { p.revents })
 }
 
 /// How a reaped process ended.

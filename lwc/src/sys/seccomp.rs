@@ -166,34 +166,27 @@ pub(crate) struct Notification {
 
 /// Receives the next notification (blocks).
 pub(crate) fn receive(listener: &OwnedFd) -> Result<Notification> {
-    loop {
-        // SAFETY: the kernel requires a zeroed seccomp_notif; it is plain data.
-        let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    // SAFETY: seccomp_notif is plain data; zero is a valid value.
+    let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    super::retry_eintr("SECCOMP_IOCTL_NOTIF_RECV", || {
+        // SAFETY: the kernel requires a zeroed seccomp_notif: every try gets a fresh one.
+        n = unsafe { std::mem::zeroed() };
         // SAFETY: a valid, zeroed seccomp_notif out-struct for NOTIF_RECV.
-        let r = unsafe {
+        unsafe {
             libc::ioctl(
                 listener.as_raw_fd(),
                 libc::SECCOMP_IOCTL_NOTIF_RECV as _,
                 &mut n as *mut libc::seccomp_notif,
-            )
-        };
-        if r == 0 {
-            let mut args = [0u64; 6];
-            args.copy_from_slice(&n.data.args);
-            return Ok(Notification {
-                id: n.id,
-                nr: n.data.nr as i64,
-                args,
-            });
+            ) as i64
         }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(Error::Os {
-                op: "SECCOMP_IOCTL_NOTIF_RECV",
-                source: e,
-            });
-        }
-    }
+    })?;
+    let mut args = [0u64; 6];
+    args.copy_from_slice(&n.data.args);
+    Ok(Notification {
+        id: n.id,
+        nr: n.data.nr as i64,
+        args,
+    })
 }
 
 /// How the monitor answers a trapped call.
