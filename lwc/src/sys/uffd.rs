@@ -391,6 +391,14 @@ pub(crate) struct ScanQuery {
     pub(crate) return_mask: u64,
 }
 
+/// Pages written since they were last write-protected (add `PM_SCAN_*` flags as needed).
+const WRITTEN: ScanQuery = ScanQuery {
+    flags: 0,
+    category_mask: PAGE_IS_WRITTEN,
+    category_anyof_mask: 0,
+    return_mask: PAGE_IS_WRITTEN,
+};
+
 /// Opens /proc/self/pagemap (read-only; PAGEMAP_SCAN needs no write access).
 ///
 /// A non-dumpable process (after setuid, or an lwC, which the runtime makes non-dumpable) sees
@@ -754,9 +762,7 @@ pub(crate) fn probe() -> Result<()> {
     let mut out = [PageRegion::default(); 4];
     let q = ScanQuery {
         flags: PM_SCAN_CHECK_WPASYNC,
-        category_mask: PAGE_IS_WRITTEN,
-        category_anyof_mask: 0,
-        return_mask: PAGE_IS_WRITTEN,
+        ..WRITTEN
     };
     let (n, _) = scan_once(pagemap.as_fd(), addr, addr + PAGE, &q, &mut out).map_err(|e| {
         unavailable(format!(
@@ -1053,9 +1059,20 @@ impl Body {
     /// `[to, to + len)` must be mapped writable, and rewriting it must be allowed (see the module
     /// docs); `off + len <= pristine_len`.
     unsafe fn restore(&self, off: usize, to: usize, len: usize) {
-        // SAFETY: the pristine mapping holds pristine_len bytes; the caller vouches for `to`.
-        unsafe { std::ptr::copy_nonoverlapping(self.pristine.add(off), to as *mut u8, len) }
+        // SAFETY: the caller's contract, with `self.pristine` the copy.
+        unsafe { copy_back(self.pristine, off, to, len) }
     }
+}
+
+/// Copies `len` bytes of the pristine copy at `pristine` from `off` to address `to` (for
+/// callers that hold the body's regions buffer mutably and so cannot use [`Body::restore`]).
+///
+/// # Safety
+/// As [`Body::restore`]: `pristine` is the body's pristine mapping, `off + len` lies inside it,
+/// and `[to, to + len)` is tracked memory mapped writable that may be rewritten.
+unsafe fn copy_back(pristine: *const u8, off: usize, to: usize, len: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { std::ptr::copy_nonoverlapping(pristine.add(off), to as *mut u8, len) }
 }
 
 /// The arena while `take` builds it; unmapped on drop unless handed to a snapshot.
@@ -1733,9 +1750,7 @@ fn recreate(b: &Body, r: &Range, start: usize, end: usize) -> usize {
 fn restore_written(b: &mut Body) -> usize {
     let written = ScanQuery {
         flags: PM_SCAN_CHECK_WPASYNC,
-        category_mask: PAGE_IS_WRITTEN,
-        category_anyof_mask: 0,
-        return_mask: PAGE_IS_WRITTEN,
+        ..WRITTEN
     };
     let reprotect = ScanQuery {
         flags: PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
@@ -1788,13 +1803,7 @@ fn restore_written(b: &mut Body) -> usize {
                     let (s, e) = (reg.start as usize, reg.end as usize);
                     // SAFETY: a written page inside a tracked span (the scan walked only it);
                     // its copy is at the same distance from the span's start.
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(
-                            pristine.add(off + (s - start)),
-                            s as *mut u8,
-                            e - s,
-                        )
-                    };
+                    unsafe { copy_back(pristine, off + (s - start), s, e - s) };
                     pages += (e - s) / PAGE;
                 }
                 if seen + batch.len() <= REPROTECT_ONE_BY_ONE {
@@ -1945,12 +1954,6 @@ fn adapt_logging(b: &mut Body) {
 /// The log's fallback: scans each logged range for written pages (no `CHECK_WPASYNC`: these
 /// ranges are registered in synchronous mode), restores them and protects them again.
 fn rescan_logged(b: &mut Body) -> usize {
-    let written = ScanQuery {
-        flags: 0,
-        category_mask: PAGE_IS_WRITTEN,
-        category_anyof_mask: 0,
-        return_mask: PAGE_IS_WRITTEN,
-    };
     let mut pages = 0;
     for i in 0..b.n_ranges {
         let Some(&r) = b.ranges.get(i) else { break };
@@ -1970,20 +1973,14 @@ fn rescan_logged(b: &mut Body) -> usize {
             pagemap,
             r.vma.start,
             r.vma.end,
-            &written,
+            &WRITTEN,
             &mut b.regions,
             |batch| {
                 for reg in batch {
                     let (s, e) = (reg.start as usize, reg.end as usize);
                     // SAFETY: a written page inside a logged range (the scan walked only it);
                     // its copy is at the same distance from the range's start.
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(
-                            pristine.add(r.pristine_off + (s - r.vma.start)),
-                            s as *mut u8,
-                            e - s,
-                        )
-                    };
+                    unsafe { copy_back(pristine, r.pristine_off + (s - r.vma.start), s, e - s) };
                     write_protect(log_uffd, s, e - s)
                         .map_err(|e| ("UFFDIO_WRITEPROTECT (rollback, log overflow)", e))?;
                     pages += (e - s) / PAGE;
