@@ -181,7 +181,7 @@ pub fn switch(to: &Lwc, args: Args) -> Result<Switched> {
                 reason: "a sandboxed (SYSTRAP) lwC switches only to its monitor",
             });
         }
-        return systrap::sandbox_switch(to, kind::SWITCH, args);
+        return systrap::sandbox_park(kind::SWITCH, args);
     }
     hand_to(OP, to, kind::SWITCH, args, state::PARKED)?;
     match wait_turn(OP)? {
@@ -223,15 +223,12 @@ pub(crate) fn discard_with(to: &Lwc, why: u32, args: Args, check: bool) -> Error
         false
     };
     if monitor || local::with(|l| l.monitor_of_me.is_some()) {
-        if let Some(e) = systrap::discard(to, why, args) {
-            return e;
-        }
-    } else {
-        // No stdio flush here: _exit drops what the lwC buffered without a newline (see the
-        // docs), and touching stdout's lock would cost a copy-on-write fault per discard.
-        if let Err(e) = hand_to(OP, to, why, args, state::DISCARDED) {
-            return e;
-        }
+        return systrap::discard(args);
+    }
+    // No stdio flush here: _exit drops what the lwC buffered without a newline (see the
+    // docs), and touching stdout's lock would cost a copy-on-write fault per discard.
+    if let Err(e) = hand_to(OP, to, why, args, state::DISCARDED) {
+        return e;
     }
     process::exit_now(0)
 }

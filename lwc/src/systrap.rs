@@ -278,14 +278,9 @@ pub(crate) fn set_pending(l: &Lwc, p: Pending) {
     });
 }
 
-/// Sandbox → monitor switch: the words travel as the marker call's arguments (a sandbox's view
-/// of the switchboard is read-only).
-pub(crate) fn sandbox_switch(_to: &Lwc, why: u32, args: Args) -> Result<Switched> {
-    sandbox_park(why, args)
-}
-
 /// Parks a sandbox in its marker call, reporting `why` with `args`, and serves requests until
-/// the monitor switches to it.
+/// the monitor switches to it. A sandbox → monitor switch is this: the words travel as the
+/// marker call's arguments (a sandbox's view of the switchboard is read-only).
 pub(crate) fn sandbox_park(mut why: u32, mut args: Args) -> Result<Switched> {
     let (me, _) = local::me();
     loop {
@@ -323,15 +318,15 @@ pub(crate) fn lock_switchboard() -> Result<()> {
     Ok(())
 }
 
-/// A discard switch to or from a sandbox. Returns an error, or does not return.
-pub(crate) fn discard(to: &Lwc, why: u32, args: Args) -> Option<Error> {
+/// A discard switch to or from a sandbox: a sandbox reports DISCARD to its monitor (the only
+/// lwC it may switch to) and exits; a monitor is refused. Returns only the refusal.
+pub(crate) fn discard(args: Args) -> Error {
     if local::with(|l| l.monitor_of_me.is_some()) {
-        let _ = (to, why);
         raw_syscall(MARKER_NR + kind::DISCARD as i64, args.0);
         process::exit_now(0)
     }
-    Some(Error::Unsupported {
+    Error::Unsupported {
         op: "lwc::discard_switch",
         reason: "a monitor cannot discard itself into its sandbox; switch, then close",
-    })
+    }
 }
