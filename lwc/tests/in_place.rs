@@ -150,6 +150,47 @@ fn brk_now() -> usize {
     unsafe { libc::sbrk(0) as usize }
 }
 
+/// Fills `buf` with zeros by read(2) from /dev/zero: a write made by the kernel, not the program.
+fn kernel_write_zeros(buf: &mut [u8]) {
+    use std::io::Read;
+    let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+    (&zero).read_exact(buf).expect("read /dev/zero");
+}
+
+/// Runs `child` in a forked child, which ends with `_exit` of what it returns, and returns the
+/// child's wait status.
+fn fork_and_wait(child: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: the test child is single-threaded; the forked child runs `child` and `_exit`s
+    // without unwinding into the test harness.
+    match unsafe { libc::fork() } {
+        0 => {
+            let code = child();
+            // SAFETY: ends the forked child.
+            unsafe { libc::_exit(code) }
+        }
+        pid => {
+            assert!(pid > 0);
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            status
+        }
+    }
+}
+
+/// Checks, for each round, that a rollback rewrote the pages written before it plus at most 8:
+/// the stack (and possibly heap) pages the test itself dirtied between take and rollback, a
+/// small constant, the same every round.
+fn assert_counts(writes: &[usize], counted: &[u64]) {
+    eprintln!("restored pages for {writes:?} written: {counted:?}");
+    for (&n, &c) in writes.iter().zip(counted) {
+        assert!(
+            (n..=n + 8).contains(&(c as usize)),
+            "{c} pages restored for {n} written ({counted:?})"
+        );
+    }
+}
+
 fn probe_matches_take() {
     let shared = Shared::new();
     match Snapshot::available(Strategy::InPlace) {
@@ -283,15 +324,7 @@ fn counts_only_written_pages() {
         rollback(&snap);
     }
     let counted: Vec<u64> = (1..=3).map(|i| shared.get(i)).collect();
-    eprintln!("restored pages for 10 / 200 / 0 written: {counted:?}");
-    // Beyond the pages written, a rollback rewrites the few stack (and possibly heap) pages the
-    // test itself dirtied between take and rollback: a small constant, the same every round.
-    for (&n, &c) in writes.iter().zip(&counted) {
-        assert!(
-            (n..=n + 8).contains(&(c as usize)),
-            "{c} pages restored for {n} written ({counted:?})"
-        );
-    }
+    assert_counts(&writes, &counted);
     snap.release().expect("release");
 }
 
@@ -517,21 +550,15 @@ fn fork_child_cannot_use_parent_snapshot() {
     let Some(taken) = take_or_skip() else { return };
     let snap = taken.snapshot();
     assert!(!taken.restored());
-    // SAFETY: single-threaded; the child only calls rollback and _exit.
-    match unsafe { libc::fork() } {
-        0 => {
-            let ok = matches!(snap.rollback(), Error::Invalid { .. });
-            // SAFETY: ends the child without unwinding into the test harness.
-            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+    let status = fork_and_wait(|| {
+        let ok = matches!(snap.rollback(), Error::Invalid { .. });
+        if ok {
+            0
+        } else {
+            1
         }
-        pid => {
-            assert!(pid > 0);
-            let mut status = 0;
-            // SAFETY: waits for our own child.
-            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
-        }
-    }
+    });
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
     snap.release().expect("release");
 }
 
@@ -562,9 +589,7 @@ fn unprivileged_works_or_is_unavailable() {
             if shared.bump(0) < 3 {
                 heap.fill(2);
                 // A write made by the kernel (read(2) into the buffer) is tracked too.
-                let f = std::fs::File::open("/dev/zero").expect("open /dev/zero");
-                use std::io::Read;
-                (&f).read_exact(&mut heap[..4096]).expect("read");
+                kernel_write_zeros(&mut heap[..4096]);
                 rollback(&taken.snapshot());
             }
             taken.snapshot().release().expect("release");
@@ -666,10 +691,7 @@ fn log_restores_user_and_kernel_writes() {
         // The kernel's writes: read(2) of zeros over a populated page, and of a pipe's bytes
         // over two pages never touched before take.
         use std::io::{Read, Write};
-        let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
-        (&zero)
-            .read_exact(&mut big[(5 + r) * PAGE..(6 + r) * PAGE])
-            .expect("read /dev/zero into logged memory");
+        kernel_write_zeros(&mut big[(5 + r) * PAGE..(6 + r) * PAGE]);
         let (mut rx, mut tx) = std::io::pipe().expect("pipe");
         tx.write_all(&[0xAB; 2 * PAGE]).expect("write pipe");
         let at = (3000 + r * 10) * PAGE;
@@ -709,13 +731,7 @@ fn log_overflow_falls_back_to_a_scan() {
         rollback(&snap);
     }
     let counted: Vec<u64> = (101..=103).map(|i| shared.get(i)).collect();
-    eprintln!("restored pages for 10000 / 5 / 300 written: {counted:?}");
-    for (&n, &c) in writes.iter().zip(&counted) {
-        assert!(
-            (n..=n + 8).contains(&(c as usize)),
-            "{c} pages restored for {n} written ({counted:?})"
-        );
-    }
+    assert_counts(&writes, &counted);
     snap.release().expect("release");
 }
 
@@ -742,12 +758,8 @@ fn log_hundred_rollbacks() {
             big[(round * 13 + p / 2 * 97 + p % 2) % pages * PAGE + p] = 0xC3;
         }
         if round.is_multiple_of(10) {
-            use std::io::Read;
-            let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
             let at = (round * 17 % populated) * PAGE;
-            (&zero)
-                .read_exact(&mut big[at..at + PAGE])
-                .expect("read into logged memory");
+            kernel_write_zeros(&mut big[at..at + PAGE]);
         }
         rollback(&snap);
     }
@@ -759,48 +771,38 @@ fn foreign_sigbus_kills_as_before() {
     if Snapshot::available(Strategy::InPlace).is_err() {
         return;
     }
-    // SAFETY: single-threaded; the child only touches memory and ends with _exit or a signal.
-    match unsafe { libc::fork() } {
-        0 => {
-            let big = map_private(4 << 20);
-            big[..PAGE].fill(1);
-            // SAFETY: single-threaded child; nothing is released before the child dies.
-            let Ok(taken) = (unsafe { Snapshot::take(Strategy::InPlace) }) else {
-                // SAFETY: ends the child without unwinding into the test harness.
-                unsafe { libc::_exit(4) }
-            };
-            black_box(&taken);
-            big[3 * PAGE] = 7; // a logged write, served by the handler task
-                               // A real bus error: a page of a memfd beyond its (zero) size.
-                               // SAFETY: a fresh memfd and a fresh shared mapping of it; the read faults.
-            unsafe {
-                let fd = libc::memfd_create(c"bus".as_ptr(), 0);
-                let p = libc::mmap(
-                    std::ptr::null_mut(),
-                    PAGE,
-                    libc::PROT_READ,
-                    libc::MAP_SHARED,
-                    fd,
-                    0,
-                );
-                if fd < 0 || p == libc::MAP_FAILED {
-                    libc::_exit(5);
-                }
-                black_box(std::ptr::read_volatile(p.cast::<u8>()));
-                libc::_exit(6)
-            }
-        }
-        pid => {
-            assert!(pid > 0);
-            let mut status = 0;
-            // SAFETY: waits for our own child.
-            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-            assert!(
-                libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGBUS,
-                "child status {status:#x}: expected death by SIGBUS"
+    let status = fork_and_wait(|| {
+        let big = map_private(4 << 20);
+        big[..PAGE].fill(1);
+        // SAFETY: single-threaded child; nothing is released before the child dies.
+        let Ok(taken) = (unsafe { Snapshot::take(Strategy::InPlace) }) else {
+            return 4;
+        };
+        black_box(&taken);
+        big[3 * PAGE] = 7; // a logged write, served by the handler task
+                           // A real bus error: a page of a memfd beyond its (zero) size.
+                           // SAFETY: a fresh memfd and a fresh shared mapping of it; the read faults.
+        unsafe {
+            let fd = libc::memfd_create(c"bus".as_ptr(), 0);
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                PAGE,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd,
+                0,
             );
+            if fd < 0 || p == libc::MAP_FAILED {
+                return 5;
+            }
+            black_box(std::ptr::read_volatile(p.cast::<u8>()));
         }
-    }
+        6
+    });
+    assert!(
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGBUS,
+        "child status {status:#x}: expected death by SIGBUS"
+    );
 }
 
 fn fork_child_writes_logged_memory() {
@@ -815,26 +817,20 @@ fn fork_child_writes_logged_memory() {
     if shared.bump(0) == 0 {
         // A fork child has no handler task: its copy of the memory is not tracked, so its
         // writes (populated and never-touched pages, by itself and by the kernel) go through.
-        // SAFETY: single-threaded; the child only writes its own memory and calls _exit.
-        match unsafe { libc::fork() } {
-            0 => {
-                big[PAGE] = 9;
-                big[700 * PAGE] = 9;
-                use std::io::Read;
-                let ok = std::fs::File::open("/dev/zero")
-                    .and_then(|f| (&f).read_exact(&mut big[2 * PAGE..3 * PAGE]))
-                    .is_ok();
-                // SAFETY: ends the child without unwinding into the test harness.
-                unsafe { libc::_exit(if ok && big[PAGE] == 9 { 0 } else { 1 }) }
+        let status = fork_and_wait(|| {
+            big[PAGE] = 9;
+            big[700 * PAGE] = 9;
+            use std::io::Read;
+            let ok = std::fs::File::open("/dev/zero")
+                .and_then(|f| (&f).read_exact(&mut big[2 * PAGE..3 * PAGE]))
+                .is_ok();
+            if ok && big[PAGE] == 9 {
+                0
+            } else {
+                1
             }
-            pid => {
-                assert!(pid > 0);
-                let mut status = 0;
-                // SAFETY: waits for our own child.
-                assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-                assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
-            }
-        }
+        });
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
         assert_eq!(first_difference(big, populated), None, "parent changed");
         big[PAGE] = 3;
         rollback(&snap);
@@ -930,12 +926,8 @@ fn log_without_cap_sys_ptrace() {
         for p in 0..20 {
             big[(round * 50 + p * 3) * PAGE + 2] = 0x11;
         }
-        use std::io::Read;
-        let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
         let at = (900 + round) * PAGE;
-        (&zero)
-            .read_exact(&mut big[at..at + PAGE])
-            .expect("read into logged memory");
+        kernel_write_zeros(&mut big[at..at + PAGE]);
         rollback(&snap);
     }
     snap.release().expect("release");
