@@ -66,19 +66,14 @@ fn decode(b: &[u8]) -> [u64; 8] {
 /// Litton et al., OSDI '16, §3 (lwSyscall).
 pub fn syscall(target: &Lwc, nr: i64, args: [u64; 6]) -> Result<i64> {
     const OP: &str = "lwc::syscall";
-    if *target == switch::current() {
-        let r = raw_syscall(nr, args);
-        return if r < 0 {
-            Err(Error::errno(OP, -r as i32))
-        } else {
-            Ok(r)
-        };
-    }
-    let w = [
-        OP_SYSCALL, nr as u64, args[0], args[1], args[2], args[3], args[4], args[5],
-    ];
-    let (reply, _) = request(OP, target, Rights::SYSCALL, &w)?;
-    let r = reply[0] as i64;
+    let r = if *target == switch::current() {
+        raw_syscall(nr, args)
+    } else {
+        let w = [
+            OP_SYSCALL, nr as u64, args[0], args[1], args[2], args[3], args[4], args[5],
+        ];
+        request(OP, target, Rights::SYSCALL, &w)?.0[0] as i64
+    };
     if r < 0 {
         Err(Error::errno(OP, -r as i32))
     } else {
