@@ -195,22 +195,16 @@ fn wait_event(
 ) -> Result<Switched> {
     loop {
         let revents = process::poll_in(listener, -1)?;
-        if revents & libc::POLLIN == 0 {
+        // A hang-up without a notification, or one that cannot be read: the sandbox is gone.
+        let received = (revents & libc::POLLIN != 0)
+            .then(|| seccomp::receive(listener).ok())
+            .flatten();
+        let Some(n) = received else {
             mark_back(sandbox);
             return Err(Error::Dead {
                 op,
                 lwc: sandbox.id,
             });
-        }
-        let n = match seccomp::receive(listener) {
-            Ok(n) => n,
-            Err(_) => {
-                mark_back(sandbox);
-                return Err(Error::Dead {
-                    op,
-                    lwc: sandbox.id,
-                });
-            }
         };
         if let Some(why) = seccomp::marker_kind(n.nr) {
             set_pending(
