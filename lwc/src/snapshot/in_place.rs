@@ -98,15 +98,6 @@ pub(crate) struct InPlace {
     snap: uffd::SnapshotRef,
 }
 
-/// What [`InPlace::take`] returned this time.
-#[derive(Debug)]
-pub(crate) enum InPlaceTaken {
-    /// The snapshot was just taken.
-    Saved(InPlace),
-    /// A rollback brought execution back here.
-    Restored(InPlace),
-}
-
 /// Ok(()) when this kernel supports the strategy; else
 /// `Err(Error::Unavailable { what: "in-place rollback", reason })`.
 ///
@@ -125,8 +116,8 @@ pub(crate) fn probe() -> Result<()> {
 }
 
 impl InPlace {
-    /// Takes a snapshot of the calling process: returns `Saved` now, and `Restored` each time a
-    /// [`InPlace::rollback`] brings execution back here.
+    /// Takes a snapshot of the calling process: returns `(handle, false)` now, and
+    /// `(handle, true)` each time a [`InPlace::rollback`] brings execution back here.
     ///
     /// Cost: one copy of the populated tracked memory into a memfd, one write-protect of it.
     ///
@@ -149,7 +140,7 @@ impl InPlace {
     ///
     /// Rollback is called from a fork child of the taker is refused (`Invalid`).
     #[allow(unsafe_code)] // Declaring a function that returns twice needs `unsafe fn`.
-    pub(crate) unsafe fn take() -> Result<InPlaceTaken> {
+    pub(crate) unsafe fn take() -> Result<(InPlace, bool)> {
         probe_arch()?;
         let threads = process::thread_count();
         if threads > 1 {
@@ -158,12 +149,7 @@ impl InPlace {
         // SAFETY: single-threaded (checked above); the rest of the contract is ours to pass on
         // to our caller, as stated in this function's `# Safety`.
         let (snap, restored) = unsafe { uffd::SnapshotRef::take() }?;
-        let handle = InPlace { snap };
-        Ok(if restored {
-            InPlaceTaken::Restored(handle)
-        } else {
-            InPlaceTaken::Saved(handle)
-        })
+        Ok((InPlace { snap }, restored))
     }
 
     /// Restores the snapshot and resumes at `take`, which returns `Restored`. Returns only on

@@ -13,8 +13,8 @@ pub(crate) mod in_place;
 pub(crate) mod pool;
 
 use crate::{Error, Result};
-use in_place::{InPlace, InPlaceTaken};
-use pool::{Pool, PoolTaken};
+use in_place::InPlace;
+use pool::Pool;
 
 /// How a snapshot is kept and restored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,31 +94,23 @@ impl Snapshot {
     /// `create`.
     #[allow(unsafe_code)]
     pub unsafe fn take(strategy: Strategy) -> Result<Taken> {
-        match strategy {
-            Strategy::Fork | Strategy::Pool { .. } => {
-                let size = match strategy {
-                    Strategy::Pool { size } => size,
-                    _ => 1,
-                };
-                Ok(match Pool::take(size)? {
-                    PoolTaken::Saved(p) => Taken::Saved(Snapshot {
-                        inner: Inner::Pool(p, strategy),
-                    }),
-                    PoolTaken::Restored(p) => Taken::Restored(Snapshot {
-                        inner: Inner::Pool(p, strategy),
-                    }),
-                })
+        let pool =
+            |size| Pool::take(size).map(|(p, restored)| (Inner::Pool(p, strategy), restored));
+        let (inner, restored) = match strategy {
+            Strategy::Fork => pool(1)?,
+            Strategy::Pool { size } => pool(size)?,
+            Strategy::InPlace => {
+                // SAFETY: our caller upholds take's contract, which is in-place take's.
+                let (s, restored) = unsafe { InPlace::take() }?;
+                (Inner::InPlace(s), restored)
             }
-            // SAFETY: our caller upholds take's contract, which is in-place take's.
-            Strategy::InPlace => Ok(match unsafe { InPlace::take()? } {
-                InPlaceTaken::Saved(s) => Taken::Saved(Snapshot {
-                    inner: Inner::InPlace(s),
-                }),
-                InPlaceTaken::Restored(s) => Taken::Restored(Snapshot {
-                    inner: Inner::InPlace(s),
-                }),
-            }),
-        }
+        };
+        let snap = Snapshot { inner };
+        Ok(if restored {
+            Taken::Restored(snap)
+        } else {
+            Taken::Saved(snap)
+        })
     }
 
     /// Returns the lwC to the snapshot: execution continues at [`Snapshot::take`], which

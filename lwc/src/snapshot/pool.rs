@@ -41,18 +41,13 @@ impl std::fmt::Debug for PoolPage {
     }
 }
 
-/// What `take` found when it returned.
-pub(crate) enum PoolTaken {
-    Saved(Pool),
-    Restored(Pool),
-}
-
 impl Pool {
-    /// Makes the pool and its first `size` copies.
+    /// Makes the pool and its first `size` copies. Returns the pool and whether a rollback
+    /// brought us here (true in the copy it resumed).
     ///
     /// Runs inside `Snapshot::take`'s unsafe contract (fork semantics).
     #[allow(unsafe_code)]
-    pub(crate) fn take(size: usize) -> Result<PoolTaken> {
+    pub(crate) fn take(size: usize) -> Result<(Pool, bool)> {
         if size == 0 || size > MAX_POOL {
             return Err(Error::Invalid {
                 op: "Snapshot::take",
@@ -64,11 +59,8 @@ impl Pool {
             page,
             size: size as u32,
         };
-        Ok(if pool.fill()? {
-            PoolTaken::Restored(pool)
-        } else {
-            PoolTaken::Saved(pool)
-        })
+        let restored = pool.fill()?;
+        Ok((pool, restored))
     }
 
     /// Forks copies until the pool is full. Returns true in a copy that a rollback resumed
