@@ -112,10 +112,21 @@ impl Shared {
     }
 }
 
+/// Whether in-place rollback works here; when it does not, says that the test is skipped (the
+/// caller then ends it, successfully).
+fn available_or_skip() -> bool {
+    match Snapshot::available(Strategy::InPlace) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("in-place rollback unavailable here, test skipped: {e}");
+            false
+        }
+    }
+}
+
 /// Takes an in-place snapshot, or ends the test (successfully) when the kernel lacks support.
 fn take_or_skip() -> Option<Taken> {
-    if let Err(e) = Snapshot::available(Strategy::InPlace) {
-        eprintln!("in-place rollback unavailable here, test skipped: {e}");
+    if !available_or_skip() {
         return None;
     }
     // SAFETY: the test child is single-threaded; nothing it holds is released between take and
@@ -475,7 +486,7 @@ fn lost_file_mapping_is_refused_unchanged() {
 
 fn multi_threaded_is_refused() {
     let shared = Shared::new();
-    if Snapshot::available(Strategy::InPlace).is_err() {
+    if !available_or_skip() {
         return;
     }
     let (tx, rx) = std::sync::mpsc::channel::<()>();
@@ -768,7 +779,7 @@ fn log_hundred_rollbacks() {
 
 fn foreign_sigbus_kills_as_before() {
     log_from_1_mib();
-    if Snapshot::available(Strategy::InPlace).is_err() {
+    if !available_or_skip() {
         return;
     }
     let status = fork_and_wait(|| {
