@@ -194,8 +194,6 @@ fn killed_sandbox() {
         Ok(child) => {
             let ev = lwc::switch(&child, Args::NONE).expect("switch");
             let trap = ev.trap.expect("trap");
-            let pid = trap.args[0] as i32;
-            let _ = pid;
             let r = lwc::answer(trap, Answer::Return(0));
             assert!(matches!(r, Err(Error::Dead { .. })), "got {r:?}");
         }
