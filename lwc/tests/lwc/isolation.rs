@@ -93,10 +93,8 @@ fn attack(victim: i32, addr: usize, fd: i32, secret: &Secret) -> u64 {
     };
     // SAFETY: reads into our own buffer; the kernel checks access to the victim.
     let n = unsafe { libc::process_vm_readv(victim, &local, 1, &remote, 1, 0) };
-    if n == LEN as isize && secret.matches(&buf) {
-        won |= VM_READV;
-    } else if n >= 0 {
-        won |= VM_READV; // any read of the victim's memory is a breach
+    if n >= 0 {
+        won |= VM_READV; // any read of the victim's memory is a breach, secret or not
     }
     // 2. ptrace attach
     // SAFETY: ptrace attach to the victim; on success we detach at once.
@@ -113,7 +111,19 @@ fn attack(victim: i32, addr: usize, fd: i32, secret: &Secret) -> u64 {
             won |= PROC_MEM;
         }
     }
-    // 4. pidfd_getfd
+    // 4, 5. the victim's descriptor
+    won |= steal_fd(victim, fd);
+    // 6. our own address space: every readable mapping.
+    if scan_self(secret) {
+        won |= SCAN;
+    }
+    won
+}
+
+/// Tries to take descriptor `fd` of process `victim`; returns the attack bits that worked.
+fn steal_fd(victim: i32, fd: i32) -> u64 {
+    let mut won = 0;
+    // pidfd_getfd
     // SAFETY: plain syscalls; the descriptors are closed if they were made.
     unsafe {
         let pidfd = libc::syscall(libc::SYS_pidfd_open, victim, 0) as i32;
@@ -126,13 +136,9 @@ fn attack(victim: i32, addr: usize, fd: i32, secret: &Secret) -> u64 {
             libc::close(pidfd);
         }
     }
-    // 5. /proc/PID/fd/N
+    // /proc/PID/fd/N
     if std::fs::File::open(format!("/proc/{victim}/fd/{fd}")).is_ok() {
         won |= PROC_FD;
-    }
-    // 6. our own address space: every readable mapping.
-    if scan_self(secret) {
-        won |= SCAN;
     }
     won
 }
@@ -366,21 +372,7 @@ fn parent_fd_unreachable() {
             );
         }
         Created::Child { caller, args } => {
-            let (pid, fd) = (args.0[0] as i32, args.0[1] as i32);
-            let mut won = 0;
-            // SAFETY: plain syscalls; descriptors made are closed.
-            unsafe {
-                let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as i32;
-                if pidfd >= 0 {
-                    let got = libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) as i32;
-                    if got >= 0 {
-                        won |= 1;
-                    }
-                }
-            }
-            if std::fs::File::open(format!("/proc/{pid}/fd/{fd}")).is_ok() {
-                won |= 4;
-            }
+            let won = steal_fd(args.0[0] as i32, args.0[1] as i32);
             panic!("{}", lwc::discard_switch(&caller, one(won)));
         }
     }
