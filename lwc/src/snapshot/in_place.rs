@@ -138,7 +138,7 @@ impl InPlace {
     /// - nothing outside this process relies on pointers into memory made after `take`;
     /// - `take` and `rollback` are not called from a signal handler.
     ///
-    /// Rollback is called from a fork child of the taker is refused (`Invalid`).
+    /// A rollback called from a fork child of the taker is refused (`Invalid`).
     #[allow(unsafe_code)] // Declaring a function that returns twice needs `unsafe fn`.
     pub(crate) unsafe fn take() -> Result<(InPlace, bool)> {
         probe_arch()?;
