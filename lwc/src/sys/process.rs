@@ -109,42 +109,43 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// Sets the prctl(2) `option` to `arg`; a failure is the OS error of `op`.
+fn prctl_set(option: libc::c_int, arg: libc::c_ulong, op: &'static str) -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(option, arg, 0, 0, 0) } != 0 {
+        return Err(Error::last_os(op));
+    }
+    Ok(())
+}
+
 /// Marks this process non-dumpable: without CAP_SYS_PTRACE, no other process of the same user
 /// may ptrace it, read its memory (process_vm_readv, /proc/PID/mem) or take its fds
 /// (pidfd_getfd, /proc/PID/fd).
 pub(crate) fn set_non_dumpable() -> Result<()> {
-    // SAFETY: prctl with integer arguments only.
-    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
-        return Err(Error::last_os("prctl(PR_SET_DUMPABLE)"));
-    }
-    Ok(())
+    prctl_set(libc::PR_SET_DUMPABLE, 0, "prctl(PR_SET_DUMPABLE)")
 }
 
 /// Sets no_new_privs (required to install a seccomp filter without CAP_SYS_ADMIN).
 pub(crate) fn set_no_new_privs() -> Result<()> {
-    // SAFETY: prctl with integer arguments only.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(Error::last_os("prctl(PR_SET_NO_NEW_PRIVS)"));
-    }
-    Ok(())
+    prctl_set(libc::PR_SET_NO_NEW_PRIVS, 1, "prctl(PR_SET_NO_NEW_PRIVS)")
 }
 
 /// Makes this process the reaper of orphaned descendants.
 pub(crate) fn set_child_subreaper() -> Result<()> {
-    // SAFETY: prctl with integer arguments only.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-        return Err(Error::last_os("prctl(PR_SET_CHILD_SUBREAPER)"));
-    }
-    Ok(())
+    prctl_set(
+        libc::PR_SET_CHILD_SUBREAPER,
+        1,
+        "prctl(PR_SET_CHILD_SUBREAPER)",
+    )
 }
 
 /// Asks for `sig` when our parent dies.
 pub(crate) fn set_parent_death_signal(sig: i32) -> Result<()> {
-    // SAFETY: prctl with integer arguments only.
-    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } != 0 {
-        return Err(Error::last_os("prctl(PR_SET_PDEATHSIG)"));
-    }
-    Ok(())
+    prctl_set(
+        libc::PR_SET_PDEATHSIG,
+        sig as libc::c_ulong,
+        "prctl(PR_SET_PDEATHSIG)",
+    )
 }
 
 #[repr(C)]
