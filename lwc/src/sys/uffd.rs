@@ -1148,14 +1148,7 @@ struct Pristine {
 
 impl Pristine {
     fn new(len: usize) -> Result<Pristine> {
-        // SAFETY: a NUL-terminated name; memfd_create returns a new fd or -1.
-        let fd =
-            unsafe { libc::memfd_create(c"lwc-in-place-pristine".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(Error::last_os("memfd_create (in-place pristine copy)"));
-        }
-        // SAFETY: the kernel just returned this fd to us; nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = super::mem::memfd("lwc-in-place-pristine")?;
         let map_len = len.max(PAGE);
         // SAFETY: ftruncate on our own memfd.
         if unsafe { libc::ftruncate(fd.as_raw_fd(), map_len as libc::off_t) } != 0 {
