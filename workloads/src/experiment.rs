@@ -82,6 +82,14 @@ pub enum MeasureError {
     BadPoint(String),
 }
 
+/// A [`MeasureError::Os`] for `op`.
+pub(crate) fn os(op: &'static str, e: impl Into<std::io::Error>) -> MeasureError {
+    MeasureError::Os {
+        op,
+        source: e.into(),
+    }
+}
+
 /// An experiment of DESIGN.md §4.
 pub trait Experiment: Sync {
     /// Stable id used on the command line and in JSON (`switch`, `create`).

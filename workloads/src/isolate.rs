@@ -16,7 +16,7 @@ use std::os::fd::OwnedFd;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::MeasureError;
+use crate::experiment::{os, MeasureError};
 use crate::sys;
 
 /// A `Result<T, MeasureError>` that can cross a pipe.
@@ -26,13 +26,6 @@ enum Wire<T> {
     Unavailable(String),
     BadPoint(String),
     Failed(String),
-}
-
-fn os(op: &'static str, e: impl Into<std::io::Error>) -> MeasureError {
-    MeasureError::Os {
-        op,
-        source: e.into(),
-    }
 }
 
 fn send<T: Serialize>(fd: OwnedFd, r: Result<T, MeasureError>) -> i32 {

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use perf_event::events::{Event, Hardware, Software};
 use rustix::thread::CpuSet;
 
-use crate::experiment::{MeasureError, RunSamples};
+use crate::experiment::{os, MeasureError, RunSamples};
 
 /// Largest share of a sample the clock reads may take (the batching target).
 pub const MAX_CLOCK_SHARE: f64 = 0.05;
@@ -62,10 +62,7 @@ pub fn clock_overhead() -> Duration {
 
 /// The CPUs this process may run on (its affinity mask), in increasing order.
 pub fn usable_cpus() -> Result<Vec<usize>, MeasureError> {
-    let set = rustix::thread::sched_getaffinity(None).map_err(|e| MeasureError::Os {
-        op: "sched_getaffinity",
-        source: e.into(),
-    })?;
+    let set = rustix::thread::sched_getaffinity(None).map_err(|e| os("sched_getaffinity", e))?;
     Ok((0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect())
 }
 
@@ -73,10 +70,7 @@ pub fn usable_cpus() -> Result<Vec<usize>, MeasureError> {
 pub fn pin_current_thread(cpu: usize) -> Result<(), MeasureError> {
     let mut set = CpuSet::new();
     set.set(cpu);
-    rustix::thread::sched_setaffinity(None, &set).map_err(|e| MeasureError::Os {
-        op: "sched_setaffinity",
-        source: e.into(),
-    })
+    rustix::thread::sched_setaffinity(None, &set).map_err(|e| os("sched_setaffinity", e))
 }
 
 /// Restores the calling thread's previous CPU affinity when dropped.
@@ -88,10 +82,8 @@ pub struct AffinityGuard {
 impl AffinityGuard {
     /// Pins the calling thread to `cpu` until the guard is dropped.
     pub fn pin(cpu: usize) -> Result<Self, MeasureError> {
-        let saved = rustix::thread::sched_getaffinity(None).map_err(|e| MeasureError::Os {
-            op: "sched_getaffinity",
-            source: e.into(),
-        })?;
+        let saved =
+            rustix::thread::sched_getaffinity(None).map_err(|e| os("sched_getaffinity", e))?;
         pin_current_thread(cpu)?;
         Ok(Self { saved })
     }

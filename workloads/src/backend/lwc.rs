@@ -15,7 +15,7 @@
 use lwc::{Args, Created, GroupConfig, Handoff, Options, Spec};
 
 use super::{Backend, PingPong};
-use crate::experiment::{MeasureError, RunSamples};
+use crate::experiment::{os, MeasureError, RunSamples};
 use crate::experiments::create::write_pages;
 use crate::isolate::run_isolated;
 use crate::measure::{self, pin_current_thread, Metric, Placement, SamplePlan};
@@ -216,10 +216,7 @@ fn group_with_memory(cpu: usize, resident_bytes: usize) -> Result<sys::Region, M
         cpus: vec![cpu],
         handoff: Handoff::Block,
     })?;
-    sys::Region::populated(resident_bytes).map_err(|source| MeasureError::Os {
-        op: "mmap (resident memory)",
-        source,
-    })
+    sys::Region::populated(resident_bytes).map_err(|e| os("mmap (resident memory)", e))
 }
 
 /// Times `iters` lwC creates (create + first switch + discard) in a fresh group on one CPU, with

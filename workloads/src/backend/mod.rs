@@ -82,11 +82,3 @@ pub fn by_name(name: &str) -> Option<&'static dyn Backend> {
     }
     all().into_iter().find(|b| b.name() == name)
 }
-
-/// A [`MeasureError::Os`] for `op`.
-pub(crate) fn os(op: &'static str, e: impl Into<std::io::Error>) -> MeasureError {
-    MeasureError::Os {
-        op,
-        source: e.into(),
-    }
-}

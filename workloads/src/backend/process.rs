@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 use rustix::process::{Pid, Signal};
 use rustix::thread::futex;
 
-use super::{os, Backend, PingPong};
-use crate::experiment::MeasureError;
+use super::{Backend, PingPong};
+use crate::experiment::{os, MeasureError};
 use crate::measure::pin_current_thread;
 use crate::sys;
 

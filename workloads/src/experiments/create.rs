@@ -20,7 +20,7 @@ use std::time::Duration;
 use super::{int_param, point, wanted};
 use crate::backend::lwc as lwc_backend;
 use crate::backend::mock::mock_samples;
-use crate::experiment::{Experiment, MeasureError, Param, PointSpec, RunSamples, Setting};
+use crate::experiment::{os, Experiment, MeasureError, Param, PointSpec, RunSamples, Setting};
 use crate::measure::{self, AffinityGuard, Metric, Placement, SamplePlan};
 use crate::sys;
 
@@ -233,10 +233,8 @@ impl Creator {
         }
         let (cpu, _) = Placement::SameCore.cpus()?;
         let pin = AffinityGuard::pin(cpu)?;
-        let region = sys::Region::populated(resident_bytes).map_err(|e| MeasureError::Os {
-            op: "mmap (resident memory)",
-            source: e,
-        })?;
+        let region =
+            sys::Region::populated(resident_bytes).map_err(|e| os("mmap (resident memory)", e))?;
         Ok(Self {
             kind,
             region,
@@ -261,11 +259,11 @@ impl Creator {
 fn check_exit(op: &'static str, code: std::io::Result<i32>) -> Result<(), MeasureError> {
     match code {
         Ok(0) => Ok(()),
-        Ok(c) => Err(MeasureError::Os {
+        Ok(c) => Err(os(
             op,
-            source: std::io::Error::other(format!("child exited with status {c}")),
-        }),
-        Err(source) => Err(MeasureError::Os { op, source }),
+            std::io::Error::other(format!("child exited with status {c}")),
+        )),
+        Err(e) => Err(os(op, e)),
     }
 }
 
@@ -274,7 +272,7 @@ fn fork_once(region: &mut sys::Region, pages: usize) -> Result<(), MeasureError>
         write_pages(region.bytes_mut(), pages);
         0
     })
-    .map_err(|source| MeasureError::Os { op: "fork", source })?;
+    .map_err(|e| os("fork", e))?;
     check_exit("waitpid (fork child)", sys::wait_exit_code(pid))
 }
 
@@ -287,14 +285,8 @@ fn thread_once(region: &mut sys::Region, pages: usize) -> Result<(), MeasureErro
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .spawn_scoped(s, || write_pages(bytes, pages))
-            .map_err(|source| MeasureError::Os {
-                op: "thread spawn",
-                source,
-            })?
+            .map_err(|e| os("thread spawn", e))?
             .join()
-            .map_err(|_| MeasureError::Os {
-                op: "thread join",
-                source: std::io::Error::other("the thread panicked"),
-            })
+            .map_err(|_| os("thread join", std::io::Error::other("the thread panicked")))
     })
 }
