@@ -1,18 +1,9 @@
 //! Bad input: a clear message, a non-zero exit, and no file written.
 
-use crate::util::lwcbench;
+use crate::util::{entries, lwcbench};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn entries(dir: &std::path::Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .expect("ls")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
 
 #[test]
 fn unknown_experiment_fails_clearly_and_writes_nothing() {

@@ -1,6 +1,6 @@
 //! `lwcbench compare`: verdicts and exit codes.
 
-use crate::util::lwcbench;
+use crate::util::{assert_valid, load, lwcbench, points};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -41,8 +41,7 @@ fn compare_finds_noise_then_a_regression() {
     assert!(ran.stdout.contains("| noise |"), "{}", ran.stdout);
 
     // Twice as slow in every one of 5 runs (Mann-Whitney p = 2/252): a regression, exit 4.
-    let mut doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&base).expect("read")).expect("json");
+    let mut doc = load(&base);
     let point = &mut doc["experiments"][0]["points"][0];
     for field in ["p50", "min", "max", "mean", "p90", "p99"] {
         let v = point[field].as_f64().expect("number");
@@ -107,17 +106,13 @@ fn mock_backend_is_deterministic_end_to_end() {
             LIMIT,
         );
         assert_eq!(ran.code, Some(0), "{}", ran.stderr);
-        let doc: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&out).expect("read")).expect("json");
-        crate::util::assert_valid(&doc);
+        let doc = load(&out);
+        assert_valid(&doc);
         docs.push(doc);
     }
     let stats = |doc: &serde_json::Value| -> Vec<serde_json::Value> {
-        doc["experiments"]
-            .as_array()
-            .expect("experiments")
-            .iter()
-            .flat_map(|e| e["points"].as_array().expect("points").iter())
+        points(doc)
+            .into_iter()
             .map(|p| {
                 assert_eq!(p["backend"], "mock");
                 assert_eq!(p["status"], "ok", "{p}");

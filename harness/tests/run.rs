@@ -1,6 +1,6 @@
 //! `lwcbench run`: result files, schema validity, failures recorded rather than dropped.
 
-use crate::util::{assert_valid, lwcbench, violations};
+use crate::util::{assert_valid, entries, load, lwcbench, points, violations};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -25,20 +25,6 @@ const POINT_FIELDS: [&str; 17] = [
     "runs",
     "histogram",
 ];
-
-fn load(path: &std::path::Path) -> Value {
-    let text = std::fs::read_to_string(path).expect("result file");
-    serde_json::from_str(&text).expect("result JSON")
-}
-
-fn points(doc: &Value) -> Vec<&Value> {
-    doc["experiments"]
-        .as_array()
-        .expect("experiments")
-        .iter()
-        .flat_map(|e| e["points"].as_array().expect("points").iter())
-        .collect()
-}
 
 /// The smoke run of the real experiments, with one backend made to crash on purpose.
 #[test]
@@ -214,10 +200,7 @@ fn default_output_directory_and_latest() {
     );
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     let results = dir.path().join("lwcbench-results");
-    let names: Vec<String> = std::fs::read_dir(&results)
-        .expect("lwcbench-results")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
+    let names = entries(&results);
     assert!(names.contains(&"latest.json".to_owned()), "{names:?}");
     assert!(names.contains(&"latest.md".to_owned()), "{names:?}");
     assert!(

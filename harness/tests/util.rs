@@ -1,4 +1,5 @@
-//! Helpers: run the binary with a time limit; validate a result file against the JSON Schema.
+//! Helpers: run the binary with a time limit; read a result file and list a directory; validate a
+//! result file against the JSON Schema.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -54,6 +55,32 @@ pub fn lwcbench(args: &[&str], cwd: &Path, env: &[(&str, &str)], limit: Duration
         stdout: read(&mut out),
         stderr: read(&mut err),
     }
+}
+
+/// A result file, parsed.
+pub fn load(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("result file");
+    serde_json::from_str(&text).expect("result JSON")
+}
+
+/// Every point of every experiment of a result document, in document order.
+pub fn points(doc: &serde_json::Value) -> Vec<&serde_json::Value> {
+    doc["experiments"]
+        .as_array()
+        .expect("experiments")
+        .iter()
+        .flat_map(|e| e["points"].as_array().expect("points").iter())
+        .collect()
+}
+
+/// The names in a directory, sorted.
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
 }
 
 /// The result JSON Schema of this repository.
