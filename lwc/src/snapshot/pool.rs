@@ -127,15 +127,8 @@ impl Pool {
 
 /// Copies keep sharing what is shared: a shared region is outside any snapshot.
 fn copy_spec() -> Spec {
-    let regions: Vec<crate::Region> = local::with(|l| {
-        l.regions
-            .iter()
-            .map(|m| crate::Region {
-                addr: m.addr,
-                len: m.len,
-            })
-            .collect()
-    });
+    let regions: Vec<crate::Region> =
+        local::with(|l| l.regions.iter().map(|m| m.region()).collect());
     regions
         .into_iter()
         .fold(Spec::new(), |s, r| s.share_region(r))
