@@ -29,8 +29,8 @@ pub fn list() -> Result<()> {
     Ok(())
 }
 
-fn describe(out: &mut impl Write, e: &dyn Experiment, width: usize) -> Result<()> {
-    let backends = crate::run::backends_of(&[e_static(e)], Setting::Quick);
+fn describe(out: &mut impl Write, e: &'static dyn Experiment, width: usize) -> Result<()> {
+    let backends = crate::run::backends_of(&[e], Setting::Quick);
     writeln!(out, "  {:width$}  {}", e.id(), e.describe())?;
     writeln!(
         out,
@@ -51,11 +51,6 @@ fn describe(out: &mut impl Write, e: &dyn Experiment, width: usize) -> Result<()
         )?;
     }
     Ok(())
-}
-
-/// The suite's experiments are `'static`; look this one up again by id to get that lifetime.
-fn e_static(e: &dyn Experiment) -> &'static dyn Experiment {
-    crate::suite::by_id(e.id()).unwrap_or(&crate::selftest::SelfTest)
 }
 
 /// Prints the machine fingerprint, as text or JSON.
