@@ -18,16 +18,10 @@ fn partner_setup(cpu: usize) -> Result<(), i32> {
     pin_current_thread(cpu).map_err(|_| 11)
 }
 
-/// Reaps the partner; a non-zero exit is an error.
-fn reap(pid: Pid, what: &'static str) -> Result<(), MeasureError> {
-    match sys::wait_exit_code(pid) {
-        Ok(0) => Ok(()),
-        Ok(code) => Err(os(
-            what,
-            std::io::Error::other(format!("partner exited with status {code}")),
-        )),
-        Err(e) => Err(os(what, e)),
-    }
+/// Reaps the partner. Its exit status is not checked: a session is dropped after the timing,
+/// and a drop has nowhere to report a failure.
+fn reap(pid: Pid) {
+    let _ = sys::wait_exit_code(pid);
 }
 
 /// `process-pipe`: two processes, one byte each way over a pipe pair (lmbench `lat_ctx`).
@@ -113,7 +107,7 @@ impl Drop for PipeSession {
             let _ = rustix::io::write(&to, &[STOP_BYTE]);
         }
         if let Some(pid) = self.partner.take() {
-            let _ = reap(pid, "process-pipe partner");
+            reap(pid);
         }
     }
 }
@@ -202,7 +196,7 @@ impl Drop for FutexSession {
         word.store(STOP, Ordering::Release);
         let _ = futex::wake(word, futex::Flags::empty(), 1);
         if let Some(pid) = self.partner.take() {
-            let _ = reap(pid, "process-futex partner");
+            reap(pid);
         }
     }
 }
