@@ -2,7 +2,14 @@
 
 use crate::common::sample;
 use report::paper::Statistic;
-use report::PaperReference;
+use report::{Comparison, PaperReference};
+
+/// The comparison of the claim with this id.
+fn by_claim<'a>(cmp: &'a [Comparison], id: &str) -> &'a Comparison {
+    cmp.iter()
+        .find(|c| c.claim_id == id)
+        .unwrap_or_else(|| panic!("no comparison for {id}"))
+}
 
 #[test]
 fn bundled_paper_reference_parses_and_keeps_provenance() {
@@ -37,19 +44,13 @@ fn bundled_paper_reference_parses_and_keeps_provenance() {
 fn direct_claims_convert_units() {
     let paper = PaperReference::bundled().expect("paper");
     let cmp = paper.compare(&sample());
-    let process = cmp
-        .iter()
-        .find(|c| c.claim_id == "switch.process")
-        .expect("process comparison");
+    let process = by_claim(&cmp, "switch.process");
     // 2500 ns = 2.5 µs against the paper's 4.25 µs.
     assert_eq!(process.ours, Some(2.5));
     let ratio = process.ratio.expect("ratio");
     assert!((ratio - 2.5 / 4.25).abs() < 1e-12);
     // The lwc point failed: no number, and the comparison says so.
-    let lwc = cmp
-        .iter()
-        .find(|c| c.claim_id == "switch.lwc")
-        .expect("lwc");
+    let lwc = by_claim(&cmp, "switch.lwc");
     assert_eq!(lwc.ours, None);
     assert!(lwc.context.contains("not measured"), "{}", lwc.context);
 }
@@ -59,14 +60,8 @@ fn create_costs_come_from_a_least_squares_line() {
     let paper = PaperReference::bundled().expect("paper");
     let cmp = paper.compare(&sample());
     // Points (0, 100), (16, 132), (256, 612): exactly 100 + 2 x.
-    let fixed = cmp
-        .iter()
-        .find(|c| c.claim_id == "create.lwc.fixed")
-        .expect("fixed");
-    let slope = cmp
-        .iter()
-        .find(|c| c.claim_id == "create.lwc.per_cow_fault")
-        .expect("slope");
+    let fixed = by_claim(&cmp, "create.lwc.fixed");
+    let slope = by_claim(&cmp, "create.lwc.per_cow_fault");
     assert!((fixed.ours.expect("intercept") - 100.0).abs() < 1e-9);
     assert!((slope.ours.expect("slope") - 2.0).abs() < 1e-9);
     assert!(slope.context.contains("pages_written"), "{}", slope.context);
