@@ -19,6 +19,7 @@ use crate::experiment::{MeasureError, RunSamples};
 use crate::measure::{self, AffinityGuard, Metric, Placement, SamplePlan};
 
 mod coroutine;
+mod futex;
 pub mod lwc;
 pub(crate) mod mock;
 mod process;

@@ -4,8 +4,9 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 
 use rustix::process::{Pid, Signal};
-use rustix::thread::futex;
+use rustix::thread::futex::Flags;
 
+use super::futex::{self, MAIN_TURN};
 use super::{Backend, PingPong};
 use crate::experiment::{os, MeasureError};
 use crate::measure::pin_current_thread;
@@ -117,11 +118,6 @@ impl Drop for PipeSession {
 #[derive(Debug, Clone, Copy)]
 pub struct ProcessFutex;
 
-/// Futex word values: whose turn it is.
-const PARENT_TURN: u32 = 0;
-const PARTNER_TURN: u32 = 1;
-const STOP: u32 = 2;
-
 struct FutexSession {
     page: sys::SharedPage,
     partner: Option<Pid>,
@@ -134,35 +130,15 @@ impl Backend for ProcessFutex {
 
     fn open(&self, cpus: (usize, usize)) -> Result<Box<dyn PingPong>, MeasureError> {
         let page = sys::SharedPage::new().map_err(|e| os("mmap (shared page)", e))?;
-        page.word().store(PARENT_TURN, Ordering::SeqCst);
+        page.word().store(MAIN_TURN, Ordering::SeqCst);
         let word = page.word();
         let partner = sys::fork_with(|| {
             if let Err(code) = partner_setup(cpus.1) {
                 return code;
             }
-            loop {
-                let v = word.load(Ordering::Acquire);
-                match v {
-                    PARENT_TURN => {
-                        match futex::wait(word, futex::Flags::empty(), PARENT_TURN, None) {
-                            Ok(()) | Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
-                            Err(_) => return 12,
-                        }
-                    }
-                    PARTNER_TURN => {
-                        // Not a plain store: a STOP written meanwhile must survive.
-                        let _ = word.compare_exchange(
-                            PARTNER_TURN,
-                            PARENT_TURN,
-                            Ordering::AcqRel,
-                            Ordering::Acquire,
-                        );
-                        if futex::wake(word, futex::Flags::empty(), 1).is_err() {
-                            return 13;
-                        }
-                    }
-                    _ => return 0,
-                }
+            match futex::serve(word, Flags::empty()) {
+                Ok(()) => 0,
+                Err(_) => 12,
             }
         })
         .map_err(|e| os("fork (process-futex partner)", e))?;
@@ -175,26 +151,13 @@ impl Backend for ProcessFutex {
 
 impl PingPong for FutexSession {
     fn round_trips(&mut self, n: u64) -> Result<(), MeasureError> {
-        let word = self.page.word();
-        for _ in 0..n {
-            word.store(PARTNER_TURN, Ordering::Release);
-            futex::wake(word, futex::Flags::empty(), 1).map_err(|e| os("futex wake", e))?;
-            while word.load(Ordering::Acquire) == PARTNER_TURN {
-                match futex::wait(word, futex::Flags::empty(), PARTNER_TURN, None) {
-                    Ok(()) | Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
-                    Err(e) => return Err(os("futex wait", e)),
-                }
-            }
-        }
-        Ok(())
+        futex::round_trips(self.page.word(), Flags::empty(), n)
     }
 }
 
 impl Drop for FutexSession {
     fn drop(&mut self) {
-        let word = self.page.word();
-        word.store(STOP, Ordering::Release);
-        let _ = futex::wake(word, futex::Flags::empty(), 1);
+        futex::stop(self.page.word(), Flags::empty());
         if let Some(pid) = self.partner.take() {
             reap(pid);
         }

@@ -1,19 +1,15 @@
 //! Two kernel threads of one process ping-pong: futex or mutex + condition variable.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use rustix::thread::futex;
+use rustix::thread::futex::Flags;
 
+use super::futex::{self, MAIN_TURN, PARTNER_TURN, STOP};
 use super::{Backend, PingPong};
 use crate::experiment::{os, MeasureError};
 use crate::measure::pin_current_thread;
-
-/// Whose turn it is.
-const MAIN_TURN: u32 = 0;
-const PARTNER_TURN: u32 = 1;
-const STOP: u32 = 2;
 
 fn join(handle: Option<JoinHandle<Result<(), MeasureError>>>) {
     if let Some(h) = handle {
@@ -44,16 +40,6 @@ struct FutexSession {
     partner: Option<JoinHandle<Result<(), MeasureError>>>,
 }
 
-fn futex_wait_while(word: &AtomicU32, value: u32) -> Result<(), MeasureError> {
-    while word.load(Ordering::Acquire) == value {
-        match futex::wait(word, futex::Flags::PRIVATE, value, None) {
-            Ok(()) | Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(os("futex wait", e)),
-        }
-    }
-    Ok(())
-}
-
 impl Backend for ThreadFutex {
     fn name(&self) -> &'static str {
         "thread-futex"
@@ -62,14 +48,8 @@ impl Backend for ThreadFutex {
     fn open(&self, cpus: (usize, usize)) -> Result<Box<dyn PingPong>, MeasureError> {
         let word = Arc::new(AtomicU32::new(MAIN_TURN));
         let w = Arc::clone(&word);
-        let partner = spawn_partner("thread-futex", cpus.1, move || loop {
-            futex_wait_while(&w, MAIN_TURN)?;
-            if w.compare_exchange(PARTNER_TURN, MAIN_TURN, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
-                return Ok(()); // STOP
-            }
-            futex::wake(&w, futex::Flags::PRIVATE, 1).map_err(|e| os("futex wake", e))?;
+        let partner = spawn_partner("thread-futex", cpus.1, move || {
+            futex::serve(&w, Flags::PRIVATE)
         })?;
         Ok(Box::new(FutexSession {
             word,
@@ -80,19 +60,13 @@ impl Backend for ThreadFutex {
 
 impl PingPong for FutexSession {
     fn round_trips(&mut self, n: u64) -> Result<(), MeasureError> {
-        for _ in 0..n {
-            self.word.store(PARTNER_TURN, Ordering::Release);
-            futex::wake(&self.word, futex::Flags::PRIVATE, 1).map_err(|e| os("futex wake", e))?;
-            futex_wait_while(&self.word, PARTNER_TURN)?;
-        }
-        Ok(())
+        futex::round_trips(&self.word, Flags::PRIVATE, n)
     }
 }
 
 impl Drop for FutexSession {
     fn drop(&mut self) {
-        self.word.store(STOP, Ordering::Release);
-        let _ = futex::wake(&self.word, futex::Flags::PRIVATE, 1);
+        futex::stop(&self.word, Flags::PRIVATE);
         join(self.partner.take());
     }
 }
