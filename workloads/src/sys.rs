@@ -16,8 +16,9 @@
 //!   has exactly one thread ([`ensure_single_threaded`]) and refuse otherwise. The child then runs
 //!   the caller's closure and leaves with `_exit`, so it never returns into the caller's stack
 //!   frames and never runs the parent's `atexit` handlers or destructors twice.
-//! - Mappings are owned by RAII types ([`SharedPage`], [`Region`]) whose `Drop` unmaps them; the
-//!   references they hand out borrow the owner, so none outlives its mapping.
+//! - Mappings are owned by an RAII type (`Mapping`, inside [`SharedPage`] and [`Region`]) whose
+//!   `Drop` unmaps them; the references they hand out borrow the owner, so none outlives its
+//!   mapping.
 //! - `posix_spawn` receives NUL-terminated strings that live across the call and a NULL-terminated
 //!   `argv`/`envp`.
 //!
@@ -124,71 +125,67 @@ pub(crate) fn spawn_and_wait(path: &CStr) -> io::Result<i32> {
     wait_exit_code(pid)
 }
 
-/// One page of anonymous `MAP_SHARED` memory: stays shared with children forked later, so its
-/// first word can serve as a futex between processes.
-pub(crate) struct SharedPage {
+/// Anonymous read-write memory at an address the kernel picks, unmapped when dropped.
+struct Mapping {
     ptr: NonNull<c_void>,
     len: usize,
 }
 
-impl SharedPage {
-    /// Maps one zeroed shared page.
-    pub(crate) fn new() -> io::Result<Self> {
-        let len = rustix::param::page_size();
+impl Mapping {
+    /// Maps `len` bytes (a multiple of the page size) with `flags` (`SHARED` or `PRIVATE`).
+    fn new(len: usize, flags: MapFlags) -> io::Result<Self> {
         // SAFETY: a fresh anonymous mapping at an address the kernel picks aliases nothing.
         let ptr = unsafe {
             rustix::mm::mmap_anonymous(
                 std::ptr::null_mut(),
                 len,
                 ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
+                flags,
             )
         }?;
         let ptr = NonNull::new(ptr).ok_or_else(|| io::Error::other("mmap returned null"))?;
         Ok(Self { ptr, len })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly the mapping made in `new`; no reference into it
+        // outlives `self` (the owners' accessors borrow them).
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr(), self.len) };
+    }
+}
+
+/// One page of anonymous `MAP_SHARED` memory: stays shared with children forked later, so its
+/// first word can serve as a futex between processes.
+pub(crate) struct SharedPage(Mapping);
+
+impl SharedPage {
+    /// Maps one zeroed shared page.
+    pub(crate) fn new() -> io::Result<Self> {
+        Mapping::new(rustix::param::page_size(), MapFlags::SHARED).map(Self)
     }
 
     /// The page's first 32-bit word, as an atomic (the futex word).
     pub(crate) fn word(&self) -> &AtomicU32 {
         // SAFETY: the mapping is page-aligned (so 4-byte aligned), readable and writable, lives
         // as long as `self` (the returned reference borrows it), and is only accessed atomically.
-        unsafe { &*self.ptr.as_ptr().cast::<AtomicU32>() }
-    }
-}
-
-impl Drop for SharedPage {
-    fn drop(&mut self) {
-        // SAFETY: `ptr`/`len` are exactly the mapping made in `new`; no reference into it
-        // outlives `self`.
-        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr(), self.len) };
+        unsafe { &*self.0.ptr.as_ptr().cast::<AtomicU32>() }
     }
 }
 
 /// Private anonymous memory with transparent huge pages turned off (so the kernel maps it with
 /// 4 KiB pages, as the paper's measurements assume) and every page written once (resident).
-pub(crate) struct Region {
-    ptr: NonNull<c_void>,
-    len: usize,
-}
+pub(crate) struct Region(Mapping);
 
 impl Region {
     /// Maps `len_bytes` (rounded up to whole pages; at least one page) and writes every page.
     pub(crate) fn populated(len_bytes: usize) -> io::Result<Self> {
         let page = rustix::param::page_size();
         let len = len_bytes.max(1).div_ceil(page) * page;
-        // SAFETY: a fresh anonymous mapping at an address the kernel picks aliases nothing.
-        let ptr = unsafe {
-            rustix::mm::mmap_anonymous(
-                std::ptr::null_mut(),
-                len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::PRIVATE,
-            )
-        }?;
-        let ptr = NonNull::new(ptr).ok_or_else(|| io::Error::other("mmap returned null"))?;
-        let mut region = Self { ptr, len };
+        let mut region = Self(Mapping::new(len, MapFlags::PRIVATE)?);
         // SAFETY: the range is exactly our own mapping; the advice only changes page size.
-        unsafe { rustix::mm::madvise(ptr.as_ptr(), len, Advice::LinuxNoHugepage) }?;
+        unsafe { rustix::mm::madvise(region.0.ptr.as_ptr(), len, Advice::LinuxNoHugepage) }?;
         for chunk in region.bytes_mut().chunks_mut(page) {
             chunk[0] = 1;
         }
@@ -199,15 +196,7 @@ impl Region {
     pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
         // SAFETY: the mapping is `len` readable+writable bytes owned by `self`, initialised (zero
         // pages or written), and the `&mut self` borrow makes this the only reference.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().cast::<u8>(), self.len) }
-    }
-}
-
-impl Drop for Region {
-    fn drop(&mut self) {
-        // SAFETY: `ptr`/`len` are exactly the mapping made in `populated`; no slice into it
-        // outlives `self`.
-        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr(), self.len) };
+        unsafe { std::slice::from_raw_parts_mut(self.0.ptr.as_ptr().cast::<u8>(), self.0.len) }
     }
 }
 
