@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 fn main() {
-    support::run_tests(vec![
+    let tests: Vec<(&str, fn())> = vec![
         ("probe_matches_take", probe_matches_take),
         (
             "restores_heap_stack_static_and_mmap",
@@ -77,7 +77,28 @@ fn main() {
             heavily_written_log_moves_to_scan,
         ),
         ("log_without_cap_sys_ptrace", log_without_cap_sys_ptrace),
-    ]);
+    ];
+    // Every test but these two needs in-place rollback; where the kernel lacks it they are
+    // ignored, not passed.
+    let needs: Vec<support::Need> = tests
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|n| {
+            !matches!(
+                *n,
+                "probe_matches_take" | "unprivileged_works_or_is_unavailable"
+            )
+        })
+        .map(|n| (n, in_place_unavailable as fn() -> Option<String>))
+        .collect();
+    support::run_tests_unless(tests, &needs);
+}
+
+/// Why in-place rollback cannot run here, if it cannot.
+fn in_place_unavailable() -> Option<String> {
+    Snapshot::available(Strategy::InPlace)
+        .err()
+        .map(|e| format!("in-place rollback is unavailable: {e}"))
 }
 
 /// Counters in a MAP_SHARED anonymous page: untracked, so they survive rollbacks.
@@ -112,26 +133,12 @@ impl Shared {
     }
 }
 
-/// Whether in-place rollback works here; when it does not, says that the test is skipped (the
-/// caller then ends it, successfully).
-fn available_or_skip() -> bool {
-    match Snapshot::available(Strategy::InPlace) {
-        Ok(()) => true,
-        Err(e) => {
-            eprintln!("in-place rollback unavailable here, test skipped: {e}");
-            false
-        }
-    }
-}
-
-/// Takes an in-place snapshot, or ends the test (successfully) when the kernel lacks support.
-fn take_or_skip() -> Option<Taken> {
-    if !available_or_skip() {
-        return None;
-    }
+/// Takes an in-place snapshot (tests that need one are ignored where the kernel lacks support:
+/// see `main`).
+fn take() -> Taken {
     // SAFETY: the test child is single-threaded; nothing it holds is released between take and
     // rollback.
-    Some(unsafe { Snapshot::take(Strategy::InPlace) }.expect("take"))
+    unsafe { Snapshot::take(Strategy::InPlace) }.expect("take")
 }
 
 fn rollback(snap: &Snapshot) -> ! {
@@ -236,7 +243,7 @@ fn restores_heap_stack_static_and_mmap() {
         *b = (i / 4096) as u8;
     }
     let text = String::from("before the snapshot");
-    let Some(taken) = take_or_skip() else { return };
+    let taken = take();
     // Every pass (first and after each rollback) sees the values of take time.
     assert_eq!(STATIC_WORD.load(Ordering::SeqCst), 0x5157);
     // SAFETY: single-threaded; no other reference to STATIC_ARRAY exists.
@@ -278,7 +285,7 @@ fn hundred_rollbacks_stay_correct() {
     let shared = Shared::new();
     let mut heap = vec![0u8; 1 << 20];
     let mut stack = [0u64; 64];
-    let Some(taken) = take_or_skip() else { return };
+    let taken = take();
     let snap = taken.snapshot();
     let round = shared.bump(0);
     assert_eq!(taken.restored(), round > 0);
@@ -317,7 +324,7 @@ fn counts_only_written_pages() {
     let shared = Shared::new();
     let big = map_private(32 << 20);
     big.iter_mut().step_by(4096).for_each(|b| *b = 1);
-    let Some(taken) = take_or_skip() else { return };
+    let taken = take();
     let snap = taken.snapshot();
     // Rounds: 0 → write 10 pages, 1 → write 200, 2 → write 0; record what each rollback counted.
     let round = shared.bump(0);
@@ -342,7 +349,7 @@ fn counts_only_written_pages() {
 fn allocations_after_take_are_undone() {
     let shared = Shared::new();
     let keep = vec![42u8; 100_000];
-    let Some(taken) = take_or_skip() else { return };
+    let taken = take();
     let snap = taken.snapshot();
     let brk_at_take = shared.get(10);
     if shared.get(10) == 0 {
@@ -381,7 +388,7 @@ fn heap_trimmed_after_take_is_restored() {
     // Blocks below the mmap threshold, so they come from the brk heap; freed after take, glibc
     // trims the top of the heap (brk goes down, below the break at take).
     let mut blocks: Vec<Vec<u8>> = (0..64).map(|i| vec![i as u8; 64 * 1024]).collect();
-    let Some(taken) = take_or_skip() else { return };
+    let taken = take();
     let snap = taken.snapshot();
     assert!(blocks
         .iter()
@@ -413,7 +420,7 @@ fn unmapped_and_reprotected_memory_is_recreated() {
         .for_each(|(i, x)| *x = (i >> 9) as u8);
     b.fill(9);
     let (a_addr, b_addr) = (a.as_ptr() as usize, b.as_ptr() as usize);
-    let Some(taken) = take_or_skip() else { return };
+    let taken = take();
     let snap = taken.snapshot();
     assert!(a
         .iter()
@@ -470,7 +477,7 @@ fn lost_file_mapping_is_refused_unchanged() {
         )
     };
     assert_ne!(p, libc::MAP_FAILED);
-    let Some(taken) = take_or_skip() else { return };
+    let taken = take();
     let snap = taken.snapshot();
     let round = shared.bump(0);
     assert_eq!(round, 0, "a refused rollback must not resume take");
@@ -486,9 +493,6 @@ fn lost_file_mapping_is_refused_unchanged() {
 
 fn multi_threaded_is_refused() {
     let shared = Shared::new();
-    if !available_or_skip() {
-        return;
-    }
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let t = std::thread::spawn(move || {
         let _ = rx.recv();
@@ -502,7 +506,7 @@ fn multi_threaded_is_refused() {
     drop(tx);
     t.join().expect("join");
     // Single-threaded again: take works; a thread started after take makes rollback refuse.
-    let Some(taken) = take_or_skip() else { return };
+    let taken = take();
     let snap = taken.snapshot();
     if shared.bump(0) == 0 {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
@@ -525,10 +529,10 @@ fn thread_just_joined_does_not_count() {
     let shared = Shared::new();
     for _ in 0..30 {
         std::thread::spawn(|| ()).join().expect("join");
-        let Some(taken) = take_or_skip() else { return };
+        let taken = take();
         taken.snapshot().release().expect("release");
     }
-    let Some(taken) = take_or_skip() else { return };
+    let taken = take();
     let snap = taken.snapshot();
     if shared.bump(0) < 30 {
         std::thread::spawn(|| ()).join().expect("join");
@@ -539,7 +543,7 @@ fn thread_just_joined_does_not_count() {
 }
 
 fn second_take_and_stale_handles_are_refused() {
-    let Some(taken) = take_or_skip() else { return };
+    let taken = take();
     let snap = taken.snapshot();
     assert!(!taken.restored());
     // SAFETY: single-threaded test child.
@@ -553,12 +557,12 @@ fn second_take_and_stale_handles_are_refused() {
     assert!(matches!(copy.rollback(), Error::Invalid { .. }));
     assert!(copy.release().is_err());
     // After release a new snapshot can be taken.
-    let Some(again) = take_or_skip() else { return };
+    let again = take();
     again.snapshot().release().expect("release");
 }
 
 fn fork_child_cannot_use_parent_snapshot() {
-    let Some(taken) = take_or_skip() else { return };
+    let taken = take();
     let snap = taken.snapshot();
     assert!(!taken.restored());
     let status = fork_and_wait(|| {
@@ -649,7 +653,7 @@ fn first_difference(mem: &[u8], populated: usize) -> Option<usize> {
 /// The opening every write-log test shares, one pass per round: a private mapping of `pages`
 /// pages with the first `populated` filled with the pattern, an in-place snapshot taken after
 /// it, and the round (0 at first, n after the n-th rollback), the mapping checked back to its
-/// pattern. None when in-place rollback is unavailable (the test is skipped).
+/// pattern.
 struct LogRound {
     shared: Shared,
     big: &'static mut [u8],
@@ -657,38 +661,35 @@ struct LogRound {
     round: usize,
 }
 
-fn log_round(pages: usize, populated: usize) -> Option<LogRound> {
+fn log_round(pages: usize, populated: usize) -> LogRound {
     log_from_1_mib();
     let shared = Shared::new();
     let big = map_private(pages * PAGE);
     fill_pattern(big, populated);
-    let snap = take_or_skip()?.snapshot();
+    let snap = take().snapshot();
     let round = shared.bump(0) as usize;
     assert_eq!(
         first_difference(big, populated),
         None,
         "round {round}: not restored"
     );
-    Some(LogRound {
+    LogRound {
         shared,
         big,
         snap,
         round,
-    })
+    }
 }
 
 fn log_restores_user_and_kernel_writes() {
     let pages = 4096; // 16 MiB: logged
     let populated = 2048;
-    let Some(LogRound {
+    let LogRound {
         shared: _,
         big,
         snap,
         round,
-    }) = log_round(pages, populated)
-    else {
-        return;
-    };
+    } = log_round(pages, populated);
     if round > 0 {
         let n = snap.last_restored_pages().expect("pages");
         assert!(n >= 16 + 1 + 2, "round {round}: {n} pages restored");
@@ -717,15 +718,12 @@ fn log_restores_user_and_kernel_writes() {
 fn log_overflow_falls_back_to_a_scan() {
     let pages = 12 * 1024; // 48 MiB; more pages written than the log holds (8192)
     let populated = 6 * 1024;
-    let Some(LogRound {
+    let LogRound {
         shared,
         big,
         snap,
         round,
-    }) = log_round(pages, populated)
-    else {
-        return;
-    };
+    } = log_round(pages, populated);
     if round > 0 {
         shared.set(
             100 + round,
@@ -749,15 +747,12 @@ fn log_overflow_falls_back_to_a_scan() {
 fn log_hundred_rollbacks() {
     let pages = 2048; // 8 MiB
     let populated = 1024;
-    let Some(LogRound {
+    let LogRound {
         shared: _,
         big,
         snap,
         round,
-    }) = log_round(pages, populated)
-    else {
-        return;
-    };
+    } = log_round(pages, populated);
     if round > 0 {
         let wrote = (round - 1) % 16 + 1;
         let n = snap.last_restored_pages().expect("pages");
@@ -779,9 +774,6 @@ fn log_hundred_rollbacks() {
 
 fn foreign_sigbus_kills_as_before() {
     log_from_1_mib();
-    if !available_or_skip() {
-        return;
-    }
     let status = fork_and_wait(|| {
         let big = map_private(4 << 20);
         big[..PAGE].fill(1);
@@ -823,7 +815,7 @@ fn fork_child_writes_logged_memory() {
     let populated = 512;
     let big = map_private(pages * PAGE);
     fill_pattern(big, populated);
-    let Some(taken) = take_or_skip() else { return };
+    let taken = take();
     let snap = taken.snapshot();
     if shared.bump(0) == 0 {
         // A fork child has no handler task: its copy of the memory is not tracked, so its
@@ -853,15 +845,12 @@ fn fork_child_writes_logged_memory() {
 fn heavily_written_log_moves_to_scan() {
     let pages = 2048; // 8 MiB
     let populated = 1024;
-    let Some(LogRound {
+    let LogRound {
         shared: _,
         big,
         snap,
         round,
-    }) = log_round(pages, populated)
-    else {
-        return;
-    };
+    } = log_round(pages, populated);
     if round > 0 {
         // From the third heavy round on the range is scanned instead of logged: the same pages
         // must come back either way.
@@ -924,15 +913,12 @@ fn log_without_cap_sys_ptrace() {
     drop_cap_sys_ptrace();
     let pages = 2048; // 8 MiB
     let populated = 1024;
-    let Some(LogRound {
+    let LogRound {
         shared: _,
         big,
         snap,
         round,
-    }) = log_round(pages, populated)
-    else {
-        return;
-    };
+    } = log_round(pages, populated);
     if round < 3 {
         for p in 0..20 {
             big[(round * 50 + p * 3) * PAGE + 2] = 0x11;

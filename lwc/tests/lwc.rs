@@ -26,5 +26,7 @@ fn main() {
     tests.extend(systrap::tests());
     tests.extend(snapshot::tests());
     tests.extend(leaks::tests());
-    support::run_tests(tests);
+    let mut needs = semantics::needs();
+    needs.extend(snapshot::needs());
+    support::run_tests_unless(tests, &needs);
 }

@@ -75,6 +75,18 @@ pub fn tests() -> Vec<(&'static str, fn())> {
     ]
 }
 
+/// What some tests need that a machine may lack (see `support::run_tests_unless`).
+pub fn needs() -> Vec<crate::support::Need> {
+    vec![
+        ("semantics::credentials_apply_in_child", || {
+            (!crate::common::is_root()).then(|| "setting credentials needs root".into())
+        }),
+        ("semantics::spin_handoff_on_two_cpus", || {
+            (usable_cpus().len() < 2).then(|| "spin hand-off needs two CPUs".into())
+        }),
+    ]
+}
+
 fn new_child(spec: &Spec) -> Result<lwc::Lwc, (lwc::Lwc, Args)> {
     // SAFETY: test processes are single-threaded; specs unmap only test-owned pages.
     match unsafe { lwc::create(spec, &Options::new()) }.expect("create") {
@@ -246,10 +258,6 @@ fn files_close() {
 }
 
 fn credentials() {
-    if !crate::common::is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
     start();
     let spec = Spec::new().credentials(lwc::Credentials {
         uid: 65534,
@@ -655,10 +663,6 @@ fn usable_cpus() -> Vec<usize> {
 
 fn spin_handoff() {
     let cpus = usable_cpus();
-    if cpus.len() < 2 {
-        eprintln!("skipped: spin hand-off needs two CPUs");
-        return;
-    }
     let (a, b) = (cpus[0], cpus[1]);
     lwc::init(&lwc::GroupConfig {
         cpus: vec![a, b],

@@ -70,11 +70,16 @@ fn pool_rollback() {
     rollback_rounds(Strategy::Pool { size: 4 }, 21);
 }
 
+/// What some tests need that a machine may lack (see `support::run_tests_unless`).
+pub fn needs() -> Vec<crate::support::Need> {
+    vec![("snapshot::in_place_rollback_inside_a_group", || {
+        Snapshot::available(Strategy::InPlace)
+            .err()
+            .map(|e| format!("in-place rollback is unavailable: {e}"))
+    })]
+}
+
 fn in_place_in_group() {
-    if Snapshot::available(Strategy::InPlace).is_err() {
-        eprintln!("skipped: in-place rollback is unavailable on this kernel");
-        return;
-    }
     // The same rounds, in the first lwC of a group (the switchboard and the shared counter are
     // MAP_SHARED: outside the snapshot, as they must be).
     rollback_rounds(Strategy::InPlace, 20);

@@ -77,11 +77,37 @@ pub fn reap_children() {
 
 /// Builds the libtest-mimic trial list from `(name, body)` pairs and runs it with one thread.
 pub fn run_tests(tests: Vec<(&'static str, fn())>) -> ! {
+    run_tests_unless(tests, &[])
+}
+
+/// A test's name and a check that returns why it cannot run on this machine, or None.
+pub type Need = (&'static str, fn() -> Option<String>);
+
+/// Like [`run_tests`], where some tests need what this machine may lack: `needs` pairs a test's
+/// name with a check that returns why it cannot run here, or None. Such a test is reported as
+/// ignored, with the reason on stderr, instead of passing without checking anything.
+pub fn run_tests_unless(tests: Vec<(&'static str, fn())>, needs: &[Need]) -> ! {
+    for (name, _) in needs {
+        assert!(
+            tests.iter().any(|(t, _)| t == name),
+            "a precondition names no test: {name}"
+        );
+    }
     let mut args = libtest_mimic::Arguments::from_args();
     args.test_threads = Some(1);
     let trials = tests
         .into_iter()
-        .map(|(name, body)| libtest_mimic::Trial::test(name, move || in_child(body)))
+        .map(|(name, body)| {
+            let cannot = needs
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .find_map(|(_, check)| check());
+            if let Some(why) = &cannot {
+                eprintln!("{name}: ignored here: {why}");
+            }
+            libtest_mimic::Trial::test(name, move || in_child(body))
+                .with_ignored_flag(cannot.is_some())
+        })
         .collect();
     libtest_mimic::run(&args, trials).exit()
 }
