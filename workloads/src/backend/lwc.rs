@@ -97,14 +97,24 @@ fn time_round_trips_with(
     iters: u64,
 ) -> Result<std::time::Duration, MeasureError> {
     let (me, other) = placement.cpus()?;
-    let ns: u64 = run_isolated(move || {
+    let ns = run_isolated(move || {
         let mut session = group_session(me, other, handoff)?;
-        session.round_trips(iters.clamp(1, 100))?; // warm the path
-        let t0 = measure::now();
-        session.round_trips(iters)?;
-        Ok(t0.elapsed().as_nanos() as u64)
+        time_ns(iters.clamp(1, 100), iters, |n| session.round_trips(n))
     })?;
     Ok(std::time::Duration::from_nanos(ns))
+}
+
+/// Nanoseconds `op(iters)` takes, after an untimed `op(warm)` (warms the path), for criterion's
+/// `iter_custom`.
+fn time_ns(
+    warm: u64,
+    iters: u64,
+    mut op: impl FnMut(u64) -> Result<(), MeasureError>,
+) -> Result<u64, MeasureError> {
+    op(warm)?;
+    let t0 = measure::now();
+    op(iters)?;
+    Ok(t0.elapsed().as_nanos() as u64)
 }
 
 impl Lwc {
@@ -200,12 +210,17 @@ pub(crate) fn create_run(
     run_isolated(move || {
         let mut region = group_with_memory(cpu, resident_bytes)?;
         measure::run_timed(&plan, Metric::OP_US, |k| {
-            for _ in 0..k {
-                create_once(&mut region, pages_written)?;
-            }
-            Ok(())
+            creates(&mut region, pages_written, k)
         })
     })
+}
+
+/// `k` [`create_once`] calls, one after the other.
+fn creates(region: &mut sys::Region, pages: usize, k: u64) -> Result<(), MeasureError> {
+    for _ in 0..k {
+        create_once(region, pages)?;
+    }
+    Ok(())
 }
 
 /// Starts a blocking group on `cpu` (in the caller, a forked child) and populates
@@ -228,14 +243,9 @@ pub fn time_creates(
     iters: u64,
 ) -> Result<std::time::Duration, MeasureError> {
     let (cpu, _) = Placement::SameCore.cpus()?;
-    let ns: u64 = run_isolated(move || {
+    let ns = run_isolated(move || {
         let mut region = group_with_memory(cpu, resident_bytes)?;
-        create_once(&mut region, pages_written)?; // warm the path
-        let t0 = measure::now();
-        for _ in 0..iters {
-            create_once(&mut region, pages_written)?;
-        }
-        Ok(t0.elapsed().as_nanos() as u64)
+        time_ns(1, iters, |k| creates(&mut region, pages_written, k))
     })?;
     Ok(std::time::Duration::from_nanos(ns))
 }
