@@ -411,38 +411,19 @@ mod tests {
     #[test]
     fn verdicts_need_size_and_significance() {
         let base = point([98.0, 99.0, 100.0, 101.0, 102.0]);
+        let against = |medians| judge(&base, Some(&point(medians)), 0.05, 0.01);
         // +20%, every run slower: regressed.
-        let v = judge(
-            &base,
-            Some(&point([118.0, 119.0, 120.0, 121.0, 122.0])),
-            0.05,
-            0.01,
-        );
+        let v = against([118.0, 119.0, 120.0, 121.0, 122.0]);
         assert_eq!(v.verdict, Verdict::Regressed);
         assert!((v.change.unwrap_or(0.0) - 0.2).abs() < 1e-12);
         // -20%: improved.
-        let v = judge(
-            &base,
-            Some(&point([78.0, 79.0, 80.0, 81.0, 82.0])),
-            0.05,
-            0.01,
-        );
+        let v = against([78.0, 79.0, 80.0, 81.0, 82.0]);
         assert_eq!(v.verdict, Verdict::Improved);
         // +20% median, but the runs overlap: noise.
-        let v = judge(
-            &base,
-            Some(&point([90.0, 101.0, 120.0, 150.0, 160.0])),
-            0.05,
-            0.01,
-        );
+        let v = against([90.0, 101.0, 120.0, 150.0, 160.0]);
         assert_eq!(v.verdict, Verdict::Noise);
         // +3%, separated: below threshold, noise.
-        let v = judge(
-            &base,
-            Some(&point([103.0, 103.0, 103.0, 103.0, 103.0])),
-            0.05,
-            0.01,
-        );
+        let v = against([103.0, 103.0, 103.0, 103.0, 103.0]);
         assert_eq!(v.verdict, Verdict::Noise);
     }
 
