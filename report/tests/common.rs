@@ -51,7 +51,7 @@ pub fn point(
 /// A document with a switch experiment (three backends, one failed) and a create experiment.
 pub fn sample() -> ResultDocument {
     let same = ("cores", Param::Text("same-core".to_owned()));
-    let mut failed = Point::failed(
+    let failed = Point::failed(
         "switch",
         "lwc",
         [("cores".to_owned(), Param::Text("same-core".to_owned()))].into(),
@@ -61,7 +61,6 @@ pub fn sample() -> ResultDocument {
         vec!["worker exited with signal 6 (SIGABRT)".to_owned(); 3],
         0.5,
     );
-    failed.elapsed_s = 0.5;
     let mut create = Vec::new();
     for (pages, us) in [(0_i64, 100.0), (16, 132.0), (256, 612.0)] {
         let mut p = point(
