@@ -134,11 +134,7 @@ pub fn resolve(ids: &[String]) -> Result<Vec<&'static dyn Experiment>> {
 type Planned = Result<Vec<PointSpec>, String>;
 
 /// Plans an experiment, turning a panic in its code into an error.
-fn plan(
-    exp: &dyn Experiment,
-    setting: Setting,
-    backends: &[String],
-) -> Result<Vec<PointSpec>, String> {
+fn plan(exp: &dyn Experiment, setting: Setting, backends: &[String]) -> Planned {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exp.plan(setting, backends)))
         .map_err(|p| format!("planning panicked: {}", panic_message(&p)))
 }
@@ -317,19 +313,27 @@ pub fn run(opts: &RunOptions) -> Result<Outcome> {
     })
 }
 
-fn params_label(spec: &PointSpec) -> String {
+/// The point's parameters as the result document holds them.
+fn report_params(spec: &PointSpec) -> BTreeMap<String, report::Param> {
     spec.params
         .iter()
-        .map(|(k, v)| format!("{k}={}", param_text(v)))
-        .collect::<Vec<_>>()
-        .join(" ")
+        .map(|(k, v)| {
+            let v = match v {
+                Param::Int(i) => report::Param::Int(*i),
+                Param::Text(s) => report::Param::Text(s.clone()),
+            };
+            (k.clone(), v)
+        })
+        .collect()
 }
 
-fn param_text(p: &Param) -> String {
-    match p {
-        Param::Int(v) => v.to_string(),
-        Param::Text(s) => s.clone(),
-    }
+/// `name=value` pairs joined by spaces (empty when there are none), for the progress lines.
+fn params_label(spec: &PointSpec) -> String {
+    report_params(spec)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn point_line(label: &str, p: &Point) -> String {
@@ -412,17 +416,7 @@ fn summarize_point(spec: &PointSpec, runs: Runs) -> Point {
         elapsed_s,
         ..
     } = runs;
-    let params: BTreeMap<String, report::Param> = spec
-        .params
-        .iter()
-        .map(|(k, v)| {
-            let v = match v {
-                Param::Int(i) => report::Param::Int(*i),
-                Param::Text(s) => report::Param::Text(s.clone()),
-            };
-            (k.clone(), v)
-        })
-        .collect();
+    let params = report_params(spec);
     let failed = |errors: Vec<String>| {
         Point::failed(
             &spec.experiment,
