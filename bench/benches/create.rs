@@ -7,7 +7,7 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, Criterion};
 mod common;
 
-use common::{config, or_exit, skip_if_unavailable};
+use common::{available, config, or_exit};
 use workloads::backend::lwc::time_creates;
 use workloads::experiments::create::Creator;
 
@@ -16,11 +16,9 @@ const RESIDENT_BYTES: usize = 1 << 20;
 fn benches(c: &mut Criterion) {
     for backend in ["fork", "spawn", "thread"] {
         let id = format!("create/{backend}/1MiB");
-        let creator = Creator::new(backend, RESIDENT_BYTES, 0);
-        if skip_if_unavailable(&id, &creator) {
+        let Some(mut creator) = available(&id, Creator::new(backend, RESIDENT_BYTES, 0)) else {
             continue;
-        }
-        let mut creator = or_exit(&id, creator);
+        };
         c.bench_function(&id, |bench| {
             bench.iter_custom(|iters| {
                 let t0 = Instant::now();
@@ -30,9 +28,7 @@ fn benches(c: &mut Criterion) {
         });
     }
     let id = "create/lwc/1MiB";
-    let probe = time_creates(RESIDENT_BYTES, 0, 1);
-    if !skip_if_unavailable(id, &probe) {
-        or_exit(id, probe);
+    if available(id, time_creates(RESIDENT_BYTES, 0, 1)).is_some() {
         c.bench_function(id, |bench| {
             bench.iter_custom(|iters| or_exit("lwc create", time_creates(RESIDENT_BYTES, 0, iters)))
         });

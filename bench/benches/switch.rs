@@ -2,28 +2,25 @@
 //! switch: each `iter_custom` call times `iters` round trips and reports half their time.
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 mod common;
 
-use common::{config, or_exit, skip_if_unavailable};
+use common::{available, config, or_exit};
 use workloads::backend::{self, lwc::Lwc, lwc::LwcSpin, Backend};
 use workloads::measure::{AffinityGuard, Placement};
+use workloads::MeasureError;
 
 fn in_process(c: &mut Criterion, b: &dyn Backend, placement: Placement) {
     let id = format!("switch/{}/{}", b.name(), placement.label());
-    let cpus = placement.cpus();
-    if skip_if_unavailable(&id, &cpus) {
+    let Some(cpus) = available(&id, placement.cpus()) else {
         return;
-    }
-    let cpus = or_exit(&id, cpus);
+    };
     let pin = or_exit(&id, AffinityGuard::pin(cpus.0));
-    let session = b.open(cpus);
-    if skip_if_unavailable(&id, &session) {
+    let Some(mut session) = available(&id, b.open(cpus)) else {
         return;
-    }
-    let mut session = or_exit(&id, session);
+    };
     c.bench_function(&id, |bench| {
         bench.iter_custom(|iters| {
             let t0 = Instant::now();
@@ -35,26 +32,16 @@ fn in_process(c: &mut Criterion, b: &dyn Backend, placement: Placement) {
     drop(pin);
 }
 
-fn lwc_group(c: &mut Criterion, name: &str, placement: Placement, spin: bool) {
+/// Times `iters` round trips in a fresh lwC group: `Lwc::time_round_trips` or `LwcSpin`'s.
+type LwcTimer = fn(Placement, u64) -> Result<Duration, MeasureError>;
+
+fn lwc_group(c: &mut Criterion, name: &str, placement: Placement, time: LwcTimer) {
     let id = format!("switch/{name}/{}", placement.label());
-    let probe = if spin {
-        LwcSpin.time_round_trips(placement, 1)
-    } else {
-        Lwc.time_round_trips(placement, 1)
-    };
-    if skip_if_unavailable(&id, &probe) {
+    if available(&id, time(placement, 1)).is_none() {
         return;
     }
-    or_exit(&id, probe);
     c.bench_function(&id, |bench| {
-        bench.iter_custom(|iters| {
-            let r = if spin {
-                LwcSpin.time_round_trips(placement, iters)
-            } else {
-                Lwc.time_round_trips(placement, iters)
-            };
-            or_exit("lwc round trips", r) / 2
-        })
+        bench.iter_custom(|iters| or_exit("lwc round trips", time(placement, iters)) / 2)
     });
 }
 
@@ -62,8 +49,8 @@ fn benches(c: &mut Criterion) {
     for b in backend::all() {
         for &p in b.placements() {
             match b.name() {
-                "lwc" => lwc_group(c, "lwc", p, false),
-                "lwc-spin" => lwc_group(c, "lwc-spin", p, true),
+                "lwc" => lwc_group(c, b.name(), p, |p, n| Lwc.time_round_trips(p, n)),
+                "lwc-spin" => lwc_group(c, b.name(), p, |p, n| LwcSpin.time_round_trips(p, n)),
                 _ => in_process(c, b, p),
             }
         }

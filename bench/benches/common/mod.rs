@@ -31,12 +31,14 @@ pub fn or_exit<T>(what: &str, r: Result<T, MeasureError>) -> T {
     }
 }
 
-/// Whether a bench must be skipped here (`Unavailable`); prints why.
-pub fn skip_if_unavailable<T>(what: &str, r: &Result<T, MeasureError>) -> bool {
-    if let Err(MeasureError::Unavailable(why)) = r {
-        eprintln!("bench {what}: skipped: {why}");
-        true
-    } else {
-        false
+/// The value of `r`, or `None` with a message on stderr when the bench cannot run here
+/// (`Unavailable`); any other error exits as [`or_exit`] does.
+pub fn available<T>(what: &str, r: Result<T, MeasureError>) -> Option<T> {
+    match r {
+        Err(MeasureError::Unavailable(why)) => {
+            eprintln!("bench {what}: skipped: {why}");
+            None
+        }
+        r => Some(or_exit(what, r)),
     }
 }
