@@ -17,11 +17,11 @@ pub fn main(args: &CompareArgs) -> Result<ExitCode> {
             args.threshold
         );
     }
-    let base = report::ResultDocument::load(&args.base)?;
-    let current = report::ResultDocument::load(&args.current)?;
     if !(args.alpha > 0.0 && args.alpha < 1.0) {
         bail!("--alpha must lie between 0 and 1, not {}", args.alpha);
     }
+    let base = report::ResultDocument::load(&args.base)?;
+    let current = report::ResultDocument::load(&args.current)?;
     let cmp = report::compare::compare(&base, &current, args.threshold / 100.0, args.alpha);
     print!("{}", cmp.to_markdown());
     for d in &cmp.machine_differences {
