@@ -15,6 +15,7 @@
 //! Everything runs pinned to one CPU. Fitting `a + b * pages_written` over the points gives the
 //! fixed cost `a` and the cost per CoW fault `b` (paper: 87.7 µs and about 3 µs).
 
+use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
 use super::{int_param, point, wanted};
@@ -227,8 +228,12 @@ impl Creator {
                     "spawn runs another program: pages_written must be 0".into(),
                 ));
             }
-            if !std::path::Path::new("/bin/true").exists() {
-                return Err(MeasureError::Unavailable("/bin/true does not exist".into()));
+            let program = std::ffi::OsStr::from_bytes(SPAWN_PROGRAM.to_bytes());
+            if !std::path::Path::new(program).exists() {
+                return Err(MeasureError::Unavailable(format!(
+                    "{} does not exist",
+                    program.display()
+                )));
             }
         }
         let (cpu, _) = Placement::SameCore.cpus()?;
