@@ -198,14 +198,14 @@ fn create_once(region: &mut sys::Region, pages: usize) -> Result<(), MeasureErro
     }
 }
 
-/// The `create` experiment's `lwc` backend: a group on `cpu` (in a forked child), `resident`
-/// bytes populated in its first lwC, then timed [`create_once`] calls.
+/// The `create` experiment's `lwc` backend: a group on the same-core CPU (in a forked child),
+/// `resident` bytes populated in its first lwC, then timed [`create_once`] calls.
 pub(crate) fn create_run(
     resident_bytes: usize,
     pages_written: usize,
-    cpu: usize,
     plan: &SamplePlan,
 ) -> Result<RunSamples, MeasureError> {
+    let (cpu, _) = Placement::SameCore.cpus()?;
     let plan = *plan;
     run_isolated(move || {
         let mut region = group_with_memory(cpu, resident_bytes)?;

@@ -157,10 +157,7 @@ impl Experiment for Create {
         }
         let plan = sample_plan(setting);
         match point.backend.as_str() {
-            "lwc" => {
-                let (cpu, _) = Placement::SameCore.cpus()?;
-                lwc_backend::create_run(resident, pages, cpu, &plan)
-            }
+            "lwc" => lwc_backend::create_run(resident, pages, &plan),
             "fork" | "spawn" | "thread" => {
                 let mut creator = Creator::new(&point.backend, resident, pages)?;
                 measure::run_timed(&plan, Metric::OP_US, |k| creator.create(k))
