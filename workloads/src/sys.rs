@@ -12,8 +12,10 @@
 //!
 //! - `fork` is only sound to use like this in a single-threaded process: the child gets a copy of
 //!   every lock held by other threads at the time of the fork, and may deadlock on one (malloc's,
-//!   stdout's). [`fork_with`] and [`lwc_create`] therefore first check that the calling process
-//!   has exactly one thread ([`ensure_single_threaded`]) and refuse otherwise. The child then runs
+//!   stdout's). [`fork_with`] therefore first checks that the calling process has exactly one
+//!   thread ([`ensure_single_threaded`]) and refuses otherwise; a timed loop checks once
+//!   ([`SingleThreaded`]) and forks with [`fork_while`]; `lwc::create` ([`lwc_create`]) relies
+//!   on the lwC group, which refuses to start in a multi-threaded process. The child then runs
 //!   the caller's closure and leaves with `_exit`, so it never returns into the caller's stack
 //!   frames and never runs the parent's `atexit` handlers or destructors twice.
 //! - Mappings are owned by an RAII type (`Mapping`, inside [`SharedPage`] and [`Region`]) whose
@@ -64,9 +66,32 @@ pub(crate) fn exit_now(code: i32) -> ! {
 ///
 /// Refuses (with an error) when the process has more than one thread.
 pub(crate) fn fork_with(child: impl FnOnce() -> i32) -> io::Result<Pid> {
-    ensure_single_threaded()?;
-    // SAFETY: the process is single-threaded (checked above), so the child inherits no lock held
-    // by another thread; the child never returns from this function (it `_exit`s below).
+    fork_while(&SingleThreaded::check()?, child)
+}
+
+/// Proof that the process had one thread when it was made, held by a caller that starts no
+/// thread while it keeps it. Forks made under it skip the check, which reads /proc: a timed
+/// fork must not pay for a check that `lwc::create`, its counterpart, does not make either.
+/// Not `Send`: it stays with the thread that checked.
+pub(crate) struct SingleThreaded {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl SingleThreaded {
+    /// Checks that the calling process has exactly one thread.
+    pub(crate) fn check() -> io::Result<Self> {
+        ensure_single_threaded()?;
+        Ok(SingleThreaded {
+            _not_send: std::marker::PhantomData,
+        })
+    }
+}
+
+/// [`fork_with`], for a caller that checked once and starts no thread since.
+pub(crate) fn fork_while(_single: &SingleThreaded, child: impl FnOnce() -> i32) -> io::Result<Pid> {
+    // SAFETY: the process is single-threaded (`SingleThreaded` was checked, and its holder starts
+    // no thread), so the child inherits no lock held by another thread; the child never returns
+    // from this function (it `_exit`s below).
     let raw = unsafe { libc::fork() };
     match raw {
         -1 => Err(io::Error::last_os_error()),

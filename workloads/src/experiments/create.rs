@@ -194,9 +194,9 @@ pub struct Creator {
     _pin: AffinityGuard,
 }
 
-#[derive(Debug, Clone, Copy)]
 enum Kind {
-    Fork,
+    /// Checked single-threaded once, when the creator was made: not at every timed fork.
+    Fork(sys::SingleThreaded),
     Spawn,
     Thread,
 }
@@ -210,7 +210,9 @@ impl Creator {
         pages_written: usize,
     ) -> Result<Self, MeasureError> {
         let kind = match backend {
-            "fork" => Kind::Fork,
+            "fork" => {
+                Kind::Fork(sys::SingleThreaded::check().map_err(|e| os("check for one thread", e))?)
+            }
             "spawn" => Kind::Spawn,
             "thread" => Kind::Thread,
             other => {
@@ -248,8 +250,8 @@ impl Creator {
     /// Creates (and finishes) `k` contexts, one after the other.
     pub fn create(&mut self, k: u64) -> Result<(), MeasureError> {
         for _ in 0..k {
-            match self.kind {
-                Kind::Fork => fork_once(&mut self.region, self.pages_written)?,
+            match &self.kind {
+                Kind::Fork(single) => fork_once(single, &mut self.region, self.pages_written)?,
                 Kind::Spawn => spawn_once()?,
                 Kind::Thread => thread_once(&mut self.region, self.pages_written)?,
             }
@@ -269,8 +271,12 @@ fn check_exit(op: &'static str, code: std::io::Result<i32>) -> Result<(), Measur
     }
 }
 
-fn fork_once(region: &mut sys::Region, pages: usize) -> Result<(), MeasureError> {
-    let pid = sys::fork_with(|| {
+fn fork_once(
+    single: &sys::SingleThreaded,
+    region: &mut sys::Region,
+    pages: usize,
+) -> Result<(), MeasureError> {
+    let pid = sys::fork_while(single, || {
         write_pages(region.bytes_mut(), pages);
         0
     })
