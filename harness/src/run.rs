@@ -491,13 +491,7 @@ fn median_counters(runs: &[RunSamples]) -> BTreeMap<String, f64> {
     all.into_iter()
         .map(|(k, mut v)| {
             v.sort_by(f64::total_cmp);
-            let n = v.len();
-            let m = if n % 2 == 1 {
-                v[n / 2]
-            } else {
-                (v[n / 2 - 1] + v[n / 2]) / 2.0
-            };
-            (k, m)
+            (k, workloads::stats::median_sorted(&v))
         })
         .collect()
 }

@@ -193,7 +193,7 @@ pub fn decode_histogram(encoded: &str) -> Result<Histogram<u64>, StatsError> {
 }
 
 /// Median of a non-empty sorted slice (mean of the two middle values for an even length).
-fn median_sorted(v: &[f64]) -> f64 {
+pub fn median_sorted(v: &[f64]) -> f64 {
     let n = v.len();
     if n % 2 == 1 {
         v[n / 2]
