@@ -1,108 +1,79 @@
-//! The switchboard: one MAP_SHARED mapping, made when the group starts and inherited by every
-//! lwC, holding a slot per lwC. A switch writes the target's mailbox and wakes its word.
+//! The switchboard and the notice board: the group-wide records, made when the group starts and
+//! inherited by every lwC. Neither carries a hand-off: who runs next, and with which six words,
+//! travels on the pages of a link that only the two lwCs of the link hold (`handoff`).
 //!
 //! ```text
-//!   Board ─ slots[CAPACITY] ┬ state  FREE → STARTING | NASCENT → PARKED ⇄ RUNNING → DISCARDED | EXITED | DEAD
-//!                           ├ word   0 idle · 1 wake pending · 2 sleeping in futex
-//!                           ├ gen    bumped on every reuse: stale descriptors see a new gen
-//!                           ├ pid, parent
-//!                           └ mailbox: kind, caller (+gen), args[6]   (one cache line)
+//!   Board (MAP_SHARED, read-only in sandboxes) ─ slots[CAPACITY]:
+//!       state  (see types::State) · gen (bumped on every reuse) · pid · parent · exit code
+//!       zombies (children to reap) · awaiting (whom the lwC handed control to)
+//!   Notices (written by the supervisor only, read-only in every lwC) ─ one per slot:
+//!       seq (futex word, bumped per notice) · the lwC that died and its generation
 //! ```
 //!
-//! The board carries control only (who runs next, with which six words); no lwC's private data
-//! ever passes through it. Memory and file descriptors cross between lwCs only through the
-//! kernel (fork, memfds, SCM_RIGHTS on control sockets).
+//! Every non-sandboxed lwC can write the switchboard. What it can do with that is bookkeeping
+//! damage (a wrong state makes a switch fail, a wrong `awaiting` sends a death notice astray):
+//! it can stall the group, as any lwC holding control can, but it can neither wake another lwC
+//! nor read or forge what one passes to another. Death notices come from the supervisor through
+//! the notice board, which no lwC can write (a memfd sealed against new writable mappings once
+//! the supervisor mapped it), and each lwC checks a notice against whom it really waits for.
+//!
+//! # Safety
+//! Both boards are plain atomics, valid at all-zero bytes: they implement `SharedZeroed`.
+#![allow(unsafe_code)]
 
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use crate::sys::mem::SharedZeroed;
+use crate::types::{State, NO_LWC};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 /// Slots in a group: the most lwCs alive at once.
 pub(crate) const CAPACITY: usize = 16 * 1024;
-const _: () = assert!(CAPACITY < NO_CALLER as usize);
-const _: () = assert!(
-    std::mem::offset_of!(Slot, gen) == 64,
-    "the hand-off fields fill the first cache line"
-);
 
-/// Slot states.
-pub(crate) mod state {
-    pub(crate) const FREE: u32 = 0;
-    pub(crate) const STARTING: u32 = 1;
-    pub(crate) const PARKED: u32 = 2;
-    pub(crate) const RUNNING: u32 = 3;
-    pub(crate) const DISCARDED: u32 = 4;
-    pub(crate) const EXITED: u32 = 5;
-    pub(crate) const DEAD: u32 = 6;
-    pub(crate) const CLOSING: u32 = 7;
-    /// Created without an acknowledgement (its setup cannot fail) and still setting itself
-    /// up: it takes messages as if parked (a poster moves it to RUNNING) and reads them once
-    /// set up.
-    pub(crate) const NASCENT: u32 = 8;
+/// A slot's state word.
+#[derive(Debug)]
+pub(crate) struct StateCell(AtomicU32);
+
+impl StateCell {
+    pub(crate) fn load(&self) -> State {
+        State::from_word(self.0.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn store(&self, s: State) {
+        self.0.store(s as u32, Ordering::Release)
+    }
+
+    pub(crate) fn swap(&self, s: State) -> State {
+        State::from_word(self.0.swap(s as u32, Ordering::AcqRel))
+    }
+
+    /// Moves from `from` to `to`; Err with the state found otherwise.
+    pub(crate) fn cas(&self, from: State, to: State) -> Result<(), State> {
+        self.0
+            .compare_exchange(from as u32, to as u32, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+            .map_err(State::from_word)
+    }
 }
 
-/// Wake-word values.
-pub(crate) mod word {
-    pub(crate) const IDLE: u32 = 0;
-    pub(crate) const WOKEN: u32 = 1;
-    pub(crate) const SLEEPING: u32 = 2;
-}
-
-/// Mailbox message kinds.
-pub(crate) mod kind {
-    /// An ordinary switch (or the first switch into a new lwC).
-    pub(crate) const SWITCH: u32 = 1;
-    /// The caller switched and is gone (discard switch).
-    pub(crate) const DISCARD: u32 = 2;
-    /// A service request (syscall, overlay) waits on the target's control socket.
-    pub(crate) const SERVICE: u32 = 3;
-    /// The target finished a service request.
-    pub(crate) const SERVICE_DONE: u32 = 4;
-    /// The lwC we handed control to died; `args[0]` is its slot.
-    pub(crate) const TARGET_DIED: u32 = 5;
-    /// A new lwC finished applying its spec.
-    pub(crate) const CREATE_ACK: u32 = 6;
-    /// A new lwC failed applying its spec: `args[0]` = step code, `args[1]` = errno.
-    pub(crate) const CREATE_FAILED: u32 = 7;
-    /// Close: the parked lwC must exit now.
-    pub(crate) const TERMINATE: u32 = 8;
-    /// A rollback into a snapshot: the caller is gone; resume as the snapshot.
-    pub(crate) const ROLLBACK: u32 = 9;
-    /// The creator asks us to connect our control socket to its listener; `args[0]` is the
-    /// listener's name nonce.
-    pub(crate) const CONNECT: u32 = 10;
-    /// The creator gave up its overlay and syscall rights: accept no control socket any more.
-    pub(crate) const REVOKE: u32 = 11;
-}
-
-/// One lwC's slot: two cache lines. The first holds everything a switch writes and the target
-/// reads (state, wake word, mailbox), so a hand-off moves one line between CPUs; the second
-/// holds what changes rarely.
+/// One lwC's slot: one cache line, written by the lwC itself on every hand-off (its own state
+/// and whom it awaits), by its creator at birth and by the supervisor at its end.
 #[repr(C, align(64))]
 pub(crate) struct Slot {
-    pub(crate) state: AtomicU32,
-    pub(crate) word: AtomicU32,
-    /// Mailbox: kind (high 8 bits) and caller slot (low 24 bits).
-    kind_caller: AtomicU32,
-    caller_gen: AtomicU32,
-    pub(crate) args: [AtomicU64; 6],
-    // ---- second cache line ----
+    pub(crate) state: StateCell,
     pub(crate) gen: AtomicU32,
     pub(crate) pid: AtomicI32,
     pub(crate) parent: AtomicU32,
     pub(crate) exit_code: AtomicI32,
     /// Discarded children of this lwC that it still has to reap.
     pub(crate) zombies: AtomicU32,
-    /// The lwC this one handed control to and waits on while parked (NO_LWC if none): news
-    /// of another lwC's death is not for it. With [`HEARS_DEATH_ITSELF`] set, it learns of
-    /// that lwC's death by itself (a monitor, from its sandbox's seccomp listener).
+    /// The lwC this one handed control to and waits on while parked (NO_LWC if none): the
+    /// supervisor sends it a notice if that one dies. With [`HEARS_DEATH_ITSELF`] set, it
+    /// learns of that lwC's death by itself (a monitor, from its sandbox's seccomp listener).
     pub(crate) awaiting: AtomicU32,
 }
 
 /// Flag in [`Slot::awaiting`]: the waiter needs no death notice.
 pub(crate) const HEARS_DEATH_ITSELF: u32 = 1 << 31;
 const _: () = assert!(CAPACITY < HEARS_DEATH_ITSELF as usize);
-
-/// The caller field's value for "no lwC" (24 bits).
-const NO_CALLER: u32 = 0x00FF_FFFF;
 
 /// The shared switchboard of a group.
 #[repr(C)]
@@ -113,6 +84,9 @@ pub(crate) struct Board {
     pub(crate) supervisor: AtomicI32,
     pub(crate) slots: [Slot; CAPACITY],
 }
+
+// SAFETY: atomics only; all-zero is the empty board (every slot FREE).
+unsafe impl SharedZeroed for Board {}
 
 impl Board {
     /// The slot of lwC `id` (ids come from the runtime and are always < CAPACITY).
@@ -125,90 +99,74 @@ impl Board {
     /// Only the lwC holding the thread of control allocates; the supervisor only frees.
     pub(crate) fn allocate(&self, parent: u32) -> Option<(u32, u32)> {
         for (id, s) in self.slots.iter().enumerate() {
-            if s.state
-                .compare_exchange(
-                    state::FREE,
-                    state::STARTING,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-            {
+            if s.state.cas(State::Free, State::Starting).is_ok() {
                 let gen = s.gen.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
                 s.pid.store(0, Ordering::Relaxed);
                 s.parent.store(parent, Ordering::Relaxed);
-                s.kind_caller.store(NO_CALLER, Ordering::Relaxed);
-                s.word.store(word::IDLE, Ordering::Relaxed);
                 s.exit_code.store(0, Ordering::Relaxed);
                 s.zombies.store(0, Ordering::Relaxed);
-                s.awaiting.store(crate::local::NO_LWC, Ordering::Relaxed);
+                s.awaiting.store(NO_LWC, Ordering::Relaxed);
                 self.high_water.fetch_max(id as u32 + 1, Ordering::AcqRel);
                 return Some((id as u32, gen));
             }
         }
         None
     }
-}
 
-fn decode_caller(kind_caller: u32) -> u32 {
-    match kind_caller & NO_CALLER {
-        NO_CALLER => crate::local::NO_LWC,
-        c => c,
+    /// Whether lwC `id` of generation `gen` still lives (it may be switched to).
+    pub(crate) fn alive(&self, id: u32, gen: u32) -> bool {
+        let s = self.slot(id);
+        s.gen.load(Ordering::Acquire) == gen
+            && matches!(
+                s.state.load(),
+                State::Parked | State::Running | State::Starting | State::Nascent
+            )
     }
 }
 
-impl Slot {
-    /// Who last switched into this lwC (NO_LWC if nobody).
-    pub(crate) fn caller(&self) -> u32 {
-        decode_caller(self.kind_caller.load(Ordering::Acquire))
+/// A death notice for one lwC (the one waiting), written by the supervisor.
+#[repr(C, align(16))]
+pub(crate) struct Notice {
+    /// Bumped by every notice; the waiter sleeps on it beside its inbox word.
+    pub(crate) seq: AtomicU32,
+    /// The lwC that died.
+    pub(crate) dead: AtomicU32,
+    /// Its generation.
+    pub(crate) dead_gen: AtomicU32,
+}
+
+/// The notice board: one notice per slot.
+#[repr(C)]
+pub(crate) struct Notices {
+    pub(crate) notices: [Notice; CAPACITY],
+}
+
+// SAFETY: atomics only; all-zero is a board without notices.
+unsafe impl SharedZeroed for Notices {}
+
+impl Notices {
+    /// The notice of slot `id`.
+    #[inline]
+    pub(crate) fn of(&self, id: u32) -> &Notice {
+        &self.notices[id as usize % CAPACITY]
     }
 
-    /// Writes the mailbox: who is switching in, why, with which words.
-    #[inline]
-    pub(crate) fn post(&self, kind: u32, caller: u32, caller_gen: u32, args: &[u64; 6]) {
-        let caller = if caller as usize >= CAPACITY {
-            NO_CALLER
-        } else {
-            caller
-        };
-        self.kind_caller
-            .store(kind << 24 | caller, Ordering::Relaxed);
-        self.caller_gen.store(caller_gen, Ordering::Relaxed);
-        for (a, v) in self.args.iter().zip(args) {
-            a.store(*v, Ordering::Relaxed);
-        }
+    /// Tells lwC `to` (the supervisor only: no lwC can write this board) that lwC
+    /// `dead`/`dead_gen` died.
+    pub(crate) fn post(&self, to: u32, dead: u32, dead_gen: u32) -> &AtomicU32 {
+        let n = self.of(to);
+        n.dead.store(dead, Ordering::Relaxed);
+        n.dead_gen.store(dead_gen, Ordering::Relaxed);
+        n.seq.fetch_add(1, Ordering::Release);
+        &n.seq
     }
 
-    /// Reads the mailbox and wipes its words: every non-sandboxed lwC can read the board, and
-    /// the words two lwCs exchanged must not stay there for one that gets control later.
-    #[inline]
-    pub(crate) fn take(&self) -> (u32, u32, u32, [u64; 6]) {
-        let message = self.read();
-        self.clear_args();
-        message
-    }
-
-    /// Wipes the mailbox's words.
-    #[inline]
-    pub(crate) fn clear_args(&self) {
-        for a in &self.args {
-            a.store(0, Ordering::Relaxed);
-        }
-    }
-
-    /// Reads the mailbox (after the wake word was seen WOKEN with Acquire).
-    #[inline]
-    pub(crate) fn read(&self) -> (u32, u32, u32, [u64; 6]) {
-        let mut args = [0u64; 6];
-        for (v, a) in args.iter_mut().zip(&self.args) {
-            *v = a.load(Ordering::Relaxed);
-        }
-        let kc = self.kind_caller.load(Ordering::Relaxed);
+    /// The lwC the last notice of `id` names.
+    pub(crate) fn read(&self, id: u32) -> (u32, u32) {
+        let n = self.of(id);
         (
-            kc >> 24,
-            decode_caller(kc),
-            self.caller_gen.load(Ordering::Relaxed),
-            args,
+            n.dead.load(Ordering::Acquire),
+            n.dead_gen.load(Ordering::Acquire),
         )
     }
 }

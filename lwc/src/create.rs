@@ -10,35 +10,30 @@
 //! ```
 //!
 //! A spec whose setup cannot fail skips the ack: the child starts NASCENT, create returns
-//! right after fork, and the first message for the child waits in its mailbox until it is set
+//! right after fork, and the first message for the child waits on its link until it is set
 //! up.
+//!
+//! Before fork the creator maps the pages of the pair (the child's inbox and their link, see
+//! `handoff`). The child inherits every mapping of its creator, so the first thing it does is
+//! drop what is not its own: the creator's links with other lwCs and their inboxes. From then
+//! on exactly the two of them can hand control to each other, plus the child's own children
+//! later.
 
-use crate::board::{kind, state};
-use crate::handoff;
-use crate::local::{self, Entry, Monitor, Pending, NO_LWC};
+use crate::deliver::hand_to;
+use crate::handoff::{BirthPages, Link};
+use crate::local::{self, Entry, Monitor, Pending, Served};
 use crate::options::{GroupConfig, Options};
-use crate::spec::{Files, MemoryOp, Region, Rights, Spec};
-use crate::switch::{hand_to, wait_turn, Args, Created, Lwc, Wake};
+use crate::spec::{Files, MemoryOp, Spec};
 use crate::sys::fd;
 use crate::sys::mem;
 use crate::sys::process::{self, Forked};
 use crate::sys::seccomp;
+use crate::turn::{wait_turn, Wake};
+use crate::types::{Args, Created, Kind, Lwc, Region, Rights, State, Switched, NO_LWC};
 use crate::{systrap, Error, Result};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-/// Setup steps of a new lwC, for error reports.
-const STEPS: [&str; 8] = [
-    "scrub inherited descriptors",
-    "pin to its CPU",
-    "become non-dumpable",
-    "apply the memory spec",
-    "apply the file spec",
-    "set credentials",
-    "install the system-call trap",
-    "hand its listener to the monitor",
-];
 
 /// Creates a new lwC: a copy-on-write copy of the caller, except where `spec` says SHARE or
 /// UNMAP, with the fds and credentials `spec` names. Returns twice, like fork: here with
@@ -68,6 +63,28 @@ const STEPS: [&str; 8] = [
 /// Litton et al., OSDI '16, §3 (lwCreate).
 #[allow(unsafe_code)]
 pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
+    // SAFETY: our caller upholds create's contract.
+    unsafe { create_with(spec, opts, Lineage::Own) }
+}
+
+/// Which of its creator's links a new lwC keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lineage {
+    /// Only its link with its creator (every lwC a program creates).
+    Own,
+    /// Every link of its creator: a snapshot copy, which resumes as its creator when a
+    /// rollback drops the creator, and reaches the other copies of the same snapshot. Only one
+    /// of them ever runs user code at a time (the others are parked copies), so what they hold
+    /// is one lwC's rights, kept through rollbacks.
+    SnapshotCopy,
+}
+
+/// `create`, for a program's lwC or a snapshot copy.
+///
+/// # Safety
+/// As [`create`].
+#[allow(unsafe_code)]
+pub(crate) unsafe fn create_with(spec: &Spec, opts: &Options, lineage: Lineage) -> Result<Created> {
     const OP: &str = "lwc::create";
     if local::board().is_none() {
         crate::group::init(&GroupConfig::default())?;
@@ -88,7 +105,8 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
         capacity: crate::board::CAPACITY,
     })?;
     let slot = board.slot(id);
-    let free_slot = || slot.state.store(state::FREE, Ordering::Release);
+    let free_slot = || slot.state.store(State::Free);
+    let pages = BirthPages::new().inspect_err(|_| free_slot())?;
     // A sandbox gets its control socket now (its monitor cannot ask it later without trapping
     // every step); other lwCs connect theirs on the first overlay or syscall request
     // (`service::connect_control`), so plain create/discard cycles make no socket at all.
@@ -112,11 +130,13 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
     // context switches) per create; the first switch into it waits for its setup instead.
     let sandbox = opts.systrap.is_some();
     let acknowledged = !sandbox && setup_can_fail(spec, opts);
+    let lwc = Lwc { id, gen };
     if acknowledged {
         mine.awaiting.store(id, Ordering::Relaxed);
-        mine.state.store(state::PARKED, Ordering::Release);
+        mine.state.store(State::Parked);
+        local::with(|l| l.awaiting = Some(lwc));
     } else if !sandbox {
-        slot.state.store(state::NASCENT, Ordering::Release);
+        slot.state.store(State::Nascent);
     }
     // SAFETY: `create`'s contract: the caller is single-threaded and accepts fork semantics.
     let forked = unsafe { process::fork() };
@@ -125,7 +145,8 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
         Err(e) => {
             if acknowledged {
                 mine.awaiting.store(NO_LWC, Ordering::Relaxed);
-                mine.state.store(state::RUNNING, Ordering::Release);
+                mine.state.store(State::Running);
+                local::with(|l| l.awaiting = None);
             }
             free_slot();
             return Err(e);
@@ -137,19 +158,34 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
             let (hs_parent, hs_child) = handoff_pair.unzip();
             drop(hs_parent);
             let birth = Birth {
-                me: Lwc { id, gen },
+                me: lwc,
                 creator: Lwc {
                     id: me,
                     gen: my_gen,
                 },
                 acknowledged,
             };
+            adopt_links(&birth, pages, lineage, sandbox);
             child_main(&birth, spec, opts, ctl_child, hs_child)
         }
         Forked::Parent(pid) => {
             slot.pid.store(pid, Ordering::Release);
             drop(ctl_child);
-            let lwc = Lwc { id, gen };
+            // A sandbox is never rung: its monitor answers its marker calls instead.
+            let link = Link::new(pages.link, 0, (!sandbox).then_some(pages.inbox), me);
+            local::with(|l| {
+                l.insert(
+                    id,
+                    Entry {
+                        gen,
+                        rights: Rights::ALL,
+                        link: Some(link),
+                        control: None,
+                        child_pid: Some(pid),
+                        monitor: None,
+                    },
+                )
+            });
             let monitor = match handoff_pair {
                 Some((hs_parent, hs_child)) => {
                     drop(hs_child);
@@ -161,7 +197,7 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
                         Ok(Wake::CreateAck) => {}
                         Ok(Wake::CreateFailed { step, errno }) => {
                             abandon(&lwc, pid);
-                            return Err(setup_error(step, errno));
+                            return Err(Error::setup_failed(step, errno));
                         }
                         Ok(_) => {
                             abandon(&lwc, pid);
@@ -179,16 +215,10 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
                 }
             };
             local::with(|l| {
-                l.insert(
-                    id,
-                    Entry {
-                        gen,
-                        rights: Rights::ALL,
-                        control: ctl_parent,
-                        child_pid: Some(pid),
-                        monitor,
-                    },
-                )
+                if let Some(e) = l.entry_mut(id, gen) {
+                    e.control = ctl_parent;
+                    e.monitor = monitor;
+                }
             });
             Ok(Created::Parent(lwc))
         }
@@ -201,15 +231,11 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
 fn abandon(lwc: &Lwc, pid: libc::pid_t) {
     process::kill(pid, libc::SIGKILL);
     process::wait_child(pid, true);
+    local::with(|l| l.take_entry(lwc.id, lwc.gen));
     if let Some(b) = local::board() {
         let s = b.slot(lwc.id);
         if s.gen.load(Ordering::Acquire) == lwc.gen {
-            let _ = s.state.compare_exchange(
-                state::STARTING,
-                state::DEAD,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
+            let _ = s.state.cas(State::Starting, State::Dead);
         }
     }
 }
@@ -224,13 +250,6 @@ fn setup_can_fail(spec: &Spec, opts: &Options) -> bool {
         || !spec.memory.is_empty()
         // Shared regions not named in the spec are privatized (a copy: memory may run out).
         || local::with(|l| !l.regions.is_empty())
-}
-
-pub(crate) fn setup_error(step: u64, errno: i32) -> Error {
-    Error::ChildSetup {
-        step: STEPS.get(step as usize).copied().unwrap_or("set itself up"),
-        source: std::io::Error::from_raw_os_error(errno),
-    }
 }
 
 /// Monitor side of creating a sandbox: receive its listener, then run its setup until it
@@ -249,7 +268,7 @@ fn accept_sandbox(lwc: &Lwc, pid: libc::pid_t, hs: &OwnedFd) -> Result<Monitor> 
         abandon(lwc, pid);
         let step = u64::from_le_bytes(buf[8..16].try_into().unwrap_or([0; 8]));
         let errno = i64::from_le_bytes(buf[16..24].try_into().unwrap_or([0; 8]));
-        return Err(setup_error(step, errno as i32));
+        return Err(Error::setup_failed(step, errno as i32));
     }
     if n == 0 && fds.is_empty() {
         // End of file: it died before reporting.
@@ -267,27 +286,26 @@ fn accept_sandbox(lwc: &Lwc, pid: libc::pid_t, hs: &OwnedFd) -> Result<Monitor> 
         });
     };
     // Run its remaining setup (its own close() calls are trapped too) until it parks.
+    let dup = match listener.try_clone() {
+        Ok(d) => d,
+        Err(e) => {
+            abandon(lwc, pid);
+            return Err(Error::Os {
+                op: "dup listener",
+                source: e,
+            });
+        }
+    };
     local::with(|l| {
-        l.insert(
-            lwc.id,
-            Entry {
-                gen: lwc.gen,
-                rights: Rights::ALL,
-                control: None,
-                child_pid: Some(pid),
-                monitor: Some(Monitor {
-                    listener: listener.try_clone().map_err(|e| Error::Os {
-                        op: "dup listener",
-                        source: e,
-                    })?,
-                    pending: None,
-                }),
-            },
-        );
-        Ok::<(), Error>(())
-    })?;
+        if let Some(e) = l.entry_mut(lwc.id, lwc.gen) {
+            e.monitor = Some(Monitor {
+                listener: dup,
+                pending: None,
+            });
+        }
+    });
     let r = systrap_setup_wait(lwc, &listener);
-    let monitor = local::with(|l| l.take_entry(lwc.id, lwc.gen)).and_then(|e| e.monitor);
+    let monitor = local::with(|l| l.entry_mut(lwc.id, lwc.gen).and_then(|e| e.monitor.take()));
     match (r, monitor) {
         (Ok(()), Some(m)) => Ok(m),
         (Err(e), _) => {
@@ -321,12 +339,63 @@ fn systrap_setup_wait(lwc: &Lwc, listener: &OwnedFd) -> Result<()> {
                 },
             );
             if let Some(b) = local::board() {
-                b.slot(lwc.id).state.store(state::PARKED, Ordering::Release);
+                b.slot(lwc.id).state.store(State::Parked);
             }
             return Ok(());
         }
         seccomp::respond(listener, n.id, seccomp::Reply::Continue)?;
     }
+}
+
+/// In the new lwC, first thing: keep the pages of our own pair and drop every other link and
+/// inbox inherited from our creator (unmapped: no address reaches them any more), and close the
+/// kernel objects behind its other rights (control sockets, seccomp listeners).
+fn adopt_links(birth: &Birth, pages: BirthPages, lineage: Lineage, sandbox: bool) {
+    let (me, creator) = (birth.me, birth.creator);
+    local::with(|l| {
+        let creator_inbox = l.inbox.take();
+        match lineage {
+            Lineage::Own => l.table.clear(),
+            Lineage::SnapshotCopy => {
+                for e in l.table.iter_mut().flatten() {
+                    e.control = None;
+                    e.monitor = None;
+                    e.child_pid = None;
+                    e.rights = e.rights.intersection(Rights::SWITCH);
+                }
+            }
+        }
+        // A sandbox never rings its monitor (it parks in marker calls) and is never rung.
+        let (peer_inbox, inbox) = if sandbox {
+            (None, None)
+        } else {
+            (creator_inbox, Some(pages.inbox))
+        };
+        l.insert(
+            creator.id,
+            Entry {
+                gen: creator.gen,
+                rights: Rights::SWITCH,
+                link: Some(Link::new(pages.link, 1, peer_inbox, me.id)),
+                control: None,
+                child_pid: None,
+                monitor: None,
+            },
+        );
+        l.inbox = inbox;
+        l.awaiting = None;
+        l.notices_seen = local::notices().map_or(0, |n| n.of(me.id).seq.load(Ordering::Acquire));
+    });
+}
+
+/// Takes a message our creator posted on our link, if any (we answer it with our failure).
+fn took_message(creator: &Lwc) -> bool {
+    local::with(|l| {
+        l.entry(creator.id, creator.gen)
+            .and_then(|e| e.link.as_ref())
+            .and_then(|link| link.take())
+            .is_some()
+    })
 }
 
 /// Who a new lwC is, who made it, and whether the maker waits for its setup.
@@ -367,24 +436,19 @@ fn child_main(
                 // Acknowledged: the creator waits for this. Nascent: whoever switched into us
                 // meanwhile does (its switch fails with the error); if nobody did, the first
                 // switch finds us dead.
-                let mine = local::board().map(|b| b.slot(id));
-                let to = match mine.map(|m| (m, m.state.swap(state::DEAD, Ordering::AcqRel))) {
-                    _ if acknowledged => Some(creator_lwc),
-                    Some((m, state::RUNNING)) => {
-                        // The poster writes the mailbox after taking its turn: wait for it.
-                        handoff::park(m, local::with(|l| l.handoff));
-                        let (_, id, gen, _) = m.take();
-                        Some(Lwc { id, gen })
-                    }
-                    _ => None,
-                };
-                if let Some(to) = to {
+                // We are DEAD from here on, so no new message comes; one our creator posted
+                // before is waiting on our link (and its creator then waits for us).
+                if let Some(b) = local::board() {
+                    b.slot(id).state.store(State::Dead);
+                }
+                let waiting = acknowledged || took_message(&creator_lwc);
+                if waiting {
                     let _ = hand_to(
                         "lwc::create",
-                        &to,
-                        kind::CREATE_FAILED,
+                        &creator_lwc,
+                        Kind::CreateFailed,
                         Args([step as u64, errno as u64, 0, 0, 0, 0]),
-                        state::DEAD,
+                        State::Dead,
                     );
                 }
             }
@@ -393,27 +457,22 @@ fn child_main(
     }
     let first = if opts.systrap.is_some() {
         drop(handoff_sock);
-        systrap::sandbox_park(kind::CREATE_ACK, Args::NONE)?
+        systrap::sandbox_park(Kind::CreateAck, Args::NONE)?
     } else {
         if acknowledged {
             hand_to(
                 "lwc::create",
                 &creator_lwc,
-                kind::CREATE_ACK,
+                Kind::CreateAck,
                 Args::NONE,
-                state::PARKED,
+                State::Parked,
             )?;
         } else if let Some(b) = local::board() {
-            // Park, unless a message came meanwhile (then we are RUNNING and read it now).
-            let _ = b.slot(id).state.compare_exchange(
-                state::NASCENT,
-                state::PARKED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
+            // Park (a message that came meanwhile waits on our link).
+            let _ = b.slot(id).state.cas(State::Nascent, State::Parked);
         }
         match wait_turn("lwc::create")? {
-            Wake::Switch { caller, args } => crate::Switched {
+            Wake::Switch { caller, args } => Switched {
                 caller,
                 args,
                 trap: None,
@@ -436,19 +495,15 @@ fn setup(
     handoff_sock: Option<&OwnedFd>,
 ) -> std::result::Result<(), (usize, i32)> {
     let at = |step: usize| move |e: Error| (step, e.as_errno());
-    // 0. Rights backed by kernel objects stay with the creator: close them here.
+    // 0. Our creator's rights stayed with it (`adopt_links`). Without a control socket yet,
+    // our creator (and only it: the kernel tells us the peer's pid) may connect one later.
     local::with(|l| {
-        for e in l.table.iter_mut().flatten() {
-            e.control = None;
-            e.monitor = None;
-            e.child_pid = None;
-            e.rights = e.rights.intersection(Rights::SWITCH);
-        }
-        l.insert(creator.id, Entry::switch_only(creator.gen));
-        // Without a control socket yet, our creator (and only it: the kernel tells us the
-        // peer's pid) may connect one later.
-        l.service_peer = control.is_none().then(|| (creator, process::getppid()));
-        l.service = control;
+        l.served = Served {
+            creator: Some(creator),
+            peer: control.is_none().then(|| (creator, process::getppid())),
+            socket: control,
+            rights: Rights::ALL,
+        };
         if let Some(h) = opts.handoff {
             l.handoff = h;
         }
@@ -469,7 +524,7 @@ fn setup(
     // 4. Files (the runtime's own descriptors are kept whatever the spec says).
     let runtime_fds = || {
         let mut v: Vec<i32> = local::with(|l| {
-            let mut v: Vec<i32> = l.service.iter().map(|f| f.as_raw_fd()).collect();
+            let mut v: Vec<i32> = l.served.socket.iter().map(|f| f.as_raw_fd()).collect();
             v.extend(l.board_fd.iter().map(|f| f.as_raw_fd()));
             v.extend(l.regions.iter().map(|m| m.memfd.as_raw_fd()));
             v

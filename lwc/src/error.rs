@@ -95,7 +95,31 @@ pub enum Error {
     },
 }
 
+/// Setup steps of a new lwC, for error reports.
+const SETUP_STEPS: [&str; 8] = [
+    "scrub inherited descriptors",
+    "pin to its CPU",
+    "become non-dumpable",
+    "apply the memory spec",
+    "apply the file spec",
+    "set credentials",
+    "install the system-call trap",
+    "hand its listener to the monitor",
+];
+
 impl Error {
+    /// The error of a new lwC whose setup step `step` (an index of the steps above) failed with
+    /// `errno`.
+    pub(crate) fn setup_failed(step: u64, errno: i32) -> Self {
+        Error::ChildSetup {
+            step: SETUP_STEPS
+                .get(step as usize)
+                .copied()
+                .unwrap_or("set itself up"),
+            source: io::Error::from_raw_os_error(errno),
+        }
+    }
+
     /// The error of the last failed libc call, tagged with `op`.
     pub(crate) fn last_os(op: &'static str) -> Self {
         Error::Os {

@@ -12,13 +12,15 @@
 //! supervisor kills the others and exits with that status, so the program's caller sees one
 //! process that ran and exited as usual.
 
-use crate::board::{kind, state, Board, HEARS_DEATH_ITSELF};
-use crate::handoff::{self, Handoff};
-use crate::local::{self, BOARD, ME, NO_LWC};
+use crate::board::{Board, Notices, HEARS_DEATH_ITSELF};
+use crate::handoff;
+use crate::local::{self, BOARD, ME, NOTICES};
 use crate::options::GroupConfig;
 use crate::sys::fd::Epoll;
-use crate::sys::mem::map_sealed_static;
+use crate::sys::futex;
+use crate::sys::mem::{map_sealed_static, remap_read_only};
 use crate::sys::process::{self, Forked};
+use crate::types::{Handoff, State, NO_LWC};
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -72,20 +74,21 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
         .filter(|c| !cpus.contains(c))
         .collect();
     let (board, board_fd): (&'static Board, OwnedFd) = map_sealed_static("lwc-switchboard")?;
+    // Written by the supervisor only: every lwC maps it read-only (below), and the seal keeps
+    // any of them from mapping it writable again.
+    let (notices, notices_fd): (&'static Notices, OwnedFd) = map_sealed_static("lwc-notices")?;
     let supervisor = process::getpid();
     board.supervisor.store(supervisor, Ordering::Relaxed);
     let (first, gen) = board.allocate(NO_LWC).ok_or(Error::TooMany {
         capacity: crate::board::CAPACITY,
     })?;
-    board
-        .slot(first)
-        .state
-        .store(state::RUNNING, Ordering::Release);
+    board.slot(first).state.store(State::Running);
     // Orphans (lwCs whose creator was discarded) come to the supervisor.
     process::set_child_subreaper()?;
 
     // The guardian child only makes system calls and reads the shared board.
     if let Forked::Child = process::fork_checked()? {
+        drop(notices_fd);
         guardian(board, supervisor, &others)
     }
     // The first lwC continues with a copy of this single-threaded process.
@@ -99,6 +102,9 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
             let pid = process::getpid();
             ME.set(first, gen, pid);
             board.slot(first).pid.store(pid, Ordering::Release);
+            remap_read_only(notices, &notices_fd)?;
+            drop(notices_fd);
+            let inbox = handoff::first_inbox()?;
             process::set_non_dumpable()?;
             // No lwC of the group may read another's memory, the first one included: its
             // rights over its children go through the runtime, never through ptrace.
@@ -108,13 +114,17 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
             local::with(|l| {
                 l.handoff = cfg.handoff;
                 l.board_fd = Some(board_fd);
+                l.inbox = Some(inbox);
+                l.notices_seen = notices.of(first).seq.load(Ordering::Acquire);
             });
             let _ = BOARD.set(board);
+            let _ = NOTICES.set(notices);
             Ok(())
         }
         Forked::Parent(pid) => {
             board.slot(first).pid.store(pid, Ordering::Release);
-            Supervisor::new(board, &others).run()
+            drop(notices_fd);
+            Supervisor::new(board, notices, &others).run()
         }
     }
 }
@@ -131,12 +141,7 @@ extern "C" fn on_process_exit(status: libc::c_int, _arg: *mut libc::c_void) {
     if let (Some(b), true) = (local::board(), me != NO_LWC) {
         let s = b.slot(me);
         s.exit_code.store(status, Ordering::Relaxed);
-        let _ = s.state.compare_exchange(
-            state::RUNNING,
-            state::EXITED,
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
+        let _ = s.state.cas(State::Running, State::Exited);
     }
 }
 
@@ -161,12 +166,7 @@ fn guardian(board: &'static Board, supervisor: libc::pid_t, cpus: &[usize]) -> !
 fn kill_all(board: &Board) {
     let hw = board.high_water.load(Ordering::Acquire) as usize;
     for s in &board.slots[..hw.min(board.slots.len())] {
-        let st = s.state.load(Ordering::Acquire);
-        let live = matches!(
-            st,
-            state::STARTING | state::NASCENT | state::PARKED | state::RUNNING | state::CLOSING
-        );
-        if live {
+        if s.state.load().live() {
             process::kill(s.pid.load(Ordering::Acquire), libc::SIGKILL);
         }
     }
@@ -180,6 +180,8 @@ const SCAN_EVERY: Duration = Duration::from_millis(20);
 /// The supervisor's state: which lwC pids it watches.
 struct Supervisor {
     board: &'static Board,
+    /// The notice board, writable here only.
+    notices: &'static Notices,
     epoll: Epoll,
     watched: HashMap<u32, (u32, OwnedFd)>,
     /// How lwC processes that `reap_any` collected ended, by pid (their pidfd event may come
@@ -188,7 +190,7 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    fn new(board: &'static Board, cpus: &[usize]) -> Self {
+    fn new(board: &'static Board, notices: &'static Notices, cpus: &[usize]) -> Self {
         let _ = process::pin(cpus);
         let epoll = match Epoll::new() {
             Ok(e) => e,
@@ -199,6 +201,7 @@ impl Supervisor {
         };
         Supervisor {
             board,
+            notices,
             epoll,
             watched: HashMap::new(),
             reaped: HashMap::new(),
@@ -241,10 +244,9 @@ impl Supervisor {
         let hw = self.board.high_water.load(Ordering::Acquire);
         for id in 0..hw {
             let s = self.board.slot(id);
-            let st = s.state.load(Ordering::Acquire);
             // DEAD slots too: an lwC that failed its setup marks itself DEAD (or its creator
             // does), and only the supervisor frees a slot, once the process is gone.
-            if st == state::FREE {
+            if s.state.load() == State::Free {
                 continue;
             }
             let gen = s.gen.load(Ordering::Acquire);
@@ -284,29 +286,26 @@ impl Supervisor {
         if s.gen.load(Ordering::Acquire) != gen {
             return;
         }
-        let prev = s.state.swap(state::DEAD, Ordering::AcqRel);
+        let prev = s.state.swap(State::Dead);
         match prev {
-            state::EXITED => self.end_group(s.exit_code.load(Ordering::Acquire)),
-            state::RUNNING => {
+            State::Exited => self.end_group(s.exit_code.load(Ordering::Acquire)),
+            State::Discarded => {}
+            State::Running => {
                 // It held control and exited by itself (_exit): the program ended.
                 if let Some(process::Ended::Exited(code)) = status {
                     self.end_group(code);
                 }
                 // It was killed: give control back, with an error, to who handed it over.
-                let caller = s.caller();
-                if !self.deliver_death(caller, id) {
+                if !self.deliver_death(id, gen) {
                     self.end_group(status.map_or(137, process::Ended::code));
                 }
             }
-            state::STARTING | state::NASCENT => {
-                // A creator parked for the acknowledgement gets the notice. A sandbox's creator
-                // waits on the sandbox's hand-off socket and sees end-of-file there; a nascent
-                // lwC's creator has moved on and finds it dead when it first switches to it.
-                // Either way the group goes on.
-                let creator = s.parent.load(Ordering::Acquire);
-                self.deliver_death(creator, id);
+            _ => {
+                // Whoever handed it control, or waits for its setup, gets the notice (a
+                // sandbox's creator sees end-of-file on the sandbox's hand-off socket instead).
+                // The group goes on.
+                self.deliver_death(id, gen);
             }
-            _ => {}
         }
         if status.is_none() {
             // Not our child: its parent lwC reaps it when it next runs.
@@ -318,44 +317,27 @@ impl Supervisor {
                     .fetch_add(1, Ordering::AcqRel);
             }
         }
-        s.state.store(state::FREE, Ordering::Release);
+        s.state.store(State::Free);
     }
 
-    /// Wakes `to`, parked waiting on `dead`, with the news that `dead` died. True when `to`
-    /// takes control that way, or hears of the death by itself; false when it is not parked
-    /// waiting on `dead` (a notice it does not wait for would wake it for nothing, and make it
-    /// briefly RUNNING, refusing hand-offs meant for it).
-    fn deliver_death(&self, to: u32, dead: u32) -> bool {
-        if to == NO_LWC {
-            return false;
+    /// Tells every lwC waiting on `dead` that it died. True when one does (or hears of the
+    /// death by itself). The waiters are found by the `awaiting` words of the board, which any
+    /// lwC can write: a notice sent astray is ignored by its receiver, which checks it against
+    /// whom it really waits for.
+    fn deliver_death(&self, dead: u32, gen: u32) -> bool {
+        let hw = self.board.high_water.load(Ordering::Acquire);
+        let mut told = false;
+        for to in 0..hw {
+            let awaiting = self.board.slot(to).awaiting.load(Ordering::Acquire);
+            if awaiting == dead | HEARS_DEATH_ITSELF {
+                told = true;
+            } else if awaiting == dead && to != dead {
+                let seq = self.notices.post(to, dead, gen);
+                futex::wake(seq, 1);
+                told = true;
+            }
         }
-        let t = self.board.slot(to);
-        let awaiting = t.awaiting.load(Ordering::Acquire);
-        if awaiting == dead | HEARS_DEATH_ITSELF {
-            return true;
-        }
-        if awaiting != dead {
-            return false;
-        }
-        if t.state
-            .compare_exchange(
-                state::PARKED,
-                state::RUNNING,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_err()
-        {
-            return false;
-        }
-        // It may have woken and parked again, for another lwC, since the first look.
-        if t.awaiting.load(Ordering::Acquire) != dead {
-            t.state.store(state::PARKED, Ordering::Release);
-            return false;
-        }
-        t.post(kind::TARGET_DIED, dead, 0, &[dead as u64, 0, 0, 0, 0, 0]);
-        handoff::wake(t);
-        true
+        told
     }
 
     /// Kills what is left of the group and exits with `code`.

@@ -1,81 +1,251 @@
-//! How a parked lwC waits for its turn and how a switch wakes it.
+//! The hand-off mechanism: where a switch's message lives and how its target is woken.
 //!
-//! The waker sets the target's word to WOKEN and makes a futex wake only if the target sleeps in
-//! the kernel, so a spinning target is woken by the store alone:
+//! Rights to switch are pages. A creator maps two pages of MAP_SHARED | MAP_ANONYMOUS memory
+//! before it forks a child: the child's **inbox** (its doorbell) and the **link** of the pair
+//! (a message slot in each direction). Such pages can be shared only by inheritance, and every
+//! other lwC forked later drops its copy before any of its code runs (`create`), so exactly the
+//! creator and the child hold them, plus the child's own children, which hold its inbox (they
+//! may switch to it) but not the link. To switch, an lwC writes its half of the link and rings
+//! the target's inbox; the target reads the half of the link the doorbell names and takes the
+//! message only if that half really holds one, so a doorbell rung by another holder of the
+//! inbox finds nothing and the caller the target sees is the one that owns that link: **who
+//! wrote is implied by where**.
 //!
 //! ```text
-//!   waker:   prev = word.swap(WOKEN); if prev == SLEEPING { futex_wake(word) }
-//!   block:   until word == WOKEN { cas(IDLE → SLEEPING); futex_wait(word, SLEEPING) }
-//!   spin:    until word == WOKEN { spin_loop() }
-//!   adaptive: spin for a bounded time, then block
+//!   birth pages of lwC K (made by its creator C):
+//!     page 0  inbox(K)   word: 0 idle · 1 woken · 2 sleeping   from: link hint
+//!     page 1  link(C,K)  half[0] C → K   half[1] K → C   (posted, kind, args[6]: one line each)
+//!
+//!   post:  half.args, half.kind; half.posted = 1; inbox.from = my id; ring(inbox)
+//!   ring:  if inbox.word.swap(WOKEN) == SLEEPING { futex_wake(inbox.word) }
+//!   park:  until word == WOKEN or notice changed { futex_waitv(word == SLEEPING, notice == seen) }
+//!   take:  if half.posted { read; wipe args; posted = 0 }
 //! ```
+//!
+//! An lwC that holds no pages of a pair has no address at which to read or write its messages
+//! or ring its doorbell: the kernel's page tables enforce the right. A parked lwC sleeps on
+//! two words at once (futex_waitv): its inbox, and its notice on the supervisor's read-only
+//! notice board (deaths).
 
-use crate::board::{word, Slot};
 use crate::sys::futex;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use crate::sys::mem::{SharedPages, SharedZeroed};
+use crate::sys::page::page_size;
+use crate::types::{Handoff, Kind};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Instant;
 
-/// How a parked lwC waits to be switched into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Handoff {
-    /// Sleep in the kernel on a futex (the default). All lwCs of the group share one CPU, so a
-    /// switch is a same-core wake-up: the cheapest blocking hand-off the kernel offers.
-    #[default]
-    Block,
-    /// Busy-wait on the word: a switch costs a cache-line transfer instead of a kernel wake-up.
-    /// Needs the parties on different CPUs (a group with two CPUs or more), and burns a CPU per
-    /// parked lwC.
-    Spin,
-    /// Spin for at most `spin`, then sleep as [`Handoff::Block`].
-    Adaptive {
-        /// How long to spin before sleeping.
-        spin: Duration,
-    },
+/// Inbox-word values.
+mod word {
+    pub(super) const IDLE: u32 = 0;
+    pub(super) const WOKEN: u32 = 1;
+    pub(super) const SLEEPING: u32 = 2;
 }
 
-/// Wakes the lwC that parks on `slot` (its mailbox must already be written).
-#[inline]
-pub(crate) fn wake(slot: &Slot) {
-    if slot.word.swap(word::WOKEN, Ordering::AcqRel) == word::SLEEPING {
-        futex::wake(&slot.word, 1);
+/// An lwC's doorbell (the first line of its inbox page).
+#[repr(C, align(64))]
+pub(crate) struct Inbox {
+    word: AtomicU32,
+    /// The slot id under which the ringer's link is known to the owner: where to look first.
+    from: AtomicU32,
+}
+
+/// One direction of a link: one cache line.
+#[repr(C, align(64))]
+pub(crate) struct Half {
+    posted: AtomicU32,
+    kind: AtomicU32,
+    args: [AtomicU64; 6],
+}
+
+/// The page of a link.
+#[repr(C)]
+pub(crate) struct LinkPage {
+    halves: [Half; 2],
+}
+
+/// A message taken from a link.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Message {
+    /// Why (None for a kind this runtime does not know: ignored).
+    pub(crate) kind: Option<Kind>,
+    pub(crate) args: [u64; 6],
+}
+
+/// The two pages a creator makes for a new lwC, before fork.
+pub(crate) struct BirthPages {
+    /// The new lwC's inbox.
+    pub(crate) inbox: SharedPages,
+    /// The link between creator and new lwC.
+    pub(crate) link: SharedPages,
+}
+
+impl BirthPages {
+    /// Maps both pages (one mmap: one system call per create).
+    pub(crate) fn new() -> crate::Result<BirthPages> {
+        let p = page_size();
+        let (inbox, link) = SharedPages::new(2 * p)?.split(p);
+        Ok(BirthPages { inbox, link })
     }
 }
 
-/// Waits until `slot`'s word is WOKEN, then consumes the wake.
+/// Maps a lone inbox (the group's first lwC, which has no creator).
+pub(crate) fn first_inbox() -> crate::Result<SharedPages> {
+    SharedPages::new(page_size())
+}
+
+// SAFETY: atomics only; all-zero is an idle inbox with no hint.
+#[allow(unsafe_code)]
+unsafe impl SharedZeroed for Inbox {}
+// SAFETY: atomics only; all-zero is a link with nothing posted.
+#[allow(unsafe_code)]
+unsafe impl SharedZeroed for LinkPage {}
+
+/// This lwC's end of a link with a peer: the link page, which half we write, the peer's inbox
+/// (None where we never ring it: a sandbox and its monitor use seccomp notifications instead),
+/// and the id the peer knows the link by (ours, except in snapshot copies, which speak for the
+/// lwC that took the snapshot).
+#[derive(Debug)]
+pub(crate) struct Link {
+    page: SharedPages,
+    out: usize,
+    peer_inbox: Option<SharedPages>,
+    known_as: u32,
+}
+
+impl Link {
+    /// Our end of link `page`: we write half `out`, ring `peer_inbox`, and are known as
+    /// `known_as` to the peer.
+    pub(crate) fn new(
+        page: SharedPages,
+        out: usize,
+        peer_inbox: Option<SharedPages>,
+        known_as: u32,
+    ) -> Link {
+        Link {
+            page,
+            out: out & 1,
+            peer_inbox,
+            known_as,
+        }
+    }
+
+    fn out_half(&self) -> &Half {
+        &self.page.get::<LinkPage>().halves[self.out]
+    }
+
+    fn in_half(&self) -> &Half {
+        &self.page.get::<LinkPage>().halves[self.out ^ 1]
+    }
+
+    /// Writes a message for the peer, without ringing (a monitor answers its sandbox's marker
+    /// call instead).
+    #[inline]
+    pub(crate) fn write(&self, kind: Kind, args: &[u64; 6]) {
+        let h = self.out_half();
+        for (a, v) in h.args.iter().zip(args) {
+            a.store(*v, Ordering::Relaxed);
+        }
+        h.kind.store(kind as u32, Ordering::Relaxed);
+        h.posted.store(1, Ordering::Release);
+    }
+
+    /// Writes a message for the peer and rings its inbox. False when we hold no inbox of it.
+    #[inline]
+    pub(crate) fn post(&self, kind: Kind, args: &[u64; 6]) -> bool {
+        let Some(inbox) = &self.peer_inbox else {
+            return false;
+        };
+        self.write(kind, args);
+        let inbox = inbox.get::<Inbox>();
+        inbox.from.store(self.known_as, Ordering::Relaxed);
+        ring(inbox);
+        true
+    }
+
+    /// Takes the peer's message, if it posted one, and wipes its words: a message read once is
+    /// gone from the page.
+    #[inline]
+    pub(crate) fn take(&self) -> Option<Message> {
+        let h = self.in_half();
+        if h.posted.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut args = [0u64; 6];
+        for (v, a) in args.iter_mut().zip(&h.args) {
+            *v = a.swap(0, Ordering::Relaxed);
+        }
+        let kind = Kind::from_word(h.kind.swap(0, Ordering::Relaxed));
+        h.posted.store(0, Ordering::Release);
+        Some(Message { kind, args })
+    }
+
+    /// Wipes what we posted and the peer has not taken (a sandbox's monitor, after the
+    /// sandbox resumed).
+    pub(crate) fn wipe_out(&self) {
+        let h = self.out_half();
+        for a in &h.args {
+            a.store(0, Ordering::Relaxed);
+        }
+        h.posted.store(0, Ordering::Release);
+    }
+}
+
+/// The doorbell of our own inbox.
+pub(crate) fn hint(inbox: &SharedPages) -> u32 {
+    inbox.get::<Inbox>().from.load(Ordering::Relaxed)
+}
+
 #[inline]
-pub(crate) fn park(slot: &Slot, mode: Handoff) {
+fn ring(inbox: &Inbox) {
+    if inbox.word.swap(word::WOKEN, Ordering::AcqRel) == word::SLEEPING {
+        futex::wake(&inbox.word, 1);
+    }
+}
+
+/// Waits until our inbox is rung or `notice` moves past `seen`, then consumes the ring.
+#[inline]
+pub(crate) fn park(inbox: &SharedPages, notice: &AtomicU32, seen: u32, mode: Handoff) {
+    let inbox = inbox.get::<Inbox>();
+    let ready = || {
+        inbox.word.load(Ordering::Acquire) == word::WOKEN || notice.load(Ordering::Acquire) != seen
+    };
     match mode {
-        Handoff::Block => block(slot),
+        Handoff::Block => block(inbox, notice, seen),
         Handoff::Spin => {
-            while slot.word.load(Ordering::Acquire) != word::WOKEN {
+            while !ready() {
                 std::hint::spin_loop();
             }
         }
         Handoff::Adaptive { spin } => {
             let start = Instant::now();
             let mut n = 0u32;
-            while slot.word.load(Ordering::Acquire) != word::WOKEN {
+            while !ready() {
                 std::hint::spin_loop();
                 n = n.wrapping_add(1);
                 if n.is_multiple_of(128) && start.elapsed() >= spin {
-                    block(slot);
+                    block(inbox, notice, seen);
                     break;
                 }
             }
         }
     }
-    slot.word.store(word::IDLE, Ordering::Release);
+    inbox.word.store(word::IDLE, Ordering::Release);
 }
 
-fn block(slot: &Slot) {
+fn block(inbox: &Inbox, notice: &AtomicU32, seen: u32) {
     loop {
-        match slot.word.compare_exchange(
+        if notice.load(Ordering::Acquire) != seen {
+            return;
+        }
+        match inbox.word.compare_exchange(
             word::IDLE,
             word::SLEEPING,
             Ordering::AcqRel,
             Ordering::Acquire,
         ) {
-            Ok(_) | Err(word::SLEEPING) => futex::wait(&slot.word, word::SLEEPING, None),
+            Ok(_) | Err(word::SLEEPING) => {
+                futex::wait_either(&inbox.word, word::SLEEPING, notice, seen)
+            }
             Err(_) => return, // WOKEN
         }
     }

@@ -9,21 +9,22 @@
 //! ## How it maps onto Linux
 //!
 //! Linux cannot switch one thread between address spaces, so **an lwC is a process**, and a
-//! switch is a direct hand-off between processes through a shared switchboard: post the
-//! target's mailbox, wake it (futex), park. The isolation is the kernel's process isolation,
+//! switch is a direct hand-off between processes: post a message on the pages the two lwCs
+//! share (and no other lwC maps), ring the target's doorbell (futex), park. The isolation is the kernel's process isolation,
 //! hardened (every lwC is non-dumpable and none holds CAP_SYS_PTRACE), and
 //! a switch costs what a same-core task switch costs: the kernel's floor, not the paper's
 //! in-kernel lwC switch.
 //!
 //! ```text
 //!   group:  supervisor (original pid) · guardian · lwC 0 ⇄ lwC 1 ⇄ lwC 2 ...   (one CPU)
-//!            switchboard (MAP_SHARED): slot per lwC = state, wake word, mailbox
+//!            switchboard (MAP_SHARED): slot per lwC = state, pid, whom it awaits
+//!            per creator/child pair: the child's inbox (doorbell) and their link (messages)
 //! ```
 //!
 //! Limits, stated plainly: one thread of control per group (a multi-core server runs one group
-//! per core); rights to switch are enforced by the runtime, while overlay and syscall rights are
-//! kernel objects (a control socket per lwC); a sandboxed (SYSTRAP) lwC switches only to its
-//! monitor.
+//! per core); every right is backed by a kernel object (switch: pages only the pair maps;
+//! overlay and syscall: a control socket per lwC); a sandboxed (SYSTRAP) lwC switches only to
+//! its monitor.
 //!
 //! ## Create and switch
 //!
@@ -62,28 +63,40 @@
 
 #![warn(missing_docs)]
 
+// Floors, top down (each imports only from the floors below it):
+//   snapshot
+//   create · service (syscall, overlay, restrict, close)
+//   switch · systrap · group
+//   turn (wait for our turn, serve requests) → serve → deliver
+//   local (private state) · spec · options
+//   handoff (links and inboxes) · board (switchboard, notices)
+//   sys (system calls) · types (vocabulary) · error
 mod board;
 mod create;
+mod deliver;
 mod error;
 mod group;
 mod handoff;
 mod local;
 mod options;
+mod serve;
 mod service;
 mod snapshot;
 mod spec;
 mod switch;
 mod sys;
 mod systrap;
+mod turn;
+mod types;
 
 pub use create::create;
 pub use error::{Error, Result};
 pub use group::init;
-pub use handoff::Handoff;
 pub use options::{GroupConfig, Options, Systrap};
 pub use service::{close, overlay, restrict, syscall, Overlay};
 pub use snapshot::{Snapshot, Strategy, Taken};
-pub use spec::{Credentials, Files, MemoryOp, Region, Rights, SharedRegion, Spec};
-pub use switch::{current, discard_switch, switch, Args, Created, Lwc, Switched};
+pub use spec::{Credentials, Files, MemoryOp, SharedRegion, Spec};
+pub use switch::{current, discard_switch, switch};
 pub use sys::mem::Pages;
-pub use systrap::{answer, Answer, Trap};
+pub use systrap::answer;
+pub use types::{Answer, Args, Created, Handoff, Lwc, Region, Rights, Switched, Trap};

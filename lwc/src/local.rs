@@ -1,13 +1,15 @@
-//! The runtime's private state in each lwC: who we are, and the descriptor table.
+//! The runtime's private state in each lwC: who we are, our inbox, and the descriptor table.
 //!
 //! It lives in the lwC's private memory, so a child gets a copy when it is created and the
 //! runtime then scrubs that copy (see `create`): rights that are backed by kernel objects
-//! (control sockets, seccomp listeners) are closed in the child.
+//! (links, control sockets, seccomp listeners) are dropped in the child, which unmaps or closes
+//! them, before any of its user code runs.
 
-use crate::board::Board;
-use crate::handoff::Handoff;
-use crate::spec::{Region, Rights};
-use crate::sys::mem::SharedMapping;
+use crate::board::{Board, Notices};
+use crate::handoff::Link;
+use crate::sys::mem::{SharedMapping, SharedPages};
+use crate::types::{Handoff, Lwc, Region, Rights, State, NO_LWC};
+use crate::{Error, Result};
 use std::cell::RefCell;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
@@ -15,6 +17,9 @@ use std::sync::{Arc, OnceLock};
 
 /// The group's switchboard, once the group started.
 pub(crate) static BOARD: OnceLock<&'static Board> = OnceLock::new();
+/// The group's notice board (read-only here), once the group started.
+pub(crate) static NOTICES: OnceLock<&'static Notices> = OnceLock::new();
+
 /// Who this process is in its group. One static, so that a new lwC's first writes (its
 /// identity) copy one page, not one per field.
 pub(crate) struct Identity {
@@ -45,34 +50,20 @@ pub(crate) static ME: Identity = Identity {
 pub(crate) static SANDBOXED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
-/// The slot id meaning "no lwC".
-pub(crate) const NO_LWC: u32 = u32::MAX;
-
 /// A descriptor-table entry: what this lwC may do to another.
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub(crate) gen: u32,
     pub(crate) rights: Rights,
+    /// Our end of the link with the target: the kernel-enforced SWITCH right (without it we
+    /// have no page to post on, nor its inbox to ring).
+    pub(crate) link: Option<Link>,
     /// Our end of the target's control socket: the kernel-enforced OVERLAY/SYSCALL right.
     pub(crate) control: Option<Arc<OwnedFd>>,
     /// The target's pid when we forked it (we reap it).
     pub(crate) child_pid: Option<libc::pid_t>,
     /// When the target is sandboxed (SYSTRAP) and we are its monitor.
     pub(crate) monitor: Option<Monitor>,
-}
-
-impl Entry {
-    /// An entry that only lets us switch to lwC generation `gen` (what a callee learns of its
-    /// caller, and a new lwC of its creator).
-    pub(crate) fn switch_only(gen: u32) -> Entry {
-        Entry {
-            gen,
-            rights: Rights::SWITCH,
-            control: None,
-            child_pid: None,
-            monitor: None,
-        }
-    }
 }
 
 /// Monitor-side state of a sandboxed lwC.
@@ -92,16 +83,44 @@ pub(crate) struct Pending {
     pub(crate) trap: bool,
 }
 
+/// What our creator may still ask of us, and through which socket.
+#[derive(Debug)]
+pub(crate) struct Served {
+    /// Our creator (None in the group's first lwC).
+    pub(crate) creator: Option<Lwc>,
+    /// Who may connect our control socket: our creator and its pid (None for a sandbox, whose
+    /// socket is made at creation, and once the creator gave up both service rights).
+    pub(crate) peer: Option<(Lwc, libc::pid_t)>,
+    /// Our end of our own control socket (we serve requests on it).
+    pub(crate) socket: Option<OwnedFd>,
+    /// The rights our creator still holds on us: we refuse what it gave up, whatever arrives.
+    pub(crate) rights: Rights,
+}
+
+impl Default for Served {
+    fn default() -> Self {
+        Served {
+            creator: None,
+            peer: None,
+            socket: None,
+            rights: Rights::ALL,
+        }
+    }
+}
+
 /// The whole private state.
 #[derive(Debug, Default)]
 pub(crate) struct Local {
     pub(crate) handoff: Handoff,
+    /// Our own inbox (None outside a group).
+    pub(crate) inbox: Option<SharedPages>,
+    /// The last notice of ours we have seen (its sequence number).
+    pub(crate) notices_seen: u32,
+    /// Whom we handed control to and wait for (a death notice naming another is stale).
+    pub(crate) awaiting: Option<Lwc>,
     pub(crate) table: Vec<Option<Entry>>,
-    /// Our end of our own control socket (we serve requests on it).
-    pub(crate) service: Option<OwnedFd>,
-    /// Who may connect our control socket: our creator and its pid (None for a sandbox, whose
-    /// socket is made at creation, and once the creator revoked its rights).
-    pub(crate) service_peer: Option<(crate::switch::Lwc, libc::pid_t)>,
+    /// The requests we serve for our creator.
+    pub(crate) served: Served,
     /// Set when we are sandboxed: our monitor's slot.
     pub(crate) monitor_of_me: Option<u32>,
     /// The switchboard's sealed memfd (a sandbox maps the board read-only from it).
@@ -128,10 +147,22 @@ pub(crate) fn me() -> (u32, u32) {
     )
 }
 
+/// The descriptor of the calling lwC.
+pub(crate) fn current() -> Lwc {
+    let (id, gen) = me();
+    Lwc { id, gen }
+}
+
 /// The board (None outside a group).
 #[inline]
 pub(crate) fn board() -> Option<&'static Board> {
     BOARD.get().copied()
+}
+
+/// The notice board (None outside a group).
+#[inline]
+pub(crate) fn notices() -> Option<&'static Notices> {
+    NOTICES.get().copied()
 }
 
 impl Local {
@@ -167,13 +198,37 @@ impl Local {
             self.table.resize_with(i + 1, || None);
         }
     }
+}
 
-    /// Learns of `id` as a caller: it gets the SWITCH right unless we already hold more.
-    pub(crate) fn learn_caller(&mut self, id: u32, gen: u32) {
-        if id == NO_LWC || self.entry(id, gen).is_some() {
-            return;
+/// Checks that we hold `right` on `to`; returns whether we are its monitor.
+pub(crate) fn check_right(op: &'static str, to: &Lwc, right: Rights) -> Result<bool> {
+    with(|l| match l.entry(to.id, to.gen) {
+        Some(e) if e.rights.contains(right) => Ok(e.monitor.is_some()),
+        Some(_) => Err(Error::NoRight {
+            op,
+            lwc: to.id,
+            right: right.name(),
+        }),
+        None => {
+            let alive = board().is_some_and(|b| b.alive(to.id, to.gen));
+            Err(if alive {
+                Error::NoRight {
+                    op,
+                    lwc: to.id,
+                    right: right.name(),
+                }
+            } else {
+                Error::Dead { op, lwc: to.id }
+            })
         }
-        self.insert(id, Entry::switch_only(gen));
+    })
+}
+
+/// Sets our own state on the board.
+#[inline]
+pub(crate) fn set_state(s: State) {
+    if let Some(b) = board() {
+        b.slot(me().0).state.store(s);
     }
 }
 

@@ -1,7 +1,7 @@
 //! Options of the group and of each new lwC.
 
-use crate::handoff::Handoff;
 use crate::sys::seccomp::TrapSet;
+use crate::types::Handoff;
 
 /// How a group runs: where its thread of control may run and how parked lwCs wait.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

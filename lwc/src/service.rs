@@ -1,26 +1,26 @@
 //! Requests one lwC makes of another through the target's control socket: run a system call
 //! there (`syscall`), hand over memory (`overlay`). Also descriptor upkeep: `restrict`,
-//! `close`, reaping.
+//! `close`.
 //!
 //! Each lwC serves requests on its end of a SOCK_SEQPACKET connection with its creator, made on
 //! the creator's first request (`connect_control`; a sandbox's is made at creation). Only the
 //! holder of the other end (its creator, unless it restricted the rights away) can send to it:
-//! the OVERLAY and SYSCALL rights are kernel objects, not flags in shared memory.
+//! the OVERLAY and SYSCALL rights are kernel objects, not flags in shared memory; and the
+//! target serves only the rights its creator still holds (see `serve`).
 
-use crate::board::{kind, state, Slot};
-use crate::local;
-use crate::spec::{Region, Rights};
-use crate::switch::{self, check_right, hand_to, wait_turn, Args, Lwc, Wake};
+use crate::local::{self, check_right};
+use crate::serve::{
+    control_name, decode, encode, OP_OVERLAY_COPY, OP_OVERLAY_SHARE, OP_RESTRICT, OP_SYSCALL,
+};
+use crate::switch::{claim_for_close, current, terminate_parked};
 use crate::sys::mem::{self, SharedMapping};
 use crate::sys::{fd, process, raw_syscall};
+use crate::turn::{hand_and_wait, Wake};
+use crate::types::{Args, Kind, Lwc, Region, Rights};
 use crate::{systrap, Error, Result};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-const OP_SYSCALL: u64 = 1;
-const OP_OVERLAY_COPY: u64 = 2;
-const OP_OVERLAY_SHARE: u64 = 3;
 
 /// How [`overlay`] brings memory over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,24 +29,6 @@ pub enum Overlay {
     Copy,
     /// The same memory (the target range must lie in a [`crate::SharedRegion`]).
     Share,
-}
-
-fn encode(words: &[u64; 8]) -> [u8; 64] {
-    let mut b = [0u8; 64];
-    for (i, w) in words.iter().enumerate() {
-        b[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
-    }
-    b
-}
-
-fn decode(b: &[u8]) -> [u64; 8] {
-    let mut w = [0u64; 8];
-    for (i, c) in b.chunks_exact(8).take(8).enumerate() {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(c);
-        w[i] = u64::from_le_bytes(a);
-    }
-    w
 }
 
 /// Runs system call `nr` with `args` inside lwC `target` (its memory, its fd table, its
@@ -66,7 +48,7 @@ fn decode(b: &[u8]) -> [u64; 8] {
 /// Litton et al., OSDI '16, §3 (lwSyscall).
 pub fn syscall(target: &Lwc, nr: i64, args: [u64; 6]) -> Result<i64> {
     const OP: &str = "lwc::syscall";
-    let r = if *target == switch::current() {
+    let r = if *target == current() {
         raw_syscall(nr, args)
     } else {
         let w = [
@@ -143,6 +125,17 @@ fn request(
     w: &[u64; 8],
 ) -> Result<([u64; 8], Vec<OwnedFd>)> {
     let monitor = check_right(op, target, right)?;
+    send_and_run(op, target, monitor, w)
+}
+
+/// Sends `w` on `target`'s control socket (connecting it first if need be), has the target
+/// serve it, and returns the reply.
+fn send_and_run(
+    op: &'static str,
+    target: &Lwc,
+    monitor: bool,
+    w: &[u64; 8],
+) -> Result<([u64; 8], Vec<OwnedFd>)> {
     let (ctl, child_pid) = local::with(|l| {
         l.entry(target.id, target.gen)
             .map(|e| (e.control.clone(), e.child_pid))
@@ -163,149 +156,74 @@ fn request(
     if monitor {
         systrap::monitor_service(target)?;
     } else {
-        hand_to(op, target, kind::SERVICE, Args::NONE, state::PARKED)?;
-        await_service_done(op)?;
+        await_service_done(op, target, Kind::Service, Args::NONE)?;
     }
     let mut buf = [0u8; 64];
     let (n, fds) = fd::recv(&ctl, &mut buf, false)?;
     Ok((decode(&buf[..n.min(64)]), fds))
 }
 
-/// Serves one queued request (in the target lwC), then hands control back to `requester`.
-pub(crate) fn serve(requester: &Lwc) {
-    execute_request();
-    hand_back(requester);
-}
-
-/// Hands control back to `requester` after a runtime request, and parks.
-fn hand_back(requester: &Lwc) {
-    let back = hand_to(
-        "serve",
-        requester,
-        kind::SERVICE_DONE,
-        Args::NONE,
-        state::PARKED,
-    );
-    if back.is_err() {
-        // The requester vanished: keep waiting for whoever comes next.
-        if let Some(b) = local::board() {
-            b.slot(local::me().0)
-                .state
-                .store(state::PARKED, Ordering::Release);
-        }
-    }
-}
-
-/// Reads one request from our control socket, runs it and sends the reply. A wake-up with no
-/// request queued (nobody holding the right sent one) is ignored.
-pub(crate) fn execute_request() {
-    let Some(ctl) = local::with(|l| l.service.as_ref().and_then(|f| f.try_clone().ok())) else {
-        return;
-    };
-    let mut buf = [0u8; 64];
-    let Ok((n, _)) = fd::recv(&ctl, &mut buf, false) else {
-        return;
-    };
-    let w = decode(&buf[..n.min(64)]);
-    let mut reply = [0u64; 8];
-    let mut out_fd: Option<OwnedFd> = None;
-    match w[0] {
-        OP_SYSCALL => {
-            reply[0] = raw_syscall(w[1] as i64, [w[2], w[3], w[4], w[5], w[6], w[7]]) as u64;
-        }
-        OP_OVERLAY_COPY => {
-            let (addr, len) = (w[1] as usize, w[2] as usize);
-            match mem::memfd("lwc-overlay")
-                .and_then(|m| fd::write_memory_to(&m, addr, len).map(|_| m))
-            {
-                Ok(m) => out_fd = Some(m),
-                Err(e) => reply[0] = (-(e.as_errno() as i64)) as u64,
-            }
-        }
-        OP_OVERLAY_SHARE => {
-            let want = Region {
-                addr: w[1] as usize,
-                len: w[2] as usize,
-            };
-            let found = local::with(|l| {
-                l.regions.iter().find_map(|m| {
-                    m.region()
-                        .contains(&want)
-                        .then(|| {
-                            m.memfd
-                                .try_clone()
-                                .ok()
-                                .map(|f| (f, (want.addr - m.addr) as u64))
-                        })
-                        .flatten()
-                })
-            });
-            match found {
-                Some((f, off)) => {
-                    out_fd = Some(f);
-                    reply[1] = off;
-                }
-                None => reply[0] = (-(libc::EINVAL as i64)) as u64,
-            }
-        }
-        _ => reply[0] = (-(libc::ENOSYS as i64)) as u64,
-    }
-    let fds: Vec<_> = out_fd.iter().map(|f| f.as_fd()).collect();
-    let _ = fd::send(&ctl, &encode(&reply), &fds);
-}
-
-/// Narrows what our descriptor `l` allows to `rights` (never widens). Dropping both OVERLAY
-/// and SYSCALL closes our end of `l`'s control socket, so the kernel refuses them from then on.
+/// Narrows what our descriptor `l` allows to `rights` (never widens). The target learns which
+/// rights we keep and refuses the others from then on, whatever reaches it; dropping both
+/// OVERLAY and SYSCALL also closes our end of `l`'s control socket, and dropping every right
+/// unmaps our link with `l`, so the kernel refuses from then on.
 ///
 /// # Errors
 /// [`Error::Dead`] when we hold no descriptor for `l`.
 pub fn restrict(l: &Lwc, rights: Rights) -> Result<()> {
-    let tell_child = local::with(|loc| {
-        let e = loc.entry_mut(l.id, l.gen).ok_or(Error::Dead {
-            op: "lwc::restrict",
-            lwc: l.id,
-        })?;
-        let had = e.rights.contains(Rights::OVERLAY) || e.rights.contains(Rights::SYSCALL);
-        e.rights = e.rights.intersection(rights);
-        let dropped = !e.rights.contains(Rights::OVERLAY) && !e.rights.contains(Rights::SYSCALL);
-        if dropped {
-            e.control = None;
-        }
-        Ok(had && dropped && e.child_pid.is_some() && e.monitor.is_none())
+    const OP: &str = "lwc::restrict";
+    let (changed, ours, monitor, kept) = local::with(|loc| {
+        let e = loc
+            .entry_mut(l.id, l.gen)
+            .ok_or(Error::Dead { op: OP, lwc: l.id })?;
+        let before = e.rights;
+        e.rights = before.intersection(rights);
+        Ok::<_, Error>((
+            e.rights != before,
+            e.child_pid.is_some(),
+            e.monitor.is_some(),
+            e.rights,
+        ))
     })?;
-    if tell_child {
-        // The child would otherwise still accept a control socket from us: tell it never to.
-        // (A child that is gone needs no telling.)
-        if hand_to("lwc::restrict", l, kind::REVOKE, Args::NONE, state::PARKED).is_ok() {
-            await_service_done("lwc::restrict")?;
+    if changed && ours {
+        // Tell the child which rights we keep (a child that is gone needs no telling).
+        if monitor {
+            let w = [OP_RESTRICT, kept.bits(), 0, 0, 0, 0, 0, 0];
+            let _ = send_and_run(OP, l, true, &w);
+        } else {
+            match await_service_done(OP, l, Kind::Revoke, Args([kept.bits(), 0, 0, 0, 0, 0])) {
+                Ok(()) | Err(Error::Dead { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
+    local::with(|loc| {
+        if let Some(e) = loc.entry_mut(l.id, l.gen) {
+            if !kept.any_service() {
+                e.control = None;
+            }
+            // Without the switch right, a link serves only to ask for services: gone with the
+            // last right (a link to our creator serves nothing else).
+            if kept == Rights::NONE || (!ours && !kept.contains(Rights::SWITCH)) {
+                e.link = None;
+            }
+        }
+    });
     Ok(())
 }
 
 /// Connects the control socket of our child `target` (pid `pid`): we listen on a fresh
 /// abstract name, ask the child to connect, and keep the connection whose peer the kernel says
 /// is the child. The child in turn checks that the listener is ours.
-fn connect_control(
-    op: &'static str,
-    target: &Lwc,
-    pid: libc::pid_t,
-) -> Result<std::sync::Arc<OwnedFd>> {
+fn connect_control(op: &'static str, target: &Lwc, pid: libc::pid_t) -> Result<Arc<OwnedFd>> {
     let nonce = fd::random_u64()?;
     let me = local::ME.pid.load(Ordering::Relaxed);
     let listener = fd::seqpacket_listen(&control_name(me, nonce))?;
-    hand_to(
-        op,
-        target,
-        kind::CONNECT,
-        Args([nonce, 0, 0, 0, 0, 0]),
-        state::PARKED,
-    )?;
-    await_service_done(op)?;
+    await_service_done(op, target, Kind::Connect, Args([nonce, 0, 0, 0, 0, 0]))?;
     // Anyone may connect to an abstract name; only the child's connection is kept.
     while let Some(sock) = fd::accept_now(&listener) {
         if fd::peer_pid(&sock)? == pid {
-            let sock = std::sync::Arc::new(sock);
+            let sock = Arc::new(sock);
             local::with(|l| {
                 if let Some(e) = l.entry_mut(target.id, target.gen) {
                     e.control = Some(sock.clone());
@@ -320,45 +238,12 @@ fn connect_control(
     })
 }
 
-/// Parks until the lwC we asked for a runtime service hands control back.
-fn await_service_done(op: &'static str) -> Result<()> {
-    match wait_turn(op)? {
+/// Hands `target` a runtime request and parks until it hands control back.
+fn await_service_done(op: &'static str, target: &Lwc, kind: Kind, args: Args) -> Result<()> {
+    match hand_and_wait(op, target, kind, args)? {
         Wake::ServiceDone => Ok(()),
         other => Err(other.unexpected(op)),
     }
-}
-
-fn control_name(creator_pid: libc::pid_t, nonce: u64) -> String {
-    format!("lwc-control-{creator_pid}-{nonce:016x}")
-}
-
-/// In a child: connects our control socket to our creator's listener, if the request is our
-/// creator's (the kernel's record of the listener's pid decides), then hands control back.
-pub(crate) fn accept_connect(caller: &Lwc, nonce: u64) {
-    if let Some((creator, pid)) = local::with(|l| l.service_peer) {
-        if creator == *caller {
-            if let Ok(sock) = fd::seqpacket_connect(&control_name(pid, nonce)) {
-                if fd::peer_pid(&sock).is_ok_and(|p| p == pid) {
-                    local::with(|l| l.service = Some(sock));
-                }
-            }
-        }
-    }
-    hand_back(caller);
-}
-
-/// In a child: our creator gave up its overlay and syscall rights; accept no control socket
-/// from now on, and close the one we have.
-pub(crate) fn revoke(caller: &Lwc) {
-    local::with(|l| {
-        if l.service_peer
-            .is_some_and(|(creator, _)| creator == *caller)
-        {
-            l.service_peer = None;
-            l.service = None;
-        }
-    });
-    hand_back(caller);
 }
 
 /// Drops our descriptor for `l`; if we created `l`, the lwC is destroyed (it must be parked).
@@ -367,53 +252,30 @@ pub(crate) fn revoke(caller: &Lwc) {
 /// [`Error::Dead`] when we hold no descriptor for `l`, [`Error::NotParked`] for ourselves.
 pub fn close(l: Lwc) -> Result<()> {
     const OP: &str = "lwc::close";
-    if l == switch::current() {
+    if l == current() {
         return Err(Error::NotParked { op: OP, lwc: l.id });
     }
-    let entry =
-        local::with(|loc| loc.take_entry(l.id, l.gen)).ok_or(Error::Dead { op: OP, lwc: l.id })?;
-    let Some(pid) = entry.child_pid else {
+    let pid = local::with(|loc| loc.entry(l.id, l.gen).map(|e| e.child_pid))
+        .ok_or(Error::Dead { op: OP, lwc: l.id })?;
+    let Some(pid) = pid else {
+        local::with(|loc| loc.take_entry(l.id, l.gen));
         return Ok(());
     };
-    let asked = match &entry.monitor {
+    let monitor = local::with(|loc| loc.entry_mut(l.id, l.gen).and_then(|e| e.monitor.take()));
+    let asked = match &monitor {
         Some(m) => {
-            switch::claim_for_close(&l) && {
+            claim_for_close(&l) && {
                 systrap::terminate(m);
                 true
             }
         }
-        None => switch::terminate_parked(&l),
+        None => terminate_parked(&l),
     };
     if !asked {
         process::kill(pid, libc::SIGKILL);
     }
     process::wait_child(pid, true);
-    drop(entry);
+    drop(monitor);
+    local::with(|loc| loc.take_entry(l.id, l.gen));
     Ok(())
-}
-
-/// Reaps our discarded child `caller` (it just switched to us and exited).
-pub(crate) fn reap_if_child(caller: &Lwc) {
-    let pid = local::with(|l| l.take_entry(caller.id, caller.gen)).and_then(|e| e.child_pid);
-    if let Some(pid) = pid {
-        process::wait_child(pid, true);
-    }
-}
-
-/// Reaps children of ours that died while we were parked.
-pub(crate) fn reap_children(mine: &Slot) {
-    mine.zombies.store(0, Ordering::Release);
-    let Some(board) = local::board() else { return };
-    local::with(|l| {
-        for (id, e) in l.table.iter_mut().enumerate() {
-            let Some(entry) = e else { continue };
-            let Some(pid) = entry.child_pid else { continue };
-            let s = board.slot(id as u32);
-            let gone = s.gen.load(Ordering::Acquire) != entry.gen
-                || matches!(s.state.load(Ordering::Acquire), state::FREE | state::DEAD);
-            if gone && process::wait_child(pid, false).is_some() {
-                *e = None;
-            }
-        }
-    });
 }

@@ -1,64 +1,10 @@
 //! Resource specs: what a new lwC gets from its creator, and what a descriptor allows.
 
-use crate::sys::mem::{page_size, SharedMapping};
+use crate::sys::mem::SharedMapping;
+use crate::types::Region;
 use crate::{Error, Result};
 use std::os::fd::RawFd;
 use std::sync::Arc;
-
-/// An address range: whole pages, page-aligned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Region {
-    /// First byte (page-aligned).
-    pub addr: usize,
-    /// Length in bytes (whole pages).
-    pub len: usize,
-}
-
-impl Region {
-    /// The smallest page-aligned region that contains `len` bytes at `addr`.
-    pub fn containing(addr: usize, len: usize) -> Region {
-        let p = page_size();
-        let start = addr / p * p;
-        let end = (addr + len.max(1)).div_ceil(p) * p;
-        Region {
-            addr: start,
-            len: end - start,
-        }
-    }
-
-    /// One past the last byte.
-    pub fn end(&self) -> usize {
-        self.addr + self.len
-    }
-
-    pub(crate) fn validate(&self, op: &'static str) -> Result<()> {
-        let p = page_size();
-        if self.len == 0 || !self.addr.is_multiple_of(p) || !self.len.is_multiple_of(p) {
-            return Err(Error::Invalid {
-                op,
-                reason: format!(
-                    "region {:#x}+{:#x} is not whole, page-aligned pages",
-                    self.addr, self.len
-                ),
-            });
-        }
-        if self.addr.checked_add(self.len).is_none() {
-            return Err(Error::Invalid {
-                op,
-                reason: "region wraps around the address space".into(),
-            });
-        }
-        Ok(())
-    }
-
-    pub(crate) fn overlaps(&self, other: &Region) -> bool {
-        self.addr < other.end() && other.addr < self.end()
-    }
-
-    pub(crate) fn contains(&self, other: &Region) -> bool {
-        self.addr <= other.addr && other.end() <= self.end()
-    }
-}
 
 /// Memory that lwCs can truly share: a memfd mapped MAP_SHARED. A child created with
 /// [`Spec::share`] sees and makes the same writes as its creator; without it, the child gets
@@ -246,39 +192,5 @@ impl Spec {
             });
         }
         Ok(())
-    }
-}
-
-/// What a descriptor allows. Rights only narrow ([`crate::restrict`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Rights(u8);
-
-impl Rights {
-    /// No right at all.
-    pub const NONE: Rights = Rights(0);
-    /// Switch into the lwC.
-    pub const SWITCH: Rights = Rights(1);
-    /// Map the lwC's memory into the caller ([`crate::overlay`]).
-    pub const OVERLAY: Rights = Rights(2);
-    /// Run system calls in the lwC ([`crate::syscall`]).
-    pub const SYSCALL: Rights = Rights(4);
-    /// Every right (what a creator holds on its child).
-    pub const ALL: Rights = Rights(7);
-
-    /// Whether every right of `other` is in `self`.
-    pub fn contains(self, other: Rights) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// The rights in both.
-    pub fn intersection(self, other: Rights) -> Rights {
-        Rights(self.0 & other.0)
-    }
-}
-
-impl std::ops::BitOr for Rights {
-    type Output = Rights;
-    fn bitor(self, rhs: Rights) -> Rights {
-        Rights(self.0 | rhs.0)
     }
 }

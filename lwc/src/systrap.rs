@@ -4,7 +4,8 @@
 //! which its seccomp filter traps, and the monitor wakes it by answering that notification.
 //! The marker carries the switch's words as its arguments, so a sandbox never writes the
 //! switchboard: its view of it is read-only, from a memfd sealed against new writable mappings,
-//! and it cannot forge a hand-off to any lwC.
+//! and it cannot forge a hand-off to any lwC. The monitor's words come to it on their link,
+//! which only the two hold.
 //! So every event of the sandbox — a switch back, a discard, a trapped call — reaches the
 //! monitor through one listener fd, in order:
 //!
@@ -16,37 +17,15 @@
 //!   wait ◄── marker(SWITCH) (lwc::switch(&monitor, ..))
 //! ```
 
-use crate::board::{kind, state, HEARS_DEATH_ITSELF};
-use crate::local::{self, Monitor, Pending, NO_LWC};
-use crate::switch::{Args, Lwc, Switched};
+use crate::board::HEARS_DEATH_ITSELF;
+use crate::local::{self, Monitor, Pending};
+use crate::serve;
 use crate::sys::mem;
 use crate::sys::seccomp::{self, Reply, MARKER_NR};
 use crate::sys::{process, raw_syscall};
-use crate::{service, Error, Result};
+use crate::types::{Answer, Args, Kind, Lwc, State, Switched, Trap, NO_LWC};
+use crate::{Error, Result};
 use std::sync::atomic::Ordering;
-
-/// A system call of a sandboxed lwC, stopped before it ran, waiting for its monitor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Trap {
-    /// The sandboxed lwC.
-    pub lwc: Lwc,
-    /// System call number (`libc::SYS_*`).
-    pub nr: i64,
-    /// Its six arguments, raw (pointers are addresses in the sandbox).
-    pub args: [u64; 6],
-    id: u64,
-}
-
-/// How a monitor answers a trapped system call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
-    /// Run the call in the sandbox, as asked (the kernel runs it in the sandbox's context).
-    Run,
-    /// Do not run it; it returns this value.
-    Return(i64),
-    /// Do not run it; it fails with this errno.
-    Deny(i32),
-}
 
 /// Answers a trapped call and resumes the sandbox; returns at the sandbox's next event (its
 /// next trapped call, or a switch back to us).
@@ -120,10 +99,8 @@ fn mark_running(sandbox: &Lwc) {
         b.slot(me)
             .awaiting
             .store(sandbox.id | HEARS_DEATH_ITSELF, Ordering::Relaxed);
-        b.slot(me).state.store(state::PARKED, Ordering::Release);
-        b.slot(sandbox.id)
-            .state
-            .store(state::RUNNING, Ordering::Release);
+        b.slot(me).state.store(State::Parked);
+        b.slot(sandbox.id).state.store(State::Running);
     }
 }
 
@@ -131,27 +108,31 @@ fn mark_back(sandbox: &Lwc) {
     if let Some(b) = local::board() {
         let (me, _) = local::me();
         let s = b.slot(sandbox.id);
-        let _ = s.state.compare_exchange(
-            state::RUNNING,
-            state::PARKED,
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
-        // It read its mailbox when it resumed, and cannot wipe it itself (its view of the board
-        // is read-only): we do.
-        s.clear_args();
+        let _ = s.state.cas(State::Running, State::Parked);
+        // It took our words when it resumed; if it did not, they go now.
+        local::with(|l| {
+            if let Some(link) = l
+                .entry(sandbox.id, sandbox.gen)
+                .and_then(|e| e.link.as_ref())
+            {
+                link.wipe_out();
+            }
+        });
         b.slot(me).awaiting.store(NO_LWC, Ordering::Relaxed);
-        b.slot(me).state.store(state::RUNNING, Ordering::Release);
+        b.slot(me).state.store(State::Running);
     }
 }
 
 /// Monitor → sandbox switch.
-pub(crate) fn monitor_switch(to: &Lwc, why: u32, args: Args) -> Result<Switched> {
+pub(crate) fn monitor_switch(to: &Lwc, why: Kind, args: Args) -> Result<Switched> {
     const OP: &str = "lwc::switch";
     let (listener, pending_id) = take_pending(to, None, OP)?;
-    let (me, my_gen) = local::me();
-    let slot = crate::switch::slot_of(to.id)?;
-    slot.post(why, me, my_gen, &args.0);
+    local::with(|l| {
+        l.entry(to.id, to.gen)
+            .and_then(|e| e.link.as_ref())
+            .map(|link| link.write(why, &args.0))
+    })
+    .ok_or(Error::Dead { op: OP, lwc: to.id })?;
     mark_running(to);
     if !seccomp::respond(&listener, pending_id, Reply::Value(why as i64))? {
         return Err(Error::Dead { op: OP, lwc: to.id });
@@ -164,7 +145,7 @@ pub(crate) fn monitor_service(target: &Lwc) -> Result<()> {
     const OP: &str = "lwc::syscall";
     let (listener, id) = take_pending(target, None, OP)?;
     mark_running(target);
-    if !seccomp::respond(&listener, id, Reply::Value(kind::SERVICE as i64))? {
+    if !seccomp::respond(&listener, id, Reply::Value(Kind::Service as i64))? {
         return Err(Error::Dead {
             op: OP,
             lwc: target.id,
@@ -179,7 +160,7 @@ pub(crate) fn terminate(m: &Monitor) {
         let reply = if p.trap {
             Reply::Errno(libc::EINTR)
         } else {
-            Reply::Value(kind::TERMINATE as i64)
+            Reply::Value(Kind::Terminate as i64)
         };
         let _ = seccomp::respond(&m.listener, p.id, reply);
     }
@@ -215,20 +196,20 @@ fn wait_event(
                 },
             );
             mark_back(sandbox);
-            if why == kind::SERVICE_DONE && service {
+            if why == Kind::ServiceDone as u32 && service {
                 return Ok(Switched {
                     caller: *sandbox,
                     args: Args::NONE,
                     trap: None,
                 });
             }
-            if why == kind::DISCARD {
+            if why == Kind::Discard as u32 {
                 // The sandbox cannot write the switchboard: we mark it gone for it.
-                crate::switch::slot_of(sandbox.id)?
-                    .state
-                    .store(state::DISCARDED, Ordering::Release);
-                let _ = seccomp::respond(listener, n.id, Reply::Value(kind::TERMINATE as i64));
-                service::reap_if_child(sandbox);
+                if let Some(b) = local::board() {
+                    b.slot(sandbox.id).state.store(State::Discarded);
+                }
+                let _ = seccomp::respond(listener, n.id, Reply::Value(Kind::Terminate as i64));
+                serve::reap_if_child(sandbox);
             }
             // The sandbox's six words come as the marker call's arguments.
             return Ok(Switched {
@@ -275,25 +256,31 @@ pub(crate) fn set_pending(l: &Lwc, p: Pending) {
 /// Parks a sandbox in its marker call, reporting `why` with `args`, and serves requests until
 /// the monitor switches to it. A sandbox → monitor switch is this: the words travel as the
 /// marker call's arguments (a sandbox's view of the switchboard is read-only).
-pub(crate) fn sandbox_park(mut why: u32, mut args: Args) -> Result<Switched> {
-    let (me, _) = local::me();
+pub(crate) fn sandbox_park(mut why: Kind, mut args: Args) -> Result<Switched> {
     loop {
         let r = raw_syscall(MARKER_NR + why as i64, args.0);
-        match r as u32 {
-            kind::SWITCH => {
-                let (_, caller, caller_gen, args) = crate::switch::slot_of(me)?.read();
+        match Kind::from_word(r as u32) {
+            Some(Kind::Switch) => {
+                // The monitor's words wait on our link with it (only the two of us hold it).
+                let (caller, words) = local::with(|l| {
+                    let m = l.monitor_of_me?;
+                    let e = l.table.get(m as usize)?.as_ref()?;
+                    let msg = e.link.as_ref()?.take();
+                    Some((Lwc { id: m, gen: e.gen }, msg.map_or([0; 6], |m| m.args)))
+                })
+                .ok_or(Error::Dead {
+                    op: "lwc::switch",
+                    lwc: NO_LWC,
+                })?;
                 return Ok(Switched {
-                    caller: Lwc {
-                        id: caller,
-                        gen: caller_gen,
-                    },
-                    args: Args(args),
+                    caller,
+                    args: Args(words),
                     trap: None,
                 });
             }
-            kind::SERVICE => {
-                service::execute_request();
-                why = kind::SERVICE_DONE;
+            Some(Kind::Service) => {
+                serve::execute_request();
+                why = Kind::ServiceDone;
                 args = Args::NONE;
             }
             _ => process::exit_now(0),
@@ -316,7 +303,7 @@ pub(crate) fn lock_switchboard() -> Result<()> {
 /// lwC it may switch to) and exits; a monitor is refused. Returns only the refusal.
 pub(crate) fn discard(args: Args) -> Error {
     if local::with(|l| l.monitor_of_me.is_some()) {
-        raw_syscall(MARKER_NR + kind::DISCARD as i64, args.0);
+        raw_syscall(MARKER_NR + Kind::Discard as i64, args.0);
         process::exit_now(0)
     }
     Error::Unsupported {

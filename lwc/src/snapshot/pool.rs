@@ -10,9 +10,10 @@
 //!   rollback: pop → discard-switch into it → it refills the pool if empty → take() returns Restored
 //! ```
 
-use crate::board::kind;
-use crate::switch::{discard_with, Args, Created, Lwc};
-use crate::sys::mem::map_shared_static;
+use crate::create::{create_with, Lineage};
+use crate::switch::discard_with;
+use crate::sys::mem::{map_shared_static, SharedZeroed};
+use crate::types::{Args, Created, Kind, Lwc, NO_LWC};
 use crate::{local, Error, Options, Result, Spec};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -25,6 +26,10 @@ pub(crate) struct PoolPage {
     count: AtomicU32,
     entries: [AtomicU64; MAX_POOL],
 }
+
+// SAFETY: the snapshot pool is made of atomics only; all-zero is an empty pool.
+#[allow(unsafe_code)]
+unsafe impl SharedZeroed for PoolPage {}
 
 /// A fork-based snapshot (Copy: every copy and the taker hold the same page).
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +74,7 @@ impl Pool {
     fn fill(&self) -> Result<bool> {
         while (self.page.count.load(Ordering::Acquire) as usize) < self.size as usize {
             // SAFETY: Snapshot::take's contract (single-threaded, fork semantics) covers this.
-            match unsafe { crate::create(&copy_spec(), &Options::new())? } {
+            match unsafe { create_with(&copy_spec(), &Options::new(), Lineage::SnapshotCopy)? } {
                 Created::Parent(l) => {
                     let n = self.page.count.load(Ordering::Acquire) as usize;
                     self.page.entries[n].store(pack(&l), Ordering::Release);
@@ -94,12 +99,12 @@ impl Pool {
             if n == 0 {
                 return Error::Dead {
                     op: "Snapshot::rollback",
-                    lwc: local::NO_LWC,
+                    lwc: NO_LWC,
                 };
             }
             let l = unpack(self.page.entries[n as usize - 1].load(Ordering::Acquire));
             self.page.count.store(n - 1, Ordering::Release);
-            match discard_with(&l, kind::ROLLBACK, Args::NONE, false) {
+            match discard_with(&l, Kind::Rollback, Args::NONE, false) {
                 Error::Dead { .. } => continue, // that copy was killed: try the next
                 e => return e,
             }
@@ -116,7 +121,12 @@ impl Pool {
         while let Some(n) = self.page.count.load(Ordering::Acquire).checked_sub(1) {
             let l = unpack(self.page.entries[n as usize].load(Ordering::Acquire));
             self.page.count.store(n, Ordering::Release);
-            if local::with(|loc| loc.entry(l.id, l.gen).is_some()) {
+            // Copies we forked are closed; copies made by the lwC we resumed from are told
+            // through the links we keep from it.
+            if local::with(|loc| {
+                loc.entry(l.id, l.gen)
+                    .is_some_and(|e| e.child_pid.is_some())
+            }) {
                 let _ = crate::close(l);
             } else {
                 crate::switch::terminate_parked(&l);
@@ -127,7 +137,7 @@ impl Pool {
 
 /// Copies keep sharing what is shared: a shared region is outside any snapshot.
 fn copy_spec() -> Spec {
-    let regions: Vec<crate::Region> =
+    let regions: Vec<crate::types::Region> =
         local::with(|l| l.regions.iter().map(|m| m.region()).collect());
     regions
         .into_iter()

@@ -1,20 +1,11 @@
 //! Memory mappings: the shared switchboard, owned page buffers, memfd-backed shared regions,
 //! and the range operations a resource spec or an overlay applies.
 
+pub(crate) use super::page::round_up;
+use crate::types::Region;
 use crate::{Error, Result};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
-
-/// The size of a page on this machine.
-pub fn page_size() -> usize {
-    // SAFETY: sysconf has no memory effects.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if n > 0 {
-        n as usize
-    } else {
-        4096
-    }
-}
 
 /// Types that are valid when all their bytes are zero and that only use interior mutability
 /// through atomics, so one zeroed MAP_SHARED instance can be used by several processes at once.
@@ -23,11 +14,6 @@ pub fn page_size() -> usize {
 /// Implementors must be valid at all-zero bytes, `Sync`, and contain no pointers (the mapping
 /// is at the same address in every lwC, but pointers into private memory would not be).
 pub(crate) unsafe trait SharedZeroed: Sync {}
-
-// SAFETY: the switchboard is made of atomics and plain integers only; all-zero is its empty state.
-unsafe impl SharedZeroed for crate::board::Board {}
-// SAFETY: the snapshot pool is made of atomics only; all-zero is an empty pool.
-unsafe impl SharedZeroed for crate::snapshot::pool::PoolPage {}
 
 /// Maps `len` bytes of fresh zeroed anonymous memory, MAP_SHARED or MAP_PRIVATE.
 fn map_anonymous(len: usize, shared: bool, op: &'static str) -> Result<NonNull<u8>> {
@@ -64,6 +50,64 @@ pub(crate) fn map_shared_static<T: SharedZeroed>() -> Result<&'static T> {
     // by the kernel, and T is valid at all-zero bytes (SharedZeroed). It is never unmapped, so
     // the 'static reference stays valid.
     Ok(unsafe { &*(p as *const T) })
+}
+
+/// Pages of MAP_SHARED | MAP_ANONYMOUS memory owned by this value (unmapped on drop).
+///
+/// Such pages are shared only by inheritance: a process forked while they are mapped shares
+/// them, and no other process can ever map them (there is no file or descriptor to open). The
+/// hand-off layer makes the pages of a pair of lwCs this way, so that exactly the two of them
+/// hold them: the creator maps them before fork, and every other lwC forked later drops its copy
+/// before any of its user code runs.
+#[derive(Debug)]
+pub(crate) struct SharedPages {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl SharedPages {
+    /// Maps `len` bytes (whole pages) of zeroed shared memory.
+    pub(crate) fn new(len: usize) -> Result<Self> {
+        let len = round_up(len.max(1));
+        let ptr = map_anonymous(len, true, "mmap hand-off pages")?;
+        Ok(SharedPages { ptr, len })
+    }
+
+    /// Splits the mapping at `at` bytes (a page boundary inside it): two owners, each unmapping
+    /// its own part.
+    pub(crate) fn split(self, at: usize) -> (SharedPages, SharedPages) {
+        debug_assert!(at > 0 && at < self.len && at == round_up(at));
+        let me = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `at` lies inside the mapping, so both parts are inside it.
+        let tail = unsafe { NonNull::new_unchecked(me.ptr.as_ptr().add(at)) };
+        (
+            SharedPages {
+                ptr: me.ptr,
+                len: at,
+            },
+            SharedPages {
+                ptr: tail,
+                len: me.len - at,
+            },
+        )
+    }
+
+    /// The pages as a `T` that lives at their start.
+    pub(crate) fn get<T: SharedZeroed>(&self) -> &T {
+        assert!(std::mem::size_of::<T>() <= self.len);
+        // SAFETY: the mapping is page-aligned (enough for T's alignment), at least
+        // size_of::<T>() bytes long, zero-initialized by the kernel and written only through
+        // T's atomics, and T is valid at all-zero bytes (SharedZeroed); it lives as long as the
+        // borrow of self.
+        unsafe { &*(self.ptr.as_ptr() as *const T) }
+    }
+}
+
+impl Drop for SharedPages {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the mapping we own; references to it borrow self.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
 }
 
 /// Creates a close-on-exec memfd of `len` bytes (sealable when `sealing`) and maps it shared,
@@ -169,8 +213,8 @@ impl Pages {
     }
 
     /// The address range of these pages, for a resource spec.
-    pub fn region(&self) -> crate::Region {
-        crate::Region {
+    pub fn region(&self) -> Region {
+        Region {
             addr: self.ptr.as_ptr() as usize,
             len: self.len,
         }
@@ -205,8 +249,8 @@ impl SharedMapping {
     }
 
     /// The address range of the mapping.
-    pub(crate) fn region(&self) -> crate::Region {
-        crate::Region {
+    pub(crate) fn region(&self) -> Region {
+        Region {
             addr: self.addr,
             len: self.len,
         }
@@ -304,12 +348,6 @@ pub(crate) fn privatize(addr: usize, len: usize) -> Result<()> {
         return Err(Error::last_os("mremap private copy"));
     }
     Ok(())
-}
-
-/// Rounds `n` up to whole pages.
-pub(crate) fn round_up(n: usize) -> usize {
-    let p = page_size();
-    n.div_ceil(p) * p
 }
 
 /// Copies `buf.len()` bytes from `addr` (inside a live shared mapping, bounds checked by the

@@ -12,7 +12,7 @@
 //!
 //! ```text
 //!   lwc (safe)          switch, create, overlay, syscall, snapshot
-//!     └── sys (unsafe)  futex · mem (mmap, memfd) · process (fork, pidfd, prctl, caps)
+//!     └── sys (unsafe)  futex · mem (mmap, memfd) · page · process (fork, pidfd, prctl, caps)
 //!                       fd (SCM_RIGHTS, epoll) · seccomp (filters, user notification)
 //! ```
 #![allow(unsafe_code)]
@@ -21,6 +21,7 @@ pub(crate) mod context;
 pub(crate) mod fd;
 pub(crate) mod futex;
 pub(crate) mod mem;
+pub(crate) mod page;
 pub(crate) mod process;
 pub(crate) mod seccomp;
 pub(crate) mod uffd;
