@@ -6,6 +6,8 @@
 
 mod support;
 
+#[path = "lwc/attack_handoff.rs"]
+mod attack_handoff;
 #[path = "lwc/common.rs"]
 mod common;
 #[path = "lwc/isolation.rs"]
@@ -26,7 +28,9 @@ fn main() {
     tests.extend(systrap::tests());
     tests.extend(snapshot::tests());
     tests.extend(leaks::tests());
+    tests.extend(attack_handoff::tests());
     let mut needs = semantics::needs();
     needs.extend(snapshot::needs());
+    needs.extend(attack_handoff::needs());
     support::run_tests_unless(tests, &needs);
 }
