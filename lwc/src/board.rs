@@ -54,22 +54,31 @@ impl StateCell {
     }
 }
 
-/// One lwC's slot: one cache line, written by the lwC itself on every hand-off (its own state
-/// and whom it awaits), by its creator at birth and by the supervisor at its end.
+/// One lwC's slot: two cache lines. The first is written by the lwC itself on every hand-off
+/// (its own state and whom it awaits) and read by nobody else on the way; the second changes
+/// only at birth and death, and is what a poster checks (the generation, bumped at death too),
+/// so a hand-off moves neither between CPUs.
 #[repr(C, align(64))]
 pub(crate) struct Slot {
     pub(crate) state: StateCell,
-    pub(crate) gen: AtomicU32,
-    pub(crate) pid: AtomicI32,
-    pub(crate) parent: AtomicU32,
-    pub(crate) exit_code: AtomicI32,
-    /// Discarded children of this lwC that it still has to reap.
-    pub(crate) zombies: AtomicU32,
     /// The lwC this one handed control to and waits on while parked (NO_LWC if none): the
     /// supervisor sends it a notice if that one dies. With [`HEARS_DEATH_ITSELF`] set, it
     /// learns of that lwC's death by itself (a monitor, from its sandbox's seccomp listener).
     pub(crate) awaiting: AtomicU32,
+    /// Discarded children of this lwC that it still has to reap.
+    pub(crate) zombies: AtomicU32,
+    _own_line: [u32; 13],
+    // ---- second cache line ----
+    pub(crate) gen: AtomicU32,
+    pub(crate) pid: AtomicI32,
+    pub(crate) parent: AtomicU32,
+    pub(crate) exit_code: AtomicI32,
 }
+
+const _: () = assert!(
+    std::mem::offset_of!(Slot, gen) == 64,
+    "what a hand-off writes and what a poster reads lie on different lines"
+);
 
 /// Flag in [`Slot::awaiting`]: the waiter needs no death notice.
 pub(crate) const HEARS_DEATH_ITSELF: u32 = 1 << 31;

@@ -14,8 +14,9 @@ use std::sync::atomic::Ordering;
 /// not wait.
 ///
 /// # Errors
-/// [`Error::Dead`] when `to` is gone, [`Error::NotParked`] when it runs, [`Error::NoRight`]
-/// when we hold no link with it.
+/// [`Error::Dead`] when `to` is gone, [`Error::NoRight`] when we hold no link with it. (A
+/// target that is not parked is the caller itself, refused before, or one that cannot take
+/// control: a message for it waits on the link.)
 pub(crate) fn hand_to(
     op: &'static str,
     to: &Lwc,
@@ -25,32 +26,32 @@ pub(crate) fn hand_to(
 ) -> Result<()> {
     let board = local::board().ok_or(Error::Dead { op, lwc: to.id })?;
     let t = board.slot(to.id);
-    if t.gen.load(Ordering::Acquire) != to.gen {
-        return Err(Error::Dead { op, lwc: to.id });
-    }
-    match t.state.load() {
-        State::Parked | State::Nascent => {}
-        State::Running | State::Starting => return Err(Error::NotParked { op, lwc: to.id }),
-        _ => return Err(Error::Dead { op, lwc: to.id }),
-    }
     let mine = board.slot(local::me().0);
-    mine.awaiting.store(to.id, Ordering::Relaxed);
-    mine.state.store(me_after);
-    let posted = local::with(|l| {
-        l.awaiting = Some(*to);
-        l.entry(to.id, to.gen)
-            .and_then(|e| e.link.as_ref())
-            .is_some_and(|link| link.post(kind, &args.0))
-    });
-    if !posted {
+    // Whom we await first, then whether it lives: the supervisor bumps a dead lwC's
+    // generation, then looks for its waiters, so one of the two sees the other.
+    mine.awaiting.store(to.id, Ordering::SeqCst);
+    let refused = if t.gen.load(Ordering::SeqCst) != to.gen {
+        Some(Error::Dead { op, lwc: to.id })
+    } else {
+        local::with(|l| {
+            l.awaiting = Some(*to);
+            mine.state.store(me_after);
+            let posted = l
+                .entry(to.id, to.gen)
+                .and_then(|e| e.link.as_ref())
+                .is_some_and(|link| link.post(kind, &args.0));
+            (!posted).then_some(Error::NoRight {
+                op,
+                lwc: to.id,
+                right: "switch",
+            })
+        })
+    };
+    if let Some(e) = refused {
         local::with(|l| l.awaiting = None);
         mine.awaiting.store(crate::types::NO_LWC, Ordering::Relaxed);
         mine.state.store(State::Running);
-        return Err(Error::NoRight {
-            op,
-            lwc: to.id,
-            right: "switch",
-        });
+        return Err(e);
     }
     Ok(())
 }
@@ -90,7 +91,13 @@ pub(crate) fn receive(op: &'static str) -> Result<Incoming> {
     loop {
         let incoming = local::with(|l| {
             let inbox = l.inbox.as_ref()?;
-            handoff::park(inbox, notice, l.notices_seen, l.handoff);
+            let pending = || {
+                l.table
+                    .iter()
+                    .flatten()
+                    .any(|e| e.link.as_ref().is_some_and(|k| k.pending()))
+            };
+            handoff::park(inbox, notice, l.notices_seen, l.handoff, pending);
             let hint = handoff::hint(inbox);
             if let Some((from, msg)) = find_message(l, hint) {
                 return Some(Incoming::Message { from, msg });

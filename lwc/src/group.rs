@@ -287,6 +287,8 @@ impl Supervisor {
             return;
         }
         let prev = s.state.swap(State::Dead);
+        // Every descriptor of it is stale from now on: posters check only the generation.
+        s.gen.fetch_add(1, Ordering::SeqCst);
         match prev {
             State::Exited => self.end_group(s.exit_code.load(Ordering::Acquire)),
             State::Discarded => {}
@@ -328,7 +330,7 @@ impl Supervisor {
         let hw = self.board.high_water.load(Ordering::Acquire);
         let mut told = false;
         for to in 0..hw {
-            let awaiting = self.board.slot(to).awaiting.load(Ordering::Acquire);
+            let awaiting = self.board.slot(to).awaiting.load(Ordering::SeqCst);
             if awaiting == dead | HEARS_DEATH_ITSELF {
                 told = true;
             } else if awaiting == dead && to != dead {

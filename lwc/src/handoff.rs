@@ -13,14 +13,23 @@
 //!
 //! ```text
 //!   birth pages of lwC K (made by its creator C):
-//!     page 0  inbox(K)   word: 0 idle · 1 woken · 2 sleeping   from: link hint
-//!     page 1  link(C,K)  half[0] C → K   half[1] K → C   (posted, kind, args[6]: one line each)
+//!     page 0  inbox(K)   word: 0 idle · 1 rung · 2 sleeping · 3 spinning   from: link hint
+//!     page 1  link(C,K)  half[0] C → K   half[1] K → C   (seq, kind, args[6]: one line each)
 //!
-//!   post:  half.args, half.kind; half.posted = 1; inbox.from = my id; ring(inbox)
+//!   post:  half.args, half.kind, half.seq += 1; fence;
+//!          unless inbox.word == SPINNING { inbox.from = my id; ring }
 //!   ring:  if inbox.word.swap(WOKEN) == SLEEPING { futex_wake(inbox.word) }
-//!   park:  until word == WOKEN or notice changed { futex_waitv(word == SLEEPING, notice == seen) }
-//!   take:  if half.posted { read; wipe args; posted = 0 }
+//!   park:  spin:  word = SPINNING (for good); until a link's seq moved or notice changed: spin
+//!          block: until a link's seq moved or notice changed:
+//!                 word IDLE → SLEEPING; fence; re-check; futex_waitv(word, notice)
+//!   take:  if half.seq != seen (our private count) { read; seen = seq }
 //! ```
+//!
+//! A spinning lwC watches its links' lines, and nobody writes its inbox: a hop between two
+//! spinning lwCs moves the one line the poster wrote, as a raw spin hand-off does. (The
+//! fences make a post that skipped the ring and a park that starts sleeping see each other.)
+//! Words stay on the link until the next message overwrites them: only the two ends of the
+//! link map it, and both know them.
 //!
 //! An lwC that holds no pages of a pair has no address at which to read or write its messages
 //! or ring its doorbell: the kernel's page tables enforce the right. A parked lwC sleeps on
@@ -31,7 +40,8 @@ use crate::sys::futex;
 use crate::sys::mem::{SharedPages, SharedZeroed};
 use crate::sys::page::page_size;
 use crate::types::{Handoff, Kind};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Inbox-word values.
@@ -39,6 +49,8 @@ mod word {
     pub(super) const IDLE: u32 = 0;
     pub(super) const WOKEN: u32 = 1;
     pub(super) const SLEEPING: u32 = 2;
+    /// The owner spins on its links: a poster need not ring.
+    pub(super) const SPINNING: u32 = 3;
 }
 
 /// An lwC's doorbell (the first line of its inbox page).
@@ -49,10 +61,11 @@ pub(crate) struct Inbox {
     from: AtomicU32,
 }
 
-/// One direction of a link: one cache line.
+/// One direction of a link: one cache line, written by its sender only.
 #[repr(C, align(64))]
 pub(crate) struct Half {
-    posted: AtomicU32,
+    /// Messages sent on this half so far.
+    seq: AtomicU32,
     kind: AtomicU32,
     args: [AtomicU64; 6],
 }
@@ -110,22 +123,26 @@ pub(crate) struct Link {
     out: usize,
     peer_inbox: Option<SharedPages>,
     known_as: u32,
+    /// The peer's messages we have taken (its half's seq when we last took one).
+    seen: Cell<u32>,
 }
 
 impl Link {
-    /// Our end of link `page`: we write half `out`, ring `peer_inbox`, and are known as
-    /// `known_as` to the peer.
+    /// Our end of the fresh link `page`: we write half `out`, ring `peer_inbox`, and are known
+    /// as `known_as` to the peer.
     pub(crate) fn new(
         page: SharedPages,
         out: usize,
         peer_inbox: Option<SharedPages>,
         known_as: u32,
     ) -> Link {
+        // A fresh link: nothing taken yet (the peer may have posted already).
         Link {
             page,
             out: out & 1,
             peer_inbox,
             known_as,
+            seen: Cell::new(0),
         }
     }
 
@@ -146,7 +163,8 @@ impl Link {
             a.store(*v, Ordering::Relaxed);
         }
         h.kind.store(kind as u32, Ordering::Relaxed);
-        h.posted.store(1, Ordering::Release);
+        let n = h.seq.load(Ordering::Relaxed).wrapping_add(1);
+        h.seq.store(n, Ordering::Release);
     }
 
     /// Writes a message for the peer and rings its inbox. False when we hold no inbox of it.
@@ -157,36 +175,36 @@ impl Link {
         };
         self.write(kind, args);
         let inbox = inbox.get::<Inbox>();
-        inbox.from.store(self.known_as, Ordering::Relaxed);
-        ring(inbox);
+        // Pairs with the fence of a park that starts sleeping (see `block`).
+        fence(Ordering::SeqCst);
+        if inbox.word.load(Ordering::Relaxed) != word::SPINNING {
+            inbox.from.store(self.known_as, Ordering::Relaxed);
+            ring(inbox);
+        }
         true
     }
 
-    /// Takes the peer's message, if it posted one, and wipes its words: a message read once is
-    /// gone from the page.
+    /// Whether the peer posted a message we have not taken.
+    #[inline]
+    pub(crate) fn pending(&self) -> bool {
+        self.in_half().seq.load(Ordering::Acquire) != self.seen.get()
+    }
+
+    /// Takes the peer's message, if it posted one we have not taken.
     #[inline]
     pub(crate) fn take(&self) -> Option<Message> {
         let h = self.in_half();
-        if h.posted.load(Ordering::Acquire) == 0 {
+        let seq = h.seq.load(Ordering::Acquire);
+        if seq == self.seen.get() {
             return None;
         }
         let mut args = [0u64; 6];
         for (v, a) in args.iter_mut().zip(&h.args) {
-            *v = a.swap(0, Ordering::Relaxed);
+            *v = a.load(Ordering::Relaxed);
         }
-        let kind = Kind::from_word(h.kind.swap(0, Ordering::Relaxed));
-        h.posted.store(0, Ordering::Release);
+        let kind = Kind::from_word(h.kind.load(Ordering::Relaxed));
+        self.seen.set(seq);
         Some(Message { kind, args })
-    }
-
-    /// Wipes what we posted and the peer has not taken (a sandbox's monitor, after the
-    /// sandbox resumed).
-    pub(crate) fn wipe_out(&self) {
-        let h = self.out_half();
-        for a in &h.args {
-            a.store(0, Ordering::Relaxed);
-        }
-        h.posted.store(0, Ordering::Release);
     }
 }
 
@@ -202,41 +220,52 @@ fn ring(inbox: &Inbox) {
     }
 }
 
-/// Waits until our inbox is rung or `notice` moves past `seen`, then consumes the ring.
+/// Waits until `pending` (a message on one of our links) or `notice` moves past `seen`.
 #[inline]
-pub(crate) fn park(inbox: &SharedPages, notice: &AtomicU32, seen: u32, mode: Handoff) {
+pub(crate) fn park(
+    inbox: &SharedPages,
+    notice: &AtomicU32,
+    seen: u32,
+    mode: Handoff,
+    pending: impl Fn() -> bool,
+) {
     let inbox = inbox.get::<Inbox>();
-    let ready = || {
-        inbox.word.load(Ordering::Acquire) == word::WOKEN || notice.load(Ordering::Acquire) != seen
-    };
+    let ready = || pending() || notice.load(Ordering::Acquire) != seen;
     match mode {
-        Handoff::Block => block(inbox, notice, seen),
+        Handoff::Block => block(inbox, notice, seen, &ready),
         Handoff::Spin => {
+            // For good: posters stop ringing (a write to our inbox line per hop).
+            if inbox.word.load(Ordering::Relaxed) != word::SPINNING {
+                inbox.word.store(word::SPINNING, Ordering::Relaxed);
+            }
+            fence(Ordering::SeqCst);
             while !ready() {
                 std::hint::spin_loop();
             }
         }
         Handoff::Adaptive { spin } => {
+            inbox.word.store(word::SPINNING, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
             let start = Instant::now();
             let mut n = 0u32;
             while !ready() {
                 std::hint::spin_loop();
                 n = n.wrapping_add(1);
                 if n.is_multiple_of(128) && start.elapsed() >= spin {
-                    block(inbox, notice, seen);
+                    inbox.word.store(word::IDLE, Ordering::Relaxed);
+                    block(inbox, notice, seen, &ready);
                     break;
                 }
             }
+            inbox.word.store(word::IDLE, Ordering::Relaxed);
         }
     }
-    inbox.word.store(word::IDLE, Ordering::Release);
 }
 
-fn block(inbox: &Inbox, notice: &AtomicU32, seen: u32) {
-    loop {
-        if notice.load(Ordering::Acquire) != seen {
-            return;
-        }
+/// Sleeps until `ready`: the word goes IDLE → SLEEPING, and a poster that saw it not SLEEPING
+/// either rang (WOKEN: we see it) or wrote its message before our fence (we see that).
+fn block(inbox: &Inbox, notice: &AtomicU32, seen: u32, ready: &dyn Fn() -> bool) {
+    while !ready() {
         match inbox.word.compare_exchange(
             word::IDLE,
             word::SLEEPING,
@@ -244,9 +273,15 @@ fn block(inbox: &Inbox, notice: &AtomicU32, seen: u32) {
             Ordering::Acquire,
         ) {
             Ok(_) | Err(word::SLEEPING) => {
-                futex::wait_either(&inbox.word, word::SLEEPING, notice, seen)
+                fence(Ordering::SeqCst);
+                if ready() {
+                    break;
+                }
+                futex::wait_either(&inbox.word, word::SLEEPING, notice, seen);
             }
-            Err(_) => return, // WOKEN
+            // Rung (or a stale mode): consume it and look again.
+            Err(_) => inbox.word.store(word::IDLE, Ordering::Release),
         }
     }
+    inbox.word.store(word::IDLE, Ordering::Release);
 }

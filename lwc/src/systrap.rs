@@ -109,15 +109,6 @@ fn mark_back(sandbox: &Lwc) {
         let (me, _) = local::me();
         let s = b.slot(sandbox.id);
         let _ = s.state.cas(State::Running, State::Parked);
-        // It took our words when it resumed; if it did not, they go now.
-        local::with(|l| {
-            if let Some(link) = l
-                .entry(sandbox.id, sandbox.gen)
-                .and_then(|e| e.link.as_ref())
-            {
-                link.wipe_out();
-            }
-        });
         b.slot(me).awaiting.store(NO_LWC, Ordering::Relaxed);
         b.slot(me).state.store(State::Running);
     }
