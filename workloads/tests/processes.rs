@@ -151,7 +151,7 @@ fn main() {
     ] {
         tests.push(smoke("switch", b, only_two_cores));
     }
-    for b in ["lwc", "lwc-spin"] {
+    for b in ["lwc", "lwc-spin", "process-spin"] {
         tests.push(smoke("switch", b, only_two_cores));
     }
     for b in ["fork", "spawn", "thread"] {

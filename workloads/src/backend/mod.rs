@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `process-pipe` | two processes | one byte each way over a pipe pair (lmbench's `lat_ctx`) |
 //! | `process-futex` | two processes | futex on a `MAP_SHARED` page: the kernel's floor |
+//! | `process-spin` | two processes | spinning on a `MAP_SHARED` word (two cores only): the floor of `lwc-spin` |
 //! | `thread-futex` | two threads | private futex |
 //! | `thread-condvar` | two threads | `std::sync::Mutex` + `Condvar` |
 //! | `coroutine` | one thread | `corosensei` stack switch (no isolation, same core only) |
@@ -28,7 +29,7 @@ mod thread;
 pub use self::coroutine::Coroutine;
 pub use self::lwc::{Lwc, LwcSpin};
 pub use self::mock::Mock;
-pub use self::process::{ProcessFutex, ProcessPipe};
+pub use self::process::{ProcessFutex, ProcessPipe, ProcessSpin};
 pub use self::thread::{ThreadCondvar, ThreadFutex};
 
 /// An open ping-pong between a measuring party (the caller) and a partner.
@@ -64,12 +65,13 @@ pub trait Backend: Sync {
 }
 
 /// Every real backend, in the order the switch experiment plans them (no `mock`).
-pub fn all() -> [&'static dyn Backend; 7] {
+pub fn all() -> [&'static dyn Backend; 8] {
     [
         &Lwc,
         &LwcSpin,
         &ProcessPipe,
         &ProcessFutex,
+        &ProcessSpin,
         &ThreadFutex,
         &ThreadCondvar,
         &Coroutine,

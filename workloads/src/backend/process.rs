@@ -1,4 +1,5 @@
-//! Two processes ping-pong: over a pipe pair, or with a futex on a shared page.
+//! Two processes ping-pong: over a pipe pair, with a futex on a shared page, or spinning on a
+//! shared word from two cores.
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
@@ -6,10 +7,10 @@ use std::sync::atomic::Ordering;
 use rustix::process::{Pid, Signal};
 use rustix::thread::futex::Flags;
 
-use super::futex::{self, MAIN_TURN};
+use super::futex::{self, MAIN_TURN, PARTNER_TURN, STOP};
 use super::{Backend, PingPong};
 use crate::experiment::{os, MeasureError};
-use crate::measure::pin_current_thread;
+use crate::measure::{pin_current_thread, Placement};
 use crate::sys;
 
 /// Prepares a freshly forked partner: dies with its parent, pinned to `cpu`.
@@ -158,6 +159,77 @@ impl PingPong for FutexSession {
 impl Drop for FutexSession {
     fn drop(&mut self) {
         futex::stop(self.page.word(), Flags::empty());
+        if let Some(pid) = self.partner.take() {
+            reap(pid);
+        }
+    }
+}
+
+/// `process-spin`: two processes on two cores, each spinning on one word of a `MAP_SHARED` page
+/// until the other hands it the turn (no system call: a hop moves that one cache line). The
+/// floor of `lwc-spin`.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessSpin;
+
+struct SpinSession {
+    page: sys::SharedPage,
+    partner: Option<Pid>,
+}
+
+impl Backend for ProcessSpin {
+    fn name(&self) -> &'static str {
+        "process-spin"
+    }
+
+    fn placements(&self) -> &'static [Placement] {
+        &[Placement::TwoCores]
+    }
+
+    fn open(&self, cpus: (usize, usize)) -> Result<Box<dyn PingPong>, MeasureError> {
+        if cpus.0 == cpus.1 {
+            return Err(MeasureError::Unavailable(
+                "a spinning hand-off needs the parties on two CPUs".into(),
+            ));
+        }
+        let page = sys::SharedPage::new().map_err(|e| os("mmap (shared page)", e))?;
+        page.word().store(MAIN_TURN, Ordering::SeqCst);
+        let word = page.word();
+        let partner = sys::fork_with(|| {
+            if let Err(code) = partner_setup(cpus.1) {
+                return code;
+            }
+            loop {
+                match word.load(Ordering::Acquire) {
+                    PARTNER_TURN => word.store(MAIN_TURN, Ordering::Release),
+                    STOP => return 0,
+                    _ => std::hint::spin_loop(),
+                }
+            }
+        })
+        .map_err(|e| os("fork (process-spin partner)", e))?;
+        Ok(Box::new(SpinSession {
+            page,
+            partner: Some(partner),
+        }))
+    }
+}
+
+impl PingPong for SpinSession {
+    fn round_trips(&mut self, n: u64) -> Result<(), MeasureError> {
+        let word = self.page.word();
+        for _ in 0..n {
+            word.store(PARTNER_TURN, Ordering::Release);
+            while word.load(Ordering::Acquire) != MAIN_TURN {
+                std::hint::spin_loop();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SpinSession {
+    fn drop(&mut self) {
+        self.page.word().store(STOP, Ordering::Release);
         if let Some(pid) = self.partner.take() {
             reap(pid);
         }

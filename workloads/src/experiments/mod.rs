@@ -148,7 +148,9 @@ mod tests {
             assert!(has(b, "same-core") && has(b, "two-cores"), "{b}");
         }
         assert!(has("coroutine", "same-core") && !has("coroutine", "two-cores"));
-        assert!(has("lwc-spin", "two-cores") && !has("lwc-spin", "same-core"));
+        for b in ["lwc-spin", "process-spin"] {
+            assert!(has(b, "two-cores") && !has(b, "same-core"), "{b}");
+        }
     }
 
     #[test]
