@@ -8,15 +8,18 @@ use criterion::{criterion_group, criterion_main, Criterion};
 mod common;
 
 use common::{available, config, or_exit};
-use workloads::backend::lwc::time_creates;
-use workloads::experiments::create::Creator;
+use workloads::experiments::create::{time_lwc_creates, Creates, Creator};
 
 const RESIDENT_BYTES: usize = 1 << 20;
 
 fn benches(c: &mut Criterion) {
-    for backend in ["fork", "spawn", "thread"] {
+    for (backend, creates) in [
+        ("fork", Creates::Fork),
+        ("spawn", Creates::Spawn),
+        ("thread", Creates::Thread),
+    ] {
         let id = format!("create/{backend}/1MiB");
-        let Some(mut creator) = available(&id, Creator::new(backend, RESIDENT_BYTES, 0)) else {
+        let Some(mut creator) = available(&id, Creator::new(creates, RESIDENT_BYTES, 0)) else {
             continue;
         };
         c.bench_function(&id, |bench| {
@@ -28,9 +31,11 @@ fn benches(c: &mut Criterion) {
         });
     }
     let id = "create/lwc/1MiB";
-    if available(id, time_creates(RESIDENT_BYTES, 0, 1)).is_some() {
+    if available(id, time_lwc_creates(RESIDENT_BYTES, 0, 1)).is_some() {
         c.bench_function(id, |bench| {
-            bench.iter_custom(|iters| or_exit("lwc create", time_creates(RESIDENT_BYTES, 0, iters)))
+            bench.iter_custom(|iters| {
+                or_exit("lwc create", time_lwc_creates(RESIDENT_BYTES, 0, iters))
+            })
         });
     }
 }

@@ -1,0 +1,215 @@
+//! Assembling: the runs of a point become a result point (a summary per metric, the median
+//! counters, a status), and the points an experiment result.
+
+use super::schedule::Runs;
+use model::unit::human;
+use model::{median_counters, stats, MetricResult, Values};
+use report::{ExperimentResult, ExperimentStatus, Point, PointStatus};
+use workloads::{Experiment, PointSpec};
+
+/// An experiment whose planning failed.
+pub fn failed_experiment(exp: &dyn Experiment, error: String) -> ExperimentResult {
+    ExperimentResult {
+        id: exp.id().to_owned(),
+        description: exp.describe().to_owned(),
+        status: ExperimentStatus::Failed,
+        error: Some(error),
+        points: Vec::new(),
+    }
+}
+
+/// An experiment's result from its points: failed when every point failed.
+pub fn experiment(exp: &dyn Experiment, points: Vec<Point>) -> ExperimentResult {
+    let all_failed = !points.is_empty() && points.iter().all(|p| p.status == PointStatus::Failed);
+    ExperimentResult {
+        id: exp.id().to_owned(),
+        description: exp.describe().to_owned(),
+        status: if all_failed {
+            ExperimentStatus::Failed
+        } else {
+            ExperimentStatus::Ok
+        },
+        error: all_failed.then(|| format!("all {} points failed", points.len())),
+        points,
+    }
+}
+
+/// Summarises the runs of one point.
+pub fn point(spec: &PointSpec, runs: Runs) -> Point {
+    let Runs {
+        samples,
+        mut errors,
+        unavailable,
+        elapsed_s,
+        ..
+    } = runs;
+    if samples.is_empty() {
+        return match unavailable {
+            Some(why) if errors.is_empty() => Point::unmeasured(
+                spec.id.clone(),
+                &spec.metrics,
+                PointStatus::Unavailable,
+                spec.runs,
+                vec![why],
+                elapsed_s,
+            ),
+            _ => {
+                errors.extend(unavailable.map(|why| format!("unavailable: {why}")));
+                Point::unmeasured(
+                    spec.id.clone(),
+                    &spec.metrics,
+                    PointStatus::Failed,
+                    spec.runs,
+                    errors,
+                    elapsed_s,
+                )
+            }
+        };
+    }
+    errors.extend(unavailable.map(|why| format!("unavailable: {why}")));
+    let mut metrics = Vec::with_capacity(spec.metrics.len());
+    for m in &spec.metrics {
+        let values: Vec<&Values> = samples
+            .iter()
+            .filter_map(|r| r.series(&m.name))
+            .map(|s| &s.values)
+            .collect();
+        let summary = match stats::summarize(&values) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                errors.push(format!(
+                    "summarising {} of {} runs: {e}",
+                    m.name,
+                    samples.len()
+                ));
+                None
+            }
+        };
+        metrics.push(MetricResult {
+            spec: m.clone(),
+            summary,
+        });
+    }
+    // The headline has no statistics: nothing was measured.
+    if metrics.first().is_none_or(|m| m.summary.is_none()) {
+        return Point::unmeasured(
+            spec.id.clone(),
+            &spec.metrics,
+            PointStatus::Failed,
+            spec.runs,
+            errors,
+            elapsed_s,
+        );
+    }
+    Point {
+        id: spec.id.clone(),
+        status: if errors.is_empty() {
+            PointStatus::Ok
+        } else {
+            PointStatus::Partial
+        },
+        error: errors.first().cloned(),
+        run_errors: errors,
+        runs_planned: spec.runs,
+        metrics,
+        counters: median_counters(&samples),
+        elapsed_s,
+    }
+}
+
+/// The progress line of a point: its headline median, or why it has none.
+pub fn point_line(p: &Point) -> String {
+    let label = p.id.label();
+    let reason = || p.error.as_deref().unwrap_or("no reason recorded");
+    match (
+        p.status,
+        p.headline()
+            .and_then(|m| m.summary.as_ref().map(|s| (m, s))),
+    ) {
+        (PointStatus::Unavailable, _) => format!("{label}: unavailable: {}", reason()),
+        (PointStatus::Failed, _) | (_, None) => format!("{label}: FAILED: {}", reason()),
+        (status, Some((m, s))) => format!(
+            "{label}: p50 {} ({}/{} runs{})",
+            human(s.p50, &m.spec.unit),
+            s.runs,
+            p.runs_planned,
+            if status == PointStatus::Partial {
+                ", some failed"
+            } else {
+                ""
+            }
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::{MetricSpec, PointId, RunSamples, Unit};
+
+    fn spec() -> PointSpec {
+        PointSpec {
+            id: PointId {
+                experiment: "x".into(),
+                backend: "b".into(),
+                params: Default::default(),
+            },
+            metrics: vec![MetricSpec::new("x", Unit::Ns, "op")],
+            runs: 3,
+        }
+    }
+
+    #[test]
+    fn statuses_follow_the_runs() {
+        // Guards against a point reported ok with failed runs (it is partial), a point with no
+        // run measured reported as anything but failed or unavailable, and an unavailable point
+        // counted as a failure.
+        let run = || RunSamples::single("x", vec![1.0, 2.0], 1);
+        let ok = point(
+            &spec(),
+            Runs {
+                samples: vec![run(), run(), run()],
+                ..Runs::default()
+            },
+        );
+        assert_eq!(ok.status, PointStatus::Ok);
+        assert_eq!(ok.summary().map(|s| s.runs), Some(3));
+        let partial = point(
+            &spec(),
+            Runs {
+                samples: vec![run(), run()],
+                errors: vec!["run 3: boom".into()],
+                ..Runs::default()
+            },
+        );
+        assert_eq!(partial.status, PointStatus::Partial);
+        assert_eq!(partial.error.as_deref(), Some("run 3: boom"));
+        let failed = point(
+            &spec(),
+            Runs {
+                errors: vec!["run 1: boom".into()],
+                ..Runs::default()
+            },
+        );
+        assert_eq!(failed.status, PointStatus::Failed);
+        assert!(failed.summary().is_none());
+        let unavailable = point(
+            &spec(),
+            Runs {
+                unavailable: Some("needs two CPUs".into()),
+                ..Runs::default()
+            },
+        );
+        assert_eq!(unavailable.status, PointStatus::Unavailable);
+        assert_eq!(unavailable.error.as_deref(), Some("needs two CPUs"));
+        // A run that sent no series for the headline metric measured nothing.
+        let wrong = point(
+            &spec(),
+            Runs {
+                samples: vec![RunSamples::single("other", vec![1.0], 1)],
+                ..Runs::default()
+            },
+        );
+        assert_eq!(wrong.status, PointStatus::Failed);
+    }
+}
