@@ -159,6 +159,47 @@ mod tests {
         }
     }
 
+    fn samples(v: f64) -> RunSamples {
+        RunSamples::single("x", vec![v, v + 1.0, v + 2.0], 1)
+    }
+
+    /// Guards against a point with failed runs reported `Ok`, and a failed one reported
+    /// measured.
+    #[test]
+    fn a_point_is_ok_partial_or_failed_by_its_runs() {
+        let spec = |runs: u32| PointSpec { runs, ..spec() };
+        let runs = |ok: usize, errors: &[&str]| Runs {
+            samples: (0..ok).map(|i| samples(10.0 * i as f64 + 1.0)).collect(),
+            errors: errors.iter().map(|e| (*e).to_owned()).collect(),
+            ..Runs::default()
+        };
+        let ok = point(&spec(3), runs(3, &[]));
+        assert_eq!(ok.status, PointStatus::Ok);
+        assert_eq!((ok.runs(), ok.runs_planned), (3, 3));
+        assert!(ok.error.is_none() && ok.run_errors.is_empty());
+
+        let partial = point(&spec(3), runs(2, &["run 2: worker killed"]));
+        assert_eq!(partial.status, PointStatus::Partial);
+        assert_eq!((partial.runs(), partial.runs_planned), (2, 3));
+        assert_eq!(partial.error.as_deref(), Some("run 2: worker killed"));
+        assert_eq!(partial.run_errors, ["run 2: worker killed"]);
+        assert!(partial.p50().is_some());
+        assert_eq!(
+            point_line(&partial),
+            format!(
+                "x b -: p50 {} (2/3 runs, some failed)",
+                human(partial.p50().unwrap_or(0.0), &Unit::Ns)
+            )
+        );
+
+        let failed = point(&spec(2), runs(0, &["run 1: a", "run 2: b"]));
+        assert_eq!(failed.status, PointStatus::Failed);
+        assert!(failed.p50().is_none());
+        assert_eq!(failed.error.as_deref(), Some("run 1: a"));
+        assert_eq!(failed.run_errors.len(), 2);
+        assert_eq!(point_line(&failed), "x b -: FAILED: run 1: a");
+    }
+
     #[test]
     fn statuses_follow_the_runs() {
         // Guards against a point reported ok with failed runs (it is partial), a point with no
@@ -202,6 +243,10 @@ mod tests {
         );
         assert_eq!(unavailable.status, PointStatus::Unavailable);
         assert_eq!(unavailable.error.as_deref(), Some("needs two CPUs"));
+        assert_eq!(
+            point_line(&unavailable),
+            "x b -: unavailable: needs two CPUs"
+        );
         // A run that sent no series for the headline metric measured nothing.
         let wrong = point(
             &spec(),
