@@ -6,7 +6,7 @@
 //! # References
 //! <https://github.com/HdrHistogram/HdrHistogram/blob/master/Encoding.md>.
 
-use super::summary::StatsError;
+use super::error::StatsError;
 use crate::samples::EncodedHistogram;
 use base64::Engine as _;
 use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};

@@ -6,12 +6,14 @@
 //! - [`mann_whitney`]: the two-sided Mann–Whitney U test `compare` judges changes with;
 //! - [`fit`]: least-squares lines (creation cost = fixed part + per-fault part).
 
+pub mod error;
 pub mod fit;
 pub mod histogram;
 pub mod mann_whitney;
 pub mod summary;
 
+pub use error::StatsError;
 pub use fit::{least_squares, Line};
 pub use histogram::{decode_histogram, HISTOGRAM_SIGFIG};
 pub use mann_whitney::mann_whitney_p;
-pub use summary::{median_sorted, summarize, Interval, StatsError, Summary, CI_LEVEL};
+pub use summary::{median_sorted, summarize, Interval, Summary, CI_LEVEL};

@@ -27,6 +27,7 @@
 //! # References
 //! Conover, *Practical Nonparametric Statistics*, §3.2 (confidence interval for a quantile).
 
+use super::error::StatsError;
 use super::histogram::{decode_histogram, encode, new_histogram, record_all, scale_for};
 use crate::samples::Values;
 use serde::{Deserialize, Serialize};
@@ -74,23 +75,6 @@ pub struct Summary {
     /// Factor the values were multiplied by before being recorded in `histogram` (a power of 10):
     /// divide a histogram value by it to get the unit.
     pub histogram_scale: f64,
-}
-
-/// Why a metric could not be summarised.
-#[derive(Debug, thiserror::Error)]
-pub enum StatsError {
-    /// No run had a finite value.
-    #[error("no finite samples in {runs} run(s)")]
-    NoSamples {
-        /// How many runs were given.
-        runs: usize,
-    },
-    /// The runs mix samples and histograms, or histograms of different scales.
-    #[error("cannot merge the runs: {0}")]
-    Mixed(String),
-    /// The histogram could not be built, encoded or decoded.
-    #[error("histogram: {0}")]
-    Histogram(String),
 }
 
 /// Summarises the values of one metric over a point's runs (see the module docs).
