@@ -24,9 +24,14 @@ fn check_series(what: &str, r: &RunSamples, name: &str, batch_multiple: u64) -> 
     if let Some(bad) = samples.iter().find(|x| !x.is_finite() || **x <= 0.0) {
         return Err(format!("{what}: bad sample {bad}").into());
     }
-    if series.batch == 0 || series.batch % batch_multiple != 0 {
+    // Batches are a power of two of operations (laps): the switches per lap times a power of
+    // two. A ring that counts its switches per lap wrong fails here.
+    if series.batch == 0
+        || series.batch % batch_multiple != 0
+        || !(series.batch / batch_multiple).is_power_of_two()
+    {
         return Err(format!(
-            "{what}: batch {} (want a multiple of {batch_multiple})",
+            "{what}: batch {} (want {batch_multiple} times a power of two)",
             series.batch
         )
         .into());

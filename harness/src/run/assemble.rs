@@ -43,30 +43,25 @@ pub fn point(spec: &PointSpec, runs: Runs) -> Point {
         elapsed_s,
         ..
     } = runs;
-    if samples.is_empty() {
-        return match unavailable {
-            Some(why) if errors.is_empty() => Point::unmeasured(
-                spec.id.clone(),
-                &spec.metrics,
-                PointStatus::Unavailable,
-                spec.runs,
-                vec![why],
-                elapsed_s,
-            ),
-            _ => {
-                errors.extend(unavailable.map(|why| format!("unavailable: {why}")));
-                Point::unmeasured(
-                    spec.id.clone(),
-                    &spec.metrics,
-                    PointStatus::Failed,
-                    spec.runs,
-                    errors,
-                    elapsed_s,
-                )
-            }
-        };
+    let unmeasured = |status, errors| {
+        Point::unmeasured(
+            spec.id.clone(),
+            &spec.metrics,
+            status,
+            spec.runs,
+            errors,
+            elapsed_s,
+        )
+    };
+    if samples.is_empty() && errors.is_empty() {
+        if let Some(why) = unavailable {
+            return unmeasured(PointStatus::Unavailable, vec![why]);
+        }
     }
     errors.extend(unavailable.map(|why| format!("unavailable: {why}")));
+    if samples.is_empty() {
+        return unmeasured(PointStatus::Failed, errors);
+    }
     let mut metrics = Vec::with_capacity(spec.metrics.len());
     for m in &spec.metrics {
         let values: Vec<&Values> = samples
@@ -92,14 +87,7 @@ pub fn point(spec: &PointSpec, runs: Runs) -> Point {
     }
     // The headline has no statistics: nothing was measured.
     if metrics.first().is_none_or(|m| m.summary.is_none()) {
-        return Point::unmeasured(
-            spec.id.clone(),
-            &spec.metrics,
-            PointStatus::Failed,
-            spec.runs,
-            errors,
-            elapsed_s,
-        );
+        return unmeasured(PointStatus::Failed, errors);
     }
     Point {
         id: spec.id.clone(),

@@ -68,17 +68,6 @@ impl Runs {
             Outcome::Failed(why) => self.errors.push(format!("run {i}: {why}")),
         }
     }
-
-    /// Why the next run is not made, if it is not.
-    fn skip_reason(&self) -> Option<&'static str> {
-        if self.timed_out {
-            Some("an earlier run timed out")
-        } else if self.unavailable.is_some() {
-            Some("unavailable here")
-        } else {
-            None
-        }
-    }
 }
 
 /// Runs every run of every point of one experiment, round-robin: run 1 of each point, then run
@@ -101,18 +90,15 @@ pub fn run_interleaved(
                 continue;
             }
             progress.bar.set_message(label.clone());
-            match runs.skip_reason() {
-                Some(why) if runs.timed_out => {
-                    runs.errors.push(format!("run {i}: skipped: {why}"));
-                }
-                Some(_) => {}
-                None => {
-                    let start = Instant::now();
-                    let ran = run_worker(spec, setting, timeout);
-                    runs.timed_out = ran.timed_out;
-                    runs.record(i, ran.outcome);
-                    runs.elapsed_s += start.elapsed().as_secs_f64();
-                }
+            if runs.timed_out {
+                runs.errors
+                    .push(format!("run {i}: skipped: an earlier run timed out"));
+            } else if runs.unavailable.is_none() {
+                let start = Instant::now();
+                let ran = run_worker(spec, setting, timeout);
+                runs.timed_out = ran.timed_out;
+                runs.record(i, ran.outcome);
+                runs.elapsed_s += start.elapsed().as_secs_f64();
             }
             progress.bar.inc(1);
         }

@@ -59,3 +59,22 @@ impl Ring for CoroutineRing {
         2 * self.cos.len() as u64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lap_is_two_switches_per_coroutine() {
+        // Guards against counting a lap of the caller-driven ring as K switches (or K - 1): each
+        // coroutine is resumed and suspends back, two stack switches, once per lap.
+        for k in [2, 3, 5] {
+            let ring = Coroutine.open(&vec![0; k]).expect("ring");
+            assert_eq!(ring.switches_per_lap(), 2 * (k as u64 - 1), "K = {k}");
+        }
+        assert!(matches!(
+            Coroutine.open(&[0, 1]),
+            Err(MeasureError::Unavailable(_))
+        ));
+    }
+}

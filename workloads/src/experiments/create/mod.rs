@@ -97,7 +97,12 @@ pub static BACKENDS: [CreateBackend; 5] = [
         false,
     ),
     backend("thread", Creates::Thread, "thread create + join", true),
-    backend("mock", Creates::Mock, "create (fake)", true),
+    backend(
+        "mock",
+        Creates::Mock,
+        "create (fake timings, for tests)",
+        true,
+    ),
 ];
 
 impl CreateBackend {
