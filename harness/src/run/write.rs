@@ -64,10 +64,10 @@ impl Target {
         let manager = ExportManager::new()
             .with(JsonExporter)
             .with(MarkdownExporter::with_paper(paper));
-        let rendered = manager.render(doc, &self.stem)?;
+        let rendered = manager.render(&[doc], &self.stem)?;
         let written = ExportManager::write(&self.dir, &rendered)?;
         let latest = if self.latest {
-            ExportManager::write(&self.dir, &manager.render(doc, "latest")?)?
+            ExportManager::write(&self.dir, &manager.render(&[doc], "latest")?)?
         } else {
             Vec::new()
         };

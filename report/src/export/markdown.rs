@@ -6,7 +6,7 @@
 //! their reason. A last table puts every paper claim of the experiments run beside our number.
 //! Columns are padded so that the table also reads well as plain text.
 
-use super::{ExportError, Exporter, Output};
+use super::{only, ExportError, Exporter, Output};
 use crate::document::{ExperimentStatus, Point, PointStatus, ResultDocument};
 use crate::paper::PaperReference;
 use model::unit::{human, sig3};
@@ -33,7 +33,8 @@ impl Exporter for MarkdownExporter {
         "markdown"
     }
 
-    fn export(&self, doc: &ResultDocument, stem: &str) -> Result<Vec<Output>, ExportError> {
+    fn export(&self, docs: &[&ResultDocument], stem: &str) -> Result<Vec<Output>, ExportError> {
+        let doc = only(self.name(), docs)?;
         Ok(vec![Output::file(format!("{stem}.md"), self.render(doc))])
     }
 }
