@@ -6,6 +6,8 @@
 
 mod support;
 
+#[path = "lwc/attack_regions.rs"]
+mod attack_regions;
 #[path = "lwc/common.rs"]
 mod common;
 #[path = "lwc/isolation.rs"]
@@ -26,6 +28,7 @@ fn main() {
     tests.extend(systrap::tests());
     tests.extend(snapshot::tests());
     tests.extend(leaks::tests());
+    tests.extend(attack_regions::tests());
     let mut needs = semantics::needs();
     needs.extend(snapshot::needs());
     support::run_tests_unless(tests, &needs);
