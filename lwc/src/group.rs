@@ -101,8 +101,9 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
             board.slot(first).pid.store(pid, Ordering::Release);
             process::set_non_dumpable()?;
             // No lwC of the group may read another's memory, the first one included: its
-            // rights over its children go through the runtime, never through ptrace.
-            process::drop_ptrace_capability()?;
+            // rights over its children go through the runtime, never through ptrace, perf
+            // or /proc. Every lwC inherits these sets.
+            process::keep_only_lwc_capabilities()?;
             process::pin(&cpus)?;
             process::register_exit_handler(on_process_exit)?;
             local::with(|l| {

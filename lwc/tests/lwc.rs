@@ -8,6 +8,8 @@ mod support;
 
 #[path = "lwc/attack_regions.rs"]
 mod attack_regions;
+#[path = "lwc/attack_root.rs"]
+mod attack_root;
 #[path = "lwc/common.rs"]
 mod common;
 #[path = "lwc/isolation.rs"]
@@ -29,6 +31,7 @@ fn main() {
     tests.extend(snapshot::tests());
     tests.extend(leaks::tests());
     tests.extend(attack_regions::tests());
+    tests.extend(attack_root::tests());
     let mut needs = semantics::needs();
     needs.extend(snapshot::needs());
     support::run_tests_unless(tests, &needs);

@@ -163,12 +163,34 @@ struct CapData {
 }
 
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-const CAP_SYS_PTRACE: u32 = 19;
 
-/// Drops CAP_SYS_PTRACE from the effective, permitted and inheritable sets (and from the
-/// bounding set where we may), so this lwC cannot read other lwCs' memory even as root.
-/// A no-op for an unprivileged process.
-pub(crate) fn drop_ptrace_capability() -> Result<()> {
+/// The capabilities an lwC keeps (bit numbers from linux/capability.h): what a root program
+/// needs for files, credentials (a spec's `Credentials`), signals and binding low ports.
+/// Everything else is dropped at `init`, among them every capability that reads or steers
+/// another process or the kernel: SYS_PTRACE (ptrace, process_vm_readv, /proc/PID/mem),
+/// SYS_ADMIN and PERFMON (either one grants a read of a non-dumpable sibling's
+/// /proc/PID/{maps,smaps,environ,pagemap,map_files} and CPU-wide perf sampling of its registers
+/// and stack), BPF, SYS_RAWIO, SYS_MODULE, CHECKPOINT_RESTORE, NET_RAW and NET_ADMIN (capture
+/// of loopback traffic), DAC_READ_SEARCH (open_by_handle_at), IPC_OWNER, SYSLOG.
+pub(crate) const KEPT_CAPABILITIES: u64 = (1 << 0) // CHOWN
+    | (1 << 1) // DAC_OVERRIDE
+    | (1 << 3) // FOWNER
+    | (1 << 4) // FSETID
+    | (1 << 5) // KILL
+    | (1 << 6) // SETGID
+    | (1 << 7) // SETUID
+    | (1 << 8) // SETPCAP (only lowers: the bounding set no longer holds the rest)
+    | (1 << 10) // NET_BIND_SERVICE
+    | (1 << 18) // SYS_CHROOT
+    | (1 << 27) // MKNOD
+    | (1 << 29) // AUDIT_WRITE
+    | (1 << 31); // SETFCAP (file capabilities are capped by the bounding set)
+
+/// Keeps only [`KEPT_CAPABILITIES`]: drops the rest from the bounding set (while CAP_SETPCAP
+/// is still held, so no execve can give them back), the ambient set, and the effective,
+/// permitted and inheritable sets. A no-op for an unprivileged process beyond the ambient set
+/// (it holds none, and cannot change its bounding set).
+pub(crate) fn keep_only_lwc_capabilities() -> Result<()> {
     let mut hdr = CapHeader {
         version: LINUX_CAPABILITY_VERSION_3,
         pid: 0,
@@ -178,24 +200,37 @@ pub(crate) fn drop_ptrace_capability() -> Result<()> {
     if unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) } != 0 {
         return Err(Error::last_os("capget"));
     }
-    let bit = 1u32 << CAP_SYS_PTRACE;
-    if data[0].permitted & bit == 0 && data[0].effective & bit == 0 {
-        return Ok(());
+    for cap in (0..64u32).filter(|c| KEPT_CAPABILITIES & (1 << c) == 0) {
+        // Fails with EINVAL past the kernel's last capability and with EPERM without
+        // CAP_SETPCAP (an unprivileged process): neither is an error here.
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
     }
-    // The bounding set first (needs CAP_SETPCAP; fine to fail without it).
     // SAFETY: prctl with integer arguments only.
     unsafe {
         libc::prctl(
-            libc::PR_CAPBSET_DROP,
-            CAP_SYS_PTRACE as libc::c_ulong,
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
             0,
             0,
             0,
         )
     };
-    data[0].effective &= !bit;
-    data[0].permitted &= !bit;
-    data[0].inheritable &= !bit;
+    let held = |d: &[CapData; 2]| {
+        d.iter().enumerate().any(|(i, w)| {
+            (w.permitted | w.effective | w.inheritable) as u64 & !(KEPT_CAPABILITIES >> (32 * i))
+                != 0
+        })
+    };
+    if !held(&data) {
+        return Ok(());
+    }
+    for (i, w) in data.iter_mut().enumerate() {
+        let keep = (KEPT_CAPABILITIES >> (32 * i)) as u32;
+        w.effective &= keep;
+        w.permitted &= keep;
+        w.inheritable &= keep;
+    }
     // SAFETY: as above; capset only lowers capabilities here.
     if unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) } != 0 {
         return Err(Error::last_os("capset"));
