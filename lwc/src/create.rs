@@ -475,6 +475,7 @@ fn setup(
             v
         });
         v.extend(handoff_sock.map(|h| h.as_raw_fd()));
+        v.extend(process::supervisor_fd());
         v
     };
     match &spec.files {

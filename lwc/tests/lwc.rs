@@ -6,6 +6,8 @@
 
 mod support;
 
+#[path = "lwc/attack_lifetime.rs"]
+mod attack_lifetime;
 #[path = "lwc/attack_regions.rs"]
 mod attack_regions;
 #[path = "lwc/attack_root.rs"]
@@ -32,6 +34,7 @@ fn main() {
     tests.extend(leaks::tests());
     tests.extend(attack_regions::tests());
     tests.extend(attack_root::tests());
+    tests.extend(attack_lifetime::tests());
     let mut needs = semantics::needs();
     needs.extend(snapshot::needs());
     support::run_tests_unless(tests, &needs);

@@ -79,6 +79,124 @@ pub(crate) fn kill(pid: libc::pid_t, sig: i32) {
     }
 }
 
+/// Ends this process by signal `sig` (its default action), as the process whose status we
+/// pass on ended; exits with 128 + `sig` if the signal does not end it.
+pub(crate) fn die_by_signal(sig: i32) -> ! {
+    // SAFETY: resetting a disposition to the default and raising the signal at ourselves.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+    exit_now(128 + sig)
+}
+
+/// How many times [`kill_descendants`] looks again for processes forked meanwhile.
+const KILL_ROUNDS: usize = 64;
+
+/// SIGKILLs every descendant of `root` (a child subreaper: what a killed process leaves comes
+/// to it, so nothing leaves the tree while `root` lives). The tree is first frozen with
+/// SIGSTOP, one generation at a time, until a look at /proc finds no process that is not
+/// stopped (a stopped process cannot fork), then killed; what forked meanwhile is killed in
+/// later rounds. Reaps our own children.
+pub(crate) fn kill_descendants(root: libc::pid_t) {
+    let mut stopped: Vec<libc::pid_t> = Vec::new();
+    for _ in 0..KILL_ROUNDS {
+        let new: Vec<libc::pid_t> = descendants(root)
+            .into_iter()
+            .filter(|p| !stopped.contains(p))
+            .collect();
+        if new.is_empty() {
+            break;
+        }
+        for &p in &new {
+            kill(p, libc::SIGSTOP);
+        }
+        stopped.extend(new);
+    }
+    for &p in &stopped {
+        kill(p, libc::SIGKILL);
+    }
+    for _ in 0..KILL_ROUNDS {
+        while reap_any().is_some() {}
+        let left = descendants(root);
+        if left.is_empty() {
+            return;
+        }
+        for p in left {
+            kill(p, libc::SIGKILL);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// The live (not zombie) descendants of `root`, from one pass over /proc.
+fn descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut parent_of: Vec<(libc::pid_t, libc::pid_t)> = Vec::new();
+    for e in dir.flatten() {
+        let Some(pid) = e
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold anything, so parse after its last ')'.
+        let mut rest = stat.rsplit(')').next().unwrap_or("").split_whitespace();
+        let state = rest.next().unwrap_or("Z");
+        let ppid = rest.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        if state != "Z" && state != "X" {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let p = tree[i];
+        tree.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    tree.remove(0);
+    tree
+}
+
+/// A pidfd of the group's supervisor, in every lwC (inherited from the first), or -1.
+static SUPERVISOR: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Keeps `pidfd` (of the group's supervisor) for [`supervisor_gone`], for the life of the
+/// process and of every lwC forked from it.
+pub(crate) fn watch_supervisor(pidfd: OwnedFd) {
+    use std::os::fd::IntoRawFd;
+    SUPERVISOR.store(pidfd.into_raw_fd(), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The descriptor [`watch_supervisor`] keeps (a runtime descriptor a FILES spec must spare).
+pub(crate) fn supervisor_fd() -> Option<libc::c_int> {
+    let fd = SUPERVISOR.load(std::sync::atomic::Ordering::Relaxed);
+    (fd >= 0).then_some(fd)
+}
+
+/// Whether the group's supervisor has ended (then the group has: a parked lwC that finds this
+/// was missed by whoever should have killed it).
+pub(crate) fn supervisor_gone() -> bool {
+    let Some(fd) = supervisor_fd() else {
+        return false;
+    };
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; a zero timeout only looks.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r > 0 && p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLNVAL) != 0
+}
+
 /// This process's pid.
 pub(crate) fn getpid() -> libc::pid_t {
     // SAFETY: no memory effects.
