@@ -1,16 +1,20 @@
 //! Starting a group, and the two processes that stand behind it.
 //!
 //! ```text
-//!   original process (pid P) ── init ──┬── supervisor (stays pid P): reaps, watches every lwC's
-//!                                      │     pidfd, turns a death into an error for whoever
-//!                                      │     waits on the dead lwC, ends the group
-//!                                      ├── guardian: kills every lwC if the supervisor dies
-//!                                      └── first lwC: returns from init and runs the program
+//!   original process (pid P) ── init: the guardian, a child subreaper: waits for the supervisor,
+//!    │                          then kills whatever of the group is left and exits as it did
+//!    └── supervisor (subreaper): reaps, watches every lwC's pidfd and the guardian's, turns a
+//!         │                      death into an error for whoever waits on the dead lwC, ends
+//!         │                      the group by killing its whole process tree
+//!         └── first lwC: returns from init and runs the program (PDEATHSIG: the supervisor)
 //! ```
 //!
 //! The group ends when the lwC holding the thread of control exits (not by a discard): the
-//! supervisor kills the others and exits with that status, so the program's caller sees one
-//! process that ran and exited as usual.
+//! supervisor kills the others and exits with that status, and the guardian with it, so the
+//! program's caller sees one process that ran and exited as usual. Every process of the group
+//! descends from the guardian, and a killed process's children go to the nearest subreaper
+//! above it, so neither the supervisor's death nor a plain `fork()` in an lwC can take a
+//! process out of the tree that the group's end kills.
 
 use crate::board::{kind, state, Board, HEARS_DEATH_ITSELF};
 use crate::handoff::{self, Handoff};
@@ -28,9 +32,10 @@ use std::time::{Duration, Instant};
 /// Starts an lwC group in this process. Call it once, early, while the process is still
 /// single-threaded.
 ///
-/// The process's original pid stays behind as the group's supervisor; this call returns in the
-/// group's first lwC (a new pid), pinned to `cfg.cpus`. When the lwC holding control exits,
-/// the group ends and the original process exits with its status. [`create`](fn@crate::create) starts a
+/// The process's original pid stays behind as the group's guardian (its child is the
+/// supervisor); this call returns in the group's first lwC (a new pid), pinned to `cfg.cpus`.
+/// When the lwC holding control exits, the group ends and the original process exits with its
+/// status. [`create`](fn@crate::create) starts a
 /// group with the default config if none runs yet.
 ///
 /// ```no_run
