@@ -1,8 +1,7 @@
 //! A group's lifetime, attacked: no lwC may ptrace or read the two processes behind the group
 //! (supervisor, guardian), and nothing an lwC forks outlives the group, however it ends.
 
-use crate::attack_regions::become_ordinary_nobody;
-use crate::common::{alive, children_of, start};
+use crate::common::{alive, become_nobody, children_of, parent_of, start};
 use lwc::{Args, Created, Options, Spec};
 use std::time::{Duration, Instant};
 
@@ -39,21 +38,6 @@ pub fn tests() -> Vec<(&'static str, fn())> {
     ]
 }
 
-/// The parent pid of `pid`, from /proc (0 if unknown).
-fn ppid_of(pid: i32) -> i32 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit(')')
-                .next()?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
-}
-
 /// In the first lwC: the group's supervisor and guardian. The supervisor is our parent; the
 /// guardian is either its other child or its parent, whichever layout the runtime has.
 fn supervisor_and_guardian() -> (i32, i32) {
@@ -63,7 +47,7 @@ fn supervisor_and_guardian() -> (i32, i32) {
         .into_iter()
         .map(|(p, _)| p)
         .find(|&p| p != me)
-        .unwrap_or_else(|| ppid_of(supervisor));
+        .unwrap_or_else(|| parent_of(supervisor));
     (supervisor, guardian)
 }
 
@@ -121,7 +105,7 @@ fn reach_root() {
 }
 
 fn reach_nobody() {
-    become_ordinary_nobody();
+    become_nobody();
     reach_check();
 }
 
@@ -161,7 +145,7 @@ fn start_group(nobody: bool, then: fn()) -> Group {
         // SAFETY: closing our copy of the read end.
         unsafe { libc::close(fds[0]) };
         if nobody {
-            become_ordinary_nobody();
+            become_nobody();
         }
         start();
         // SAFETY: single-threaded.

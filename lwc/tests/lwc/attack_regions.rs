@@ -43,14 +43,6 @@ const BEFORE: &[u8; 8] = b"copied!!";
 const LIVE: &[u8; 8] = b"live now";
 const FORGED: &[u8; 8] = b"FORGED!!";
 
-/// Models an ordinary unprivileged program: uid 65534, and dumpable (setresuid from root made
-/// the process non-dumpable, which would hide a bug).
-pub fn become_ordinary_nobody() {
-    become_nobody();
-    // SAFETY: prctl with integer arguments only.
-    assert_eq!(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) }, 0);
-}
-
 /// In the child: maps every descriptor it holds, shared, and counts those that show the
 /// creator's live bytes; writes FORGED into each such mapping. Only raw calls, as an attacker
 /// would (no /proc: a sandbox may not open files).
@@ -137,7 +129,7 @@ fn copy_default_root() {
 }
 
 fn copy_default_nobody() {
-    become_ordinary_nobody();
+    become_nobody();
     start();
     run(|_| Spec::new(), Options::new(), true);
 }

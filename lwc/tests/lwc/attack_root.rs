@@ -3,8 +3,7 @@
 //! CAP_SYS_ADMIN), nor through the sibling's /proc files that show its memory layout, physical
 //! frames, environment or descriptors. Run as root, and as an ordinary unprivileged program.
 
-use crate::attack_regions::become_ordinary_nobody;
-use crate::common::start;
+use crate::common::{become_nobody, start};
 use lwc::{Args, Created, Options, Spec};
 
 pub fn tests() -> Vec<(&'static str, fn())> {
@@ -152,7 +151,7 @@ fn sibling_root() {
 }
 
 fn sibling_nobody() {
-    become_ordinary_nobody();
+    become_nobody();
     sibling();
 }
 
