@@ -51,7 +51,10 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
     }
     let threads = process::thread_count();
     if threads > 1 {
-        return Err(Error::MultiThreaded { threads });
+        return Err(Error::MultiThreaded {
+            op: "lwc::init",
+            threads,
+        });
     }
     let allowed = process::allowed_cpus();
     let cpus = if cfg.cpus.is_empty() {

@@ -49,7 +49,10 @@ pub(crate) unsafe fn fork_sharing_files() -> Result<Forked> {
 pub(crate) fn fork_checked() -> Result<Forked> {
     let threads = thread_count();
     if threads > 1 {
-        return Err(Error::MultiThreaded { threads });
+        return Err(Error::MultiThreaded {
+            op: "lwc::init",
+            threads,
+        });
     }
     // SAFETY: single-threaded (checked just above): the child's copy holds no lock another
     // thread owned.
