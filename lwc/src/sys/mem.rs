@@ -246,6 +246,35 @@ impl SharedMapping {
     }
 }
 
+/// One page of MAP_SHARED anonymous memory holding a futex word, for two processes forked
+/// after it was made (unmapped on drop).
+pub(crate) struct SharedWord {
+    ptr: NonNull<u8>,
+}
+
+impl SharedWord {
+    /// A zeroed word.
+    pub(crate) fn new() -> Result<Self> {
+        Ok(SharedWord {
+            ptr: map_anonymous(page_size(), true, "mmap shared word")?,
+        })
+    }
+
+    /// The word.
+    pub(crate) fn word(&self) -> &std::sync::atomic::AtomicU32 {
+        // SAFETY: the page is mapped, zeroed and page-aligned until drop; an AtomicU32 is valid
+        // at all-zero bytes, and other processes touch it only through atomics.
+        unsafe { &*(self.ptr.as_ptr() as *const std::sync::atomic::AtomicU32) }
+    }
+}
+
+impl Drop for SharedWord {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the page we own; no reference to it outlives self.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), page_size()) };
+    }
+}
+
 /// Creates a close-on-exec memfd.
 pub(crate) fn memfd(name: &str) -> Result<OwnedFd> {
     memfd_with(name, 0)
