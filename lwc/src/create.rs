@@ -25,13 +25,13 @@ use crate::local::{self, Entry, Monitor, Pending, Served};
 use crate::options::{GroupConfig, Options};
 use crate::spec::{Files, MemoryOp, Spec};
 use crate::sys::fd;
-use crate::sys::mem;
+use crate::sys::mem::{self, SharedMapping};
 use crate::sys::process::{self, Forked};
 use crate::sys::seccomp;
 use crate::turn::{wait_turn, Wake};
 use crate::types::{Args, Created, Kind, Lwc, Region, Rights, State, Switched, NO_LWC};
 use crate::{systrap, Error, Result};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -63,8 +63,13 @@ use std::sync::Arc;
 /// Litton et al., OSDI '16, §3 (lwCreate).
 #[allow(unsafe_code)]
 pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
+    let lineage = if opts.speak_for_creator && opts.systrap.is_none() {
+        Lineage::Creators
+    } else {
+        Lineage::Own
+    };
     // SAFETY: our caller upholds create's contract.
-    unsafe { create_with(spec, opts, Lineage::Own) }
+    unsafe { create_with(spec, opts, lineage) }
 }
 
 /// Which of its creator's links a new lwC keeps.
@@ -72,11 +77,12 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
 pub(crate) enum Lineage {
     /// Only its link with its creator (every lwC a program creates).
     Own,
-    /// Every link of its creator: a snapshot copy, which resumes as its creator when a
+    /// Every link of its creator, on which it speaks as its creator
+    /// ([`Options::speak_for_creator`]); a snapshot copy, which resumes as its creator when a
     /// rollback drops the creator, and reaches the other copies of the same snapshot. Only one
-    /// of them ever runs user code at a time (the others are parked copies), so what they hold
+    /// of the copies ever runs user code at a time (the others are parked), so what they hold
     /// is one lwC's rights, kept through rollbacks.
-    SnapshotCopy,
+    Creators,
 }
 
 /// `create`, for a program's lwC or a snapshot copy.
@@ -106,7 +112,11 @@ pub(crate) unsafe fn create_with(spec: &Spec, opts: &Options, lineage: Lineage) 
     })?;
     let slot = board.slot(id);
     let free_slot = || slot.state.store(State::Free);
-    let pages = BirthPages::new().inspect_err(|_| free_slot())?;
+    let pages = match opts.systrap {
+        Some(_) => BirthPages::sandbox(),
+        None => BirthPages::new(),
+    }
+    .inspect_err(|_| free_slot())?;
     // A sandbox gets its control socket now (its monitor cannot ask it later without trapping
     // every step); other lwCs connect theirs on the first overlay or syscall request
     // (`service::connect_control`), so plain create/discard cycles make no socket at all.
@@ -170,9 +180,11 @@ pub(crate) unsafe fn create_with(spec: &Spec, opts: &Options, lineage: Lineage) 
         }
         Forked::Parent(pid) => {
             slot.pid.store(pid, Ordering::Release);
+            // The child's table is a copy of ours: its control socket has this number there.
+            let child_control = ctl_child.as_ref().map_or(-1, |c| c.as_raw_fd());
             drop(ctl_child);
             // A sandbox is never rung: its monitor answers its marker calls instead.
-            let link = Link::new(pages.link, 0, (!sandbox).then_some(pages.inbox), me);
+            let link = Link::new(pages.link, 0, pages.inbox, me);
             local::with(|l| {
                 l.insert(
                     id,
@@ -189,7 +201,7 @@ pub(crate) unsafe fn create_with(spec: &Spec, opts: &Options, lineage: Lineage) 
             let monitor = match handoff_pair {
                 Some((hs_parent, hs_child)) => {
                     drop(hs_child);
-                    Some(accept_sandbox(&lwc, pid, &hs_parent)?)
+                    Some(accept_sandbox(&lwc, pid, &hs_parent, child_control)?)
                 }
                 None if !acknowledged => None,
                 None => {
@@ -254,7 +266,7 @@ fn setup_can_fail(spec: &Spec, opts: &Options) -> bool {
 
 /// Monitor side of creating a sandbox: receive its listener, then run its setup until it
 /// parks in its first marker.
-fn accept_sandbox(lwc: &Lwc, pid: libc::pid_t, hs: &OwnedFd) -> Result<Monitor> {
+fn accept_sandbox(lwc: &Lwc, pid: libc::pid_t, hs: &OwnedFd, control_fd: i32) -> Result<Monitor> {
     let mut buf = [0u8; 24];
     let got = fd::recv(hs, &mut buf, true);
     let (n, mut fds) = match got {
@@ -301,6 +313,7 @@ fn accept_sandbox(lwc: &Lwc, pid: libc::pid_t, hs: &OwnedFd) -> Result<Monitor> 
             e.monitor = Some(Monitor {
                 listener: dup,
                 pending: None,
+                control_fd,
             });
         }
     });
@@ -356,7 +369,7 @@ fn adopt_links(birth: &Birth, pages: BirthPages, lineage: Lineage, sandbox: bool
         let creator_inbox = l.inbox.take();
         match lineage {
             Lineage::Own => l.table.clear(),
-            Lineage::SnapshotCopy => {
+            Lineage::Creators => {
                 for e in l.table.iter_mut().flatten() {
                     e.control = None;
                     e.monitor = None;
@@ -369,8 +382,9 @@ fn adopt_links(birth: &Birth, pages: BirthPages, lineage: Lineage, sandbox: bool
         let (peer_inbox, inbox) = if sandbox {
             (None, None)
         } else {
-            (creator_inbox, Some(pages.inbox))
+            (creator_inbox, pages.inbox)
         };
+        l.sandbox_link_fd = pages.sealed;
         l.insert(
             creator.id,
             Entry {
@@ -526,10 +540,12 @@ fn setup(
         let mut v: Vec<i32> = local::with(|l| {
             let mut v: Vec<i32> = l.served.socket.iter().map(|f| f.as_raw_fd()).collect();
             v.extend(l.board_fd.iter().map(|f| f.as_raw_fd()));
-            v.extend(l.regions.iter().map(|m| m.memfd.as_raw_fd()));
+            v.extend(l.sandbox_link_fd.iter().map(|f| f.as_raw_fd()));
+            v.extend(l.regions.iter().filter_map(|m| m.raw_fd()));
             v
         });
         v.extend(handoff_sock.map(|h| h.as_raw_fd()));
+        v.extend(process::supervisor_fd());
         v
     };
     match &spec.files {
@@ -559,43 +575,53 @@ fn setup(
     if let (Some(sys), Some(hs)) = (&opts.systrap, handoff_sock) {
         systrap::lock_switchboard().map_err(at(6))?;
         process::set_no_new_privs().map_err(at(6))?;
-        let prog = seccomp::trap_filter(&sys.set, hs.as_raw_fd());
-        let listener = seccomp::install_with_listener(&prog).map_err(at(6))?;
-        fd::send(hs, b"L", &[listener.as_fd()]).map_err(at(7))?;
+        let prog = seccomp::trap_filter(&sys.set);
+        seccomp::install_and_hand_over(&prog, hs).map_err(at(6))?;
     }
     Ok(())
 }
 
 /// Applies the memory entries of `spec` (and the default COPY of shared regions not named).
+///
+/// A shared region this lwC does not share (COPY, the default, or UNMAP) loses its memfd here,
+/// not only its mapping: the memfd is the right to the creator's live pages, and the program's
+/// `SharedRegion` handles, copied with the rest of memory, must not keep it.
 fn apply_memory(spec: &Spec) -> Result<()> {
-    for (r, op) in &spec.memory {
-        if *op == MemoryOp::Unmap {
-            mem::unmap_range(r.addr, r.len)?;
-            // A shared region inside is gone for us: close its memfd as well.
-            local::with(|l| {
-                l.regions.retain(|m| !m.region().overlaps(r));
-            });
-        }
-    }
     let shared: Vec<Region> = spec
         .memory
         .iter()
         .filter(|(_, op)| *op == MemoryOp::Share)
         .map(|(r, _)| *r)
         .collect();
-    let to_copy: Vec<Region> = local::with(|l| {
-        l.regions
+    let unmapped = |m: &Region| {
+        spec.memory
             .iter()
-            .map(|m| m.region())
-            .filter(|m| !shared.iter().any(|s| s.overlaps(m)))
-            .collect()
+            .any(|(r, op)| *op == MemoryOp::Unmap && r.overlaps(m))
+    };
+    let wholly_unmapped = |m: &Region| {
+        spec.memory
+            .iter()
+            .any(|(r, op)| *op == MemoryOp::Unmap && r.contains(m))
+    };
+    let dropped: Vec<Arc<SharedMapping>> = local::with(|l| {
+        let (kept, dropped) = std::mem::take(&mut l.regions).into_iter().partition(|m| {
+            let r = m.region();
+            shared.iter().any(|s| s.overlaps(&r)) && !unmapped(&r)
+        });
+        l.regions = kept;
+        dropped
     });
-    for r in &to_copy {
-        mem::privatize(r.addr, r.len)?;
+    for m in &dropped {
+        m.close_fd();
+        // What the UNMAP entries leave of it becomes a private copy too.
+        if !wholly_unmapped(&m.region()) {
+            mem::privatize(m.addr, m.len)?;
+        }
     }
-    local::with(|l| {
-        l.regions
-            .retain(|m| !to_copy.iter().any(|r| r.addr == m.addr));
-    });
+    for (r, op) in &spec.memory {
+        if *op == MemoryOp::Unmap {
+            mem::unmap_range(r.addr, r.len)?;
+        }
+    }
     Ok(())
 }

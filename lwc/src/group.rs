@@ -1,16 +1,20 @@
 //! Starting a group, and the two processes that stand behind it.
 //!
 //! ```text
-//!   original process (pid P) ── init ──┬── supervisor (stays pid P): reaps, watches every lwC's
-//!                                      │     pidfd, turns a death into an error for whoever
-//!                                      │     waits on the dead lwC, ends the group
-//!                                      ├── guardian: kills every lwC if the supervisor dies
-//!                                      └── first lwC: returns from init and runs the program
+//!   original process (pid P) ── init: the guardian, a child subreaper: waits for the supervisor,
+//!    │                          then kills whatever of the group is left and exits as it did
+//!    └── supervisor (subreaper): reaps, watches every lwC's pidfd and the guardian's, turns a
+//!         │                      death into an error for whoever waits on the dead lwC, ends
+//!         │                      the group by killing its whole process tree
+//!         └── first lwC: returns from init and runs the program (PDEATHSIG: the supervisor)
 //! ```
 //!
 //! The group ends when the lwC holding the thread of control exits (not by a discard): the
-//! supervisor kills the others and exits with that status, so the program's caller sees one
-//! process that ran and exited as usual.
+//! supervisor kills the others and exits with that status, and the guardian with it, so the
+//! program's caller sees one process that ran and exited as usual. Every process of the group
+//! descends from the guardian, and a killed process's children go to the nearest subreaper
+//! above it, so neither the supervisor's death nor a plain `fork()` in an lwC can take a
+//! process out of the tree that the group's end kills.
 
 use crate::board::{Board, Notices, HEARS_DEATH_ITSELF};
 use crate::handoff;
@@ -30,9 +34,10 @@ use std::time::{Duration, Instant};
 /// Starts an lwC group in this process. Call it once, early, while the process is still
 /// single-threaded.
 ///
-/// The process's original pid stays behind as the group's supervisor; this call returns in the
-/// group's first lwC (a new pid), pinned to `cfg.cpus`. When the lwC holding control exits,
-/// the group ends and the original process exits with its status. [`create`](fn@crate::create) starts a
+/// The process's original pid stays behind as the group's guardian (its child is the
+/// supervisor); this call returns in the group's first lwC (a new pid), pinned to `cfg.cpus`.
+/// When the lwC holding control exits, the group ends and the original process exits with its
+/// status. [`create`](fn@crate::create) starts a
 /// group with the default config if none runs yet.
 ///
 /// ```no_run
@@ -48,7 +53,10 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
     }
     let threads = process::thread_count();
     if threads > 1 {
-        return Err(Error::MultiThreaded { threads });
+        return Err(Error::MultiThreaded {
+            op: "lwc::init",
+            threads,
+        });
     }
     let allowed = process::allowed_cpus();
     let cpus = if cfg.cpus.is_empty() {
@@ -77,28 +85,49 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
     // Written by the supervisor only: every lwC maps it read-only (below), and the seal keeps
     // any of them from mapping it writable again.
     let (notices, notices_fd): (&'static Notices, OwnedFd) = map_sealed_static("lwc-notices")?;
-    let supervisor = process::getpid();
-    board.supervisor.store(supervisor, Ordering::Relaxed);
     let (first, gen) = board.allocate(NO_LWC).ok_or(Error::TooMany {
         capacity: crate::board::CAPACITY,
     })?;
     board.slot(first).state.store(State::Running);
-    // Orphans (lwCs whose creator was discarded) come to the supervisor.
+    // No lwC may ptrace or read the two processes that stand behind the group (as the same
+    // user, a dumpable process is open to it): both are non-dumpable, as every lwC is.
+    process::set_non_dumpable()?;
+    // This process becomes the guardian, an ancestor of every process of the group: when the
+    // supervisor dies, whatever it leaves (lwCs, their plain forks, orphans) comes to us.
     process::set_child_subreaper()?;
-
-    // The guardian child only makes system calls and reads the shared board.
-    if let Forked::Child = process::fork_checked()? {
-        drop(notices_fd);
-        guardian(board, supervisor, &others)
+    let guardian_pid = process::getpid();
+    let supervisor = match process::fork_checked()? {
+        Forked::Parent(supervisor) => {
+            drop(notices_fd);
+            guardian(supervisor, &others)
+        }
+        Forked::Child => process::getpid(),
+    };
+    // The supervisor. Orphans (lwCs whose creator was discarded, plain forks of lwCs that
+    // ended) come to it while it lives.
+    let watch_guardian = process::pidfd_open(guardian_pid);
+    let (Ok(guardian_fd), Ok(())) = (watch_guardian, process::set_child_subreaper()) else {
+        process::exit_now(1)
+    };
+    if process::getppid() != guardian_pid {
+        process::exit_now(1); // the guardian is gone already
     }
+    board.supervisor.store(supervisor, Ordering::Relaxed);
     // The first lwC continues with a copy of this single-threaded process.
-    match process::fork_checked()? {
+    let Ok(forked) = process::fork_checked() else {
+        process::exit_now(1)
+    };
+    match forked {
         Forked::Child => {
             // The first lwC dies with the supervisor (the guardian covers the others).
             process::set_parent_death_signal(libc::SIGKILL)?;
+            let watch = process::pidfd_open(supervisor)?;
             if process::getppid() != supervisor {
                 process::exit_now(1);
             }
+            // Every lwC inherits it: a parked lwC that outlives both the supervisor and the
+            // guardian (both SIGKILLed) sees the supervisor gone and exits.
+            process::watch_supervisor(watch);
             let pid = process::getpid();
             ME.set(first, gen, pid);
             board.slot(first).pid.store(pid, Ordering::Release);
@@ -107,8 +136,9 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
             let inbox = handoff::first_inbox()?;
             process::set_non_dumpable()?;
             // No lwC of the group may read another's memory, the first one included: its
-            // rights over its children go through the runtime, never through ptrace.
-            process::drop_ptrace_capability()?;
+            // rights over its children go through the runtime, never through ptrace, perf
+            // or /proc. Every lwC inherits these sets.
+            process::keep_only_lwc_capabilities()?;
             process::pin(&cpus)?;
             process::register_exit_handler(on_process_exit)?;
             local::with(|l| {
@@ -124,7 +154,7 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
         Forked::Parent(pid) => {
             board.slot(first).pid.store(pid, Ordering::Release);
             drop(notices_fd);
-            Supervisor::new(board, notices, &others).run()
+            Supervisor::new(board, notices, &others, guardian_fd).run()
         }
     }
 }
@@ -145,19 +175,18 @@ extern "C" fn on_process_exit(status: libc::c_int, _arg: *mut libc::c_void) {
     }
 }
 
-/// Waits for the supervisor to die, then kills every lwC of the group.
-fn guardian(board: &'static Board, supervisor: libc::pid_t, cpus: &[usize]) -> ! {
+/// The guardian (the group's original process): waits for the supervisor to end, kills
+/// whatever of the group is left (every process of the group descends from us, and orphans
+/// come to us), and ends as the supervisor did, so the program's caller sees its status.
+fn guardian(supervisor: libc::pid_t, cpus: &[usize]) -> ! {
     let _ = process::pin(cpus);
-    if let Ok(pidfd) = process::pidfd_open(supervisor) {
-        if process::getppid() == supervisor {
-            let _ = process::poll_in(&pidfd, -1);
-        }
+    let ended = process::wait_child(supervisor, true);
+    process::kill_descendants(process::getpid());
+    match ended {
+        Some(status) if libc::WIFSIGNALED(status) => process::die_by_signal(libc::WTERMSIG(status)),
+        Some(status) => process::exit_now(libc::WEXITSTATUS(status)),
+        None => process::exit_now(1),
     }
-    for _ in 0..3 {
-        kill_all(board);
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    process::exit_now(0)
 }
 
 /// SIGKILLs every live lwC of the group. Slots of lwCs that end by themselves (discarded,
@@ -177,12 +206,18 @@ fn kill_all(board: &Board) {
 /// the next scan, so a death is turned into an error within this time.
 const SCAN_EVERY: Duration = Duration::from_millis(20);
 
+/// The epoll token of the guardian's pidfd (lwC tokens are slot ids, below 2^32).
+const GUARDIAN_DIED: u64 = u64::MAX;
+
 /// The supervisor's state: which lwC pids it watches.
 struct Supervisor {
     board: &'static Board,
     /// The notice board, writable here only.
     notices: &'static Notices,
     epoll: Epoll,
+    /// A pidfd of the guardian (our parent), kept open for the epoll that watches it: its
+    /// death ends the group.
+    _guardian: OwnedFd,
     watched: HashMap<u32, (u32, OwnedFd)>,
     /// How lwC processes that `reap_any` collected ended, by pid (their pidfd event may come
     /// after the reap).
@@ -190,12 +225,18 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    fn new(board: &'static Board, notices: &'static Notices, cpus: &[usize]) -> Self {
+    fn new(
+        board: &'static Board,
+        notices: &'static Notices,
+        cpus: &[usize],
+        guardian: OwnedFd,
+    ) -> Self {
         let _ = process::pin(cpus);
-        let epoll = match Epoll::new() {
+        let epoll = match Epoll::new().and_then(|e| e.add(&guardian, GUARDIAN_DIED).map(|_| e)) {
             Ok(e) => e,
             Err(_) => {
                 kill_all(board);
+                process::kill_descendants(process::getpid());
                 process::exit_now(1)
             }
         };
@@ -203,6 +244,7 @@ impl Supervisor {
             board,
             notices,
             epoll,
+            _guardian: guardian,
             watched: HashMap::new(),
             reaped: HashMap::new(),
         }
@@ -220,6 +262,10 @@ impl Supervisor {
                 self.end_group(1);
             }
             for &token in &ready {
+                if token == GUARDIAN_DIED {
+                    // Without the guardian, our own death would leave the group unwatched.
+                    self.end_group(137);
+                }
                 self.died(token as u32);
             }
             // Our children and orphans: keep how they ended for their pidfd event.
@@ -345,6 +391,8 @@ impl Supervisor {
     /// Kills what is left of the group and exits with `code`.
     fn end_group(&mut self, code: i32) -> ! {
         kill_all(self.board);
+        // And what no slot names: plain forks of lwCs, and their orphans (ours, as subreaper).
+        process::kill_descendants(process::getpid());
         for (_, (_, pidfd)) in self.watched.drain() {
             let _ = process::poll_in(&pidfd, 2000);
             let _ = process::reap_pidfd(&pidfd);

@@ -36,13 +36,13 @@
 //! two words at once (futex_waitv): its inbox, and its notice on the supervisor's read-only
 //! notice board (deaths).
 
-use crate::sys::futex;
 use crate::sys::mem::{SharedPages, SharedZeroed};
 use crate::sys::page::page_size;
+use crate::sys::{futex, process};
 use crate::types::{Handoff, Kind};
 use std::cell::Cell;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Inbox-word values.
 mod word {
@@ -84,12 +84,15 @@ pub(crate) struct Message {
     pub(crate) args: [u64; 6],
 }
 
-/// The two pages a creator makes for a new lwC, before fork.
+/// The pages a creator makes for a new lwC, before fork.
 pub(crate) struct BirthPages {
-    /// The new lwC's inbox.
-    pub(crate) inbox: SharedPages,
+    /// The new lwC's inbox (none for a sandbox: it is never rung, and rings nobody).
+    pub(crate) inbox: Option<SharedPages>,
     /// The link between creator and new lwC.
     pub(crate) link: SharedPages,
+    /// For a sandbox: the link's sealed memfd, from which it maps its view read-only (it only
+    /// reads its monitor's words there; no page of the runtime is writable in a sandbox).
+    pub(crate) sealed: Option<std::os::fd::OwnedFd>,
 }
 
 impl BirthPages {
@@ -97,7 +100,21 @@ impl BirthPages {
     pub(crate) fn new() -> crate::Result<BirthPages> {
         let p = page_size();
         let (inbox, link) = SharedPages::new(2 * p)?.split(p);
-        Ok(BirthPages { inbox, link })
+        Ok(BirthPages {
+            inbox: Some(inbox),
+            link,
+            sealed: None,
+        })
+    }
+
+    /// The link of a sandbox, sealed.
+    pub(crate) fn sandbox() -> crate::Result<BirthPages> {
+        let (link, fd) = SharedPages::new_sealed("lwc-sandbox-link", page_size())?;
+        Ok(BirthPages {
+            inbox: None,
+            link,
+            sealed: Some(fd),
+        })
     }
 }
 
@@ -184,6 +201,11 @@ impl Link {
         true
     }
 
+    /// Makes our view of the link read-only for good (a sandbox's; see [`BirthPages::sandbox`]).
+    pub(crate) fn remap_read_only(&self, memfd: &std::os::fd::OwnedFd) -> crate::Result<()> {
+        self.page.remap_read_only(memfd)
+    }
+
     /// Whether the peer posted a message we have not taken.
     #[inline]
     pub(crate) fn pending(&self) -> bool {
@@ -239,8 +261,13 @@ pub(crate) fn park(
                 inbox.word.store(word::SPINNING, Ordering::Relaxed);
             }
             fence(Ordering::SeqCst);
+            let mut n = 0u32;
             while !ready() {
                 std::hint::spin_loop();
+                n = n.wrapping_add(1);
+                if n.is_multiple_of(SPINS_BETWEEN_CHECKS) {
+                    leave_if_group_gone();
+                }
             }
         }
         Handoff::Adaptive { spin } => {
@@ -262,6 +289,21 @@ pub(crate) fn park(
     }
 }
 
+/// How long a parked lwC sleeps before it checks that its group still stands. A group ends
+/// by killing its lwCs; this is for the ending that leaves nobody to do it (the guardian
+/// and then the supervisor SIGKILLed), so a parked lwC does not wait forever.
+const GROUP_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// The same for a spinning lwC, in spins (some tens of milliseconds).
+const SPINS_BETWEEN_CHECKS: u32 = 1 << 24;
+
+/// Ends this lwC if its group's supervisor is gone.
+#[cold]
+fn leave_if_group_gone() {
+    if process::supervisor_gone() {
+        process::exit_now(1);
+    }
+}
+
 /// Sleeps until `ready`: the word goes IDLE → SLEEPING, and a poster that saw it not SLEEPING
 /// either rang (WOKEN: we see it) or wrote its message before our fence (we see that).
 fn block(inbox: &Inbox, notice: &AtomicU32, seen: u32, ready: &dyn Fn() -> bool) {
@@ -277,7 +319,10 @@ fn block(inbox: &Inbox, notice: &AtomicU32, seen: u32, ready: &dyn Fn() -> bool)
                 if ready() {
                     break;
                 }
-                futex::wait_either(&inbox.word, word::SLEEPING, notice, seen);
+                if futex::wait_either(&inbox.word, word::SLEEPING, notice, seen, GROUP_CHECK_EVERY)
+                {
+                    leave_if_group_gone();
+                }
             }
             // Rung (or a stale mode): consume it and look again.
             Err(_) => inbox.word.store(word::IDLE, Ordering::Release),

@@ -73,6 +73,8 @@ pub(crate) struct Monitor {
     pub(crate) listener: OwnedFd,
     /// The notification the sandboxed lwC is blocked in, if any.
     pub(crate) pending: Option<Pending>,
+    /// The number of the sandbox's end of its control socket, in its descriptor table.
+    pub(crate) control_fd: i32,
 }
 
 /// A notification awaiting the monitor's answer.
@@ -123,10 +125,14 @@ pub(crate) struct Local {
     pub(crate) served: Served,
     /// Set when we are sandboxed: our monitor's slot.
     pub(crate) monitor_of_me: Option<u32>,
+    /// A sandbox's link's sealed memfd, until it maps its view read-only from it.
+    pub(crate) sandbox_link_fd: Option<OwnedFd>,
     /// The switchboard's sealed memfd (a sandbox maps the board read-only from it).
     pub(crate) board_fd: Option<OwnedFd>,
     /// Shared regions made or mapped here.
     pub(crate) regions: Vec<Arc<SharedMapping>>,
+    /// Snapshot-pool pages mapped here (address, length): a sandbox unmaps them.
+    pub(crate) pool_pages: Vec<(usize, usize)>,
 }
 
 thread_local! {

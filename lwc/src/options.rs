@@ -20,6 +20,7 @@ pub struct Options {
     pub(crate) handoff: Option<Handoff>,
     pub(crate) cpu: Option<usize>,
     pub(crate) systrap: Option<Systrap>,
+    pub(crate) speak_for_creator: bool,
 }
 
 impl Options {
@@ -37,6 +38,18 @@ impl Options {
     /// Pin the new lwC to this CPU (e.g. the other CPU of a spinning pair).
     pub fn cpu(mut self, cpu: usize) -> Self {
         self.cpu = Some(cpu);
+        self
+    }
+
+    /// Let the new lwC switch to every lwC its creator may switch to, **as its creator**: it
+    /// keeps its creator's links (the pages its creator shares with each of them), so they see
+    /// its creator as the caller. Without this (the default) a new lwC may switch only to its
+    /// creator and to its own children, and every lwC sees who really switched; with it, a
+    /// sibling can pass control on around a ring, as the paper's inherited descriptors allow,
+    /// at the price of that name. Snapshot copies are made this way (each resumes as the lwC
+    /// that took the snapshot). Ignored for a sandbox, which switches only to its monitor.
+    pub fn speak_for_creator(mut self) -> Self {
+        self.speak_for_creator = true;
         self
     }
 

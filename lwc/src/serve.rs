@@ -76,12 +76,23 @@ pub(crate) fn hand_back(requester: &Lwc, kind: Kind) {
 /// Reads one request from our control socket, runs it if our creator still holds the right it
 /// needs, and sends the reply. A wake-up with no request queued is ignored.
 pub(crate) fn execute_request() {
-    let Some(ctl) = local::with(|l| l.served.socket.as_ref().and_then(|f| f.try_clone().ok()))
-    else {
+    // Borrowed for the request, not duplicated: a sandbox's monitor lets through only the
+    // system calls a request needs (see `systrap`), and a dup is none of them.
+    let Some(ctl) = local::with(|l| l.served.socket.take()) else {
         return;
     };
+    serve_on(&ctl);
+    local::with(|l| {
+        // A restrict that dropped both service rights closed the socket for good.
+        if l.served.rights.any_service() {
+            l.served.socket.get_or_insert(ctl);
+        }
+    });
+}
+
+fn serve_on(ctl: &OwnedFd) {
     let mut buf = [0u8; 64];
-    let Ok((n, _)) = fd::recv(&ctl, &mut buf, false) else {
+    let Ok((n, _)) = fd::recv(ctl, &mut buf, false) else {
         return;
     };
     let w = decode(&buf[..n.min(64)]);
@@ -92,7 +103,6 @@ pub(crate) fn execute_request() {
         _ => Rights::NONE,
     };
     let mut reply = [0u64; 8];
-    let mut out_fd: Option<OwnedFd> = None;
     match w[0] {
         _ if !allowed.contains(needs) => reply[0] = (-(libc::EPERM as i64)) as u64,
         OP_SYSCALL => {
@@ -103,42 +113,38 @@ pub(crate) fn execute_request() {
             match mem::memfd("lwc-overlay")
                 .and_then(|m| fd::write_memory_to(&m, addr, len).map(|_| m))
             {
-                Ok(m) => out_fd = Some(m),
+                Ok(m) => {
+                    let _ = fd::send(ctl, &encode(&reply), &[m.as_fd()]);
+                    return;
+                }
                 Err(e) => reply[0] = (-(e.as_errno() as i64)) as u64,
             }
         }
-        OP_OVERLAY_SHARE => match shared_memfd(Region {
-            addr: w[1] as usize,
-            len: w[2] as usize,
-        }) {
-            Some((f, off)) => {
-                out_fd = Some(f);
-                reply[1] = off;
+        OP_OVERLAY_SHARE => {
+            let want = Region {
+                addr: w[1] as usize,
+                len: w[2] as usize,
+            };
+            let found = local::with(|l| {
+                l.regions
+                    .iter()
+                    .find(|m| m.region().contains(&want))
+                    .cloned()
+            });
+            if let Some(m) = found {
+                reply[1] = (want.addr - m.addr) as u64;
+                if m.with_fd(|f| fd::send(ctl, &encode(&reply), &[f]))
+                    .is_some()
+                {
+                    return;
+                }
             }
-            None => reply[0] = (-(libc::EINVAL as i64)) as u64,
-        },
+            reply[0] = (-(libc::EINVAL as i64)) as u64;
+        }
         OP_RESTRICT => narrow(Rights::from_bits(w[1])),
         _ => reply[0] = (-(libc::ENOSYS as i64)) as u64,
     }
-    let fds: Vec<_> = out_fd.iter().map(|f| f.as_fd()).collect();
-    let _ = fd::send(&ctl, &encode(&reply), &fds);
-}
-
-/// The memfd of the shared region holding `want`, and `want`'s offset in it.
-fn shared_memfd(want: Region) -> Option<(OwnedFd, u64)> {
-    local::with(|l| {
-        l.regions.iter().find_map(|m| {
-            m.region()
-                .contains(&want)
-                .then(|| {
-                    m.memfd
-                        .try_clone()
-                        .ok()
-                        .map(|f| (f, (want.addr - m.addr) as u64))
-                })
-                .flatten()
-        })
-    })
+    let _ = fd::send(ctl, &encode(&reply), &[]);
 }
 
 /// Accepts only `rights` from our creator from now on; without either service right, no

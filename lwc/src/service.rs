@@ -108,11 +108,11 @@ pub fn overlay(from: &Lwc, region: Region, how: Overlay) -> Result<()> {
         how == Overlay::Share,
     )?;
     if how == Overlay::Share {
-        local::register_region(Arc::new(SharedMapping {
-            addr: region.addr,
-            len: region.len,
+        local::register_region(Arc::new(SharedMapping::mapped(
+            region.addr,
+            region.len,
             memfd,
-        }));
+        )));
     }
     Ok(())
 }
@@ -154,7 +154,7 @@ fn send_and_run(
     };
     fd::send(&ctl, &encode(w), &[])?;
     if monitor {
-        systrap::monitor_service(target)?;
+        systrap::monitor_service(target, w)?;
     } else {
         await_service_done(op, target, Kind::Service, Args::NONE)?;
     }

@@ -25,6 +25,7 @@ use crate::sys::seccomp::{self, Reply, MARKER_NR};
 use crate::sys::{process, raw_syscall};
 use crate::types::{Answer, Args, Kind, Lwc, State, Switched, Trap, NO_LWC};
 use crate::{Error, Result};
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 
 /// Answers a trapped call and resumes the sandbox; returns at the sandbox's next event (its
@@ -48,7 +49,7 @@ pub fn answer(trap: Trap, how: Answer) -> Result<Switched> {
             lwc: trap.lwc.id,
         });
     }
-    wait_event(&trap.lwc, &listener, OP, false)
+    wait_event(&trap.lwc, &listener, OP, None)
 }
 
 /// Takes the pending notification of sandbox `l` (checking it is `expect_id`, or a marker when
@@ -128,12 +129,22 @@ pub(crate) fn monitor_switch(to: &Lwc, why: Kind, args: Args) -> Result<Switched
     if !seccomp::respond(&listener, pending_id, Reply::Value(why as i64))? {
         return Err(Error::Dead { op: OP, lwc: to.id });
     }
-    wait_event(to, &listener, OP, false)
+    wait_event(to, &listener, OP, None)
 }
 
-/// Runs a service request in the sandbox (the request is already on its control socket).
-pub(crate) fn monitor_service(target: &Lwc) -> Result<()> {
+/// Runs service request `request` in the sandbox (it is already on its control socket).
+pub(crate) fn monitor_service(target: &Lwc, request: &[u64; 8]) -> Result<()> {
     const OP: &str = "lwc::syscall";
+    let control_fd = local::with(|l| {
+        l.entry(target.id, target.gen)
+            .and_then(|e| e.monitor.as_ref())
+            .map(|m| m.control_fd)
+    })
+    .ok_or(Error::Dead {
+        op: OP,
+        lwc: target.id,
+    })?;
+    let mut calls = ServiceCalls::new(control_fd, request);
     let (listener, id) = take_pending(target, None, OP)?;
     mark_running(target);
     if !seccomp::respond(&listener, id, Reply::Value(Kind::Service as i64))? {
@@ -142,7 +153,97 @@ pub(crate) fn monitor_service(target: &Lwc) -> Result<()> {
             lwc: target.id,
         });
     }
-    wait_event(target, &listener, OP, true).map(|_| ())
+    wait_event(target, &listener, OP, Some(&mut calls)).map(|_| ())
+}
+
+/// The system calls that serving one request makes the sandbox's runtime run
+/// (`serve::serve_on`): its monitor lets exactly these through while the sandbox serves, and
+/// refuses (EPERM) any other trapped call made meanwhile, which the sandbox's own code made —
+/// a sandbox that parks with a raw marker call instead of the runtime's would otherwise run
+/// anything unseen while its monitor asks it for a system call.
+struct ServiceCalls {
+    /// The sandbox's control socket's number: one receive (the request) and one send (the
+    /// reply) on it.
+    control: u64,
+    request: [u64; 8],
+    received: bool,
+    sent: bool,
+    /// The requested system call ran.
+    ran: bool,
+    /// For an overlay copy: whether the memfd was made, and its number in the sandbox (we made
+    /// it, so we know it).
+    memfd_made: bool,
+    memfd: Option<u64>,
+}
+
+/// What the monitor does with a call the sandbox makes while it serves.
+enum Verdict {
+    Run,
+    Refuse,
+    /// Make the memfd ourselves and install it as the call's result.
+    GiveMemfd,
+}
+
+impl ServiceCalls {
+    fn new(control_fd: i32, request: &[u64; 8]) -> Self {
+        ServiceCalls {
+            control: control_fd as u64,
+            request: *request,
+            received: false,
+            sent: false,
+            ran: false,
+            memfd_made: false,
+            memfd: None,
+        }
+    }
+
+    fn judge(&mut self, nr: i64, a: &[u64; 6]) -> Verdict {
+        let r = &self.request;
+        let in_region = |buf: u64, len: u64| {
+            buf >= r[1] && buf.checked_add(len).is_some_and(|end| end <= r[1] + r[2])
+        };
+        let anonymous = a[3] & libc::MAP_ANONYMOUS as u64 != 0 && a[4] as i32 == -1;
+        match nr {
+            _ if r[0] == serve::OP_SYSCALL
+                && !self.ran
+                && nr == r[1] as i64
+                && a[..] == r[2..8] =>
+            {
+                self.ran = true;
+                Verdict::Run
+            }
+            libc::SYS_recvmsg if a[0] == self.control && !self.received => {
+                self.received = true;
+                Verdict::Run
+            }
+            libc::SYS_sendmsg if a[0] == self.control && self.received && !self.sent => {
+                self.sent = true;
+                Verdict::Run
+            }
+            libc::SYS_memfd_create if r[0] == serve::OP_OVERLAY_COPY && !self.memfd_made => {
+                self.memfd_made = true;
+                Verdict::GiveMemfd
+            }
+            // The region's bytes into the memfd (to any descriptor only where memfd_create is
+            // not trapped, as with `Systrap::only`: then we cannot know the number).
+            libc::SYS_write
+                if r[0] == serve::OP_OVERLAY_COPY
+                    && self.memfd.is_none_or(|m| m == a[0])
+                    && (self.memfd.is_some() || !self.memfd_made)
+                    && in_region(a[1], a[2]) =>
+            {
+                Verdict::Run
+            }
+            libc::SYS_close if self.memfd == Some(a[0]) => {
+                self.memfd = None;
+                Verdict::Run
+            }
+            // The allocator's own memory.
+            libc::SYS_brk | libc::SYS_munmap | libc::SYS_mremap => Verdict::Run,
+            libc::SYS_mmap if anonymous => Verdict::Run,
+            _ => Verdict::Refuse,
+        }
+    }
 }
 
 /// Closes a parked sandbox: its marker returns TERMINATE and it exits.
@@ -163,7 +264,7 @@ fn wait_event(
     sandbox: &Lwc,
     listener: &std::os::fd::OwnedFd,
     op: &'static str,
-    service: bool,
+    mut service: Option<&mut ServiceCalls>,
 ) -> Result<Switched> {
     loop {
         let revents = process::poll_in(listener, -1)?;
@@ -187,7 +288,7 @@ fn wait_event(
                 },
             );
             mark_back(sandbox);
-            if why == Kind::ServiceDone as u32 && service {
+            if why == Kind::ServiceDone as u32 && service.is_some() {
                 return Ok(Switched {
                     caller: *sandbox,
                     args: Args::NONE,
@@ -209,8 +310,24 @@ fn wait_event(
                 trap: None,
             });
         }
-        if service {
-            seccomp::respond(listener, n.id, Reply::Continue)?;
+        if let Some(calls) = service.as_deref_mut() {
+            match calls.judge(n.nr, &n.args) {
+                Verdict::Run => {
+                    seccomp::respond(listener, n.id, Reply::Continue)?;
+                }
+                Verdict::Refuse => {
+                    seccomp::respond(listener, n.id, Reply::Errno(libc::EPERM))?;
+                }
+                Verdict::GiveMemfd => match mem::memfd("lwc-overlay") {
+                    Ok(m) => {
+                        let there = seccomp::answer_with_fd(listener, n.id, m.as_fd())?;
+                        calls.memfd = Some(there as u64);
+                    }
+                    Err(e) => {
+                        seccomp::respond(listener, n.id, Reply::Errno(e.as_errno()))?;
+                    }
+                },
+            }
             continue;
         }
         set_pending(
@@ -285,6 +402,22 @@ pub(crate) fn lock_switchboard() -> Result<()> {
     let fd = local::with(|l| l.board_fd.take());
     if let (Some(board), Some(fd)) = (local::board(), fd) {
         mem::remap_read_only(board, &fd)?;
+    }
+    // Our link with the monitor: we only read its words there.
+    let link_fd = local::with(|l| l.sandbox_link_fd.take());
+    if let Some(fd) = link_fd {
+        local::with(|l| {
+            let m = l.monitor_of_me?;
+            let link = l.table.get(m as usize)?.as_ref()?.link.as_ref()?;
+            Some(link.remap_read_only(&fd))
+        })
+        .transpose()?;
+    }
+    // The snapshot pools' pages name the lwCs a rollback resumes: a sandbox that could write
+    // them would choose where its monitor's rollback goes. It cannot use a pool (it cannot
+    // create lwCs), so it keeps no view of them at all.
+    for (addr, len) in local::with(|l| std::mem::take(&mut l.pool_pages)) {
+        mem::unmap_range(addr, len)?;
     }
     local::SANDBOXED.store(true, Ordering::Relaxed);
     Ok(())

@@ -5,6 +5,36 @@
 //! page, whichever process maps it.
 
 use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+/// Sleeps while `*word == expected`, at most `timeout`. Returns on a wake, on a value mismatch,
+/// on a signal or at the timeout (then true); the caller re-checks the word.
+///
+/// # References
+/// futex(2), FUTEX_WAIT.
+pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs() as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `word` is a live, aligned 32-bit atomic; the timespec outlives the call. FUTEX_WAIT
+    // only reads the word.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            ts_ptr,
+            std::ptr::null::<u32>(),
+            0u32,
+        )
+    };
+    r != 0 && super::errno() == libc::ETIMEDOUT
+}
 
 /// Wakes up to `n` waiters sleeping on `word`.
 ///
@@ -37,28 +67,49 @@ struct FutexWaitv {
 /// A 32-bit, shared (not process-private) futex for futex_waitv.
 const FUTEX2_SIZE_U32: u32 = 0x02;
 
-/// Sleeps while `*a == a_val` and `*b == b_val`: returns when either word is woken or
-/// differs, or on a signal; the caller re-checks both.
+/// Sleeps while `*a == a_val` and `*b == b_val`, at most `timeout`: returns when either word
+/// is woken or differs, on a signal, or at the timeout (then true); the caller re-checks both.
 ///
 /// # References
 /// futex_waitv(2) (Linux 5.16).
-pub(crate) fn wait_either(a: &AtomicU32, a_val: u32, b: &AtomicU32, b_val: u32) {
+pub(crate) fn wait_either(
+    a: &AtomicU32,
+    a_val: u32,
+    b: &AtomicU32,
+    b_val: u32,
+    timeout: Duration,
+) -> bool {
     let waiters = [(a, a_val), (b, b_val)].map(|(w, v)| FutexWaitv {
         val: v as u64,
         uaddr: w.as_ptr() as u64,
         flags: FUTEX2_SIZE_U32,
         reserved: 0,
     });
-    // SAFETY: both words are live, aligned 32-bit atomics; the array outlives the call, which
-    // only reads them; no timeout.
-    unsafe {
+    // futex_waitv takes an absolute CLOCK_MONOTONIC deadline.
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into a live value.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    let nanos = now.tv_nsec as u64 + timeout.subsec_nanos() as u64;
+    let deadline = libc::timespec {
+        tv_sec: now.tv_sec
+            + timeout.as_secs() as libc::time_t
+            + (nanos / 1_000_000_000) as libc::time_t,
+        tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: both words are live, aligned 32-bit atomics; the array and the deadline outlive
+    // the call, which only reads them.
+    let r = unsafe {
         libc::syscall(
             libc::SYS_futex_waitv,
             waiters.as_ptr(),
             waiters.len() as u32,
             0u32,
-            std::ptr::null::<libc::timespec>(),
+            &deadline as *const libc::timespec,
             libc::CLOCK_MONOTONIC,
-        );
-    }
+        )
+    };
+    r < 0 && super::errno() == libc::ETIMEDOUT
 }
