@@ -293,7 +293,10 @@ pub fn run(opts: &RunOptions) -> Result<Outcome> {
         experiments: results,
     };
     let json = JsonExporter.render(&doc)?;
-    let markdown = MarkdownExporter::with_paper(paper).render(&doc)?;
+    let built: Vec<&str> = crate::suite::all().iter().map(|e| e.id()).collect();
+    let markdown = MarkdownExporter::with_paper(paper)
+        .with_built(&built)
+        .render(&doc)?;
     crate::output::write_atomic(&paths.json, json.as_bytes())?;
     crate::output::write_atomic(&paths.markdown, markdown.as_bytes())?;
     if let Some((latest_json, latest_md)) = &paths.latest {

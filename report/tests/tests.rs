@@ -4,3 +4,4 @@ mod common;
 mod load;
 mod markdown;
 mod paper;
+mod verdict;

@@ -3,15 +3,19 @@
 //! Per experiment, one table; points that differ only in backend are grouped and sorted by
 //! median, so the backends' relative order reads top to bottom, with each median's ratio to the
 //! group's fastest and the paper's number where one matches. Failed points stay in the table with
-//! their reason. A last table puts every paper claim of the experiments run beside our number.
+//! their reason. A last table judges every claim of the paper (built experiments or not): our number
+//! beside the paper's, a verdict and its reason.
 //! Columns are padded so that the table also reads well as plain text.
 
 use super::{ExportError, Exporter};
 use crate::document::{
     params_display, ExperimentStatus, Param, Point, PointStatus, ResultDocument,
 };
+use crate::evidence::judge_all;
 use crate::paper::PaperReference;
 use crate::units::{human, sig3};
+use crate::verdict::show;
+use crate::verdict::Judgement;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -20,12 +24,24 @@ use std::fmt::Write as _;
 pub struct MarkdownExporter {
     /// The paper's numbers to show beside ours; `None` leaves the paper out.
     pub paper: Option<PaperReference>,
+    /// The experiments the suite has, so a claim of another one reads "not built yet"; empty:
+    /// those of the document.
+    pub built: Vec<String>,
 }
 
 impl MarkdownExporter {
     /// An exporter that compares with `paper`.
     pub fn with_paper(paper: PaperReference) -> Self {
-        MarkdownExporter { paper: Some(paper) }
+        MarkdownExporter {
+            paper: Some(paper),
+            built: Vec::new(),
+        }
+    }
+
+    /// The same exporter, told which experiments the suite has.
+    pub fn with_built(mut self, built: &[&str]) -> Self {
+        self.built = built.iter().map(|s| (*s).to_owned()).collect();
+        self
     }
 }
 
@@ -65,7 +81,7 @@ impl Exporter for MarkdownExporter {
             }
         }
         if let Some(paper) = &self.paper {
-            paper_table(paper, doc, &mut out);
+            paper_table(paper, doc, &self.built, &mut out);
         }
         Ok(out)
     }
@@ -233,8 +249,9 @@ impl MarkdownExporter {
             .as_ref()
             .and_then(|paper| paper.claim_for_point(p))
             .map_or_else(String::new, |c| {
-                let approx = if c.approximate { "~" } else { "" };
-                format!("{approx}{}", human(c.value, &c.unit))
+                c.paper
+                    .as_ref()
+                    .map_or_else(String::new, |v| show(v.value, &v.unit, v.approximate))
             });
         let mut runs = runs;
         if p.status == PointStatus::Partial {
@@ -259,42 +276,48 @@ fn order_key(p: &Point) -> f64 {
     p.p50.unwrap_or(f64::INFINITY)
 }
 
-fn paper_table(paper: &PaperReference, doc: &ResultDocument, out: &mut String) {
-    let comparisons = paper.compare(doc);
-    if comparisons.is_empty() {
-        return;
-    }
+fn paper_table(paper: &PaperReference, doc: &ResultDocument, built: &[String], out: &mut String) {
+    let built: Vec<&str> = if built.is_empty() {
+        doc.experiments.iter().map(|e| e.id.as_str()).collect()
+    } else {
+        built.iter().map(String::as_str).collect()
+    };
+    let judgements = judge_all(paper, doc, &built);
     let _ = writeln!(
         out,
-        "\n## Beside the paper\n\n*{}*, {}; measured on {}, {}. Numbers not yet verified \
-         against the paper's PDF are marked †.\n",
+        "\n## Claims of the paper\n\n*{}*, {}; measured on {}, {}. A number marked † is \
+         unverified (only a source known to misstate results gives it); ~ marks a number read \
+         from a plot or given as approximate.\n",
         paper.paper.title, paper.paper.venue, paper.hardware.cpu, paper.hardware.os
     );
-    let rows: Vec<Vec<String>> = comparisons
+    out.push_str(&claims_table(&judgements));
+}
+
+/// The claims table: every claim with the paper's side, ours, the verdict and its reason.
+pub fn claims_table(judgements: &[Judgement]) -> String {
+    let rows: Vec<Vec<String>> = judgements
         .iter()
-        .map(|c| {
-            let approx = if c.approximate { "~" } else { "" };
-            let dagger = if c.verified { "" } else { " †" };
+        .map(|j| {
             vec![
-                c.description.clone(),
-                format!("{approx}{}{dagger}", human(c.paper, &c.unit)),
-                c.ours.map_or_else(|| "-".to_owned(), |v| human(v, &c.unit)),
-                c.ratio.map_or_else(|| "-".to_owned(), sig3),
-                c.context.clone(),
+                j.statement.clone(),
+                j.paper.clone(),
+                j.ours.clone(),
+                j.verdict.label().to_owned(),
+                j.reason.clone(),
             ]
         })
         .collect();
-    out.push_str(&table(
-        &["claim", "paper", "ours", "ours / paper", "from"],
+    table(
+        &["claim", "paper", "ours", "verdict", "why"],
         &[
             Align::Left,
+            Align::Left,
             Align::Right,
-            Align::Right,
-            Align::Right,
+            Align::Left,
             Align::Left,
         ],
         &rows,
-    ));
+    )
 }
 
 #[derive(Clone, Copy)]
