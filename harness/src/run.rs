@@ -304,11 +304,14 @@ pub fn run(opts: &RunOptions) -> Result<Outcome> {
         crate::output::write_atomic(latest_md, markdown.as_bytes())?;
     }
     print!("{markdown}");
+    let report_dir = crate::report_dir::dir_for(&paths.json, paths.latest.is_some());
+    let index = crate::report_dir::write(std::slice::from_ref(&doc), &report_dir)?;
     eprintln!("lwcbench: results written to {}", paths.json.display());
     eprintln!("lwcbench: summary written to {}", paths.markdown.display());
     if let Some((latest_json, _)) = &paths.latest {
         eprintln!("lwcbench: latest result also at {}", latest_json.display());
     }
+    eprintln!("lwcbench: report written to {}", index.display());
     Ok(if doc.all_ok() {
         Outcome::AllOk
     } else {

@@ -19,12 +19,21 @@ pub struct Selected {
 }
 
 /// Judges every claim of `paper` on `doc`. `built` lists the experiments this suite has, so a
-/// claim of another one reads "not built yet" rather than "did not run".
-pub fn judge_all(paper: &PaperReference, doc: &ResultDocument, built: &[&str]) -> Vec<Judgement> {
+/// claim of another one reads "not built yet" rather than "did not run"; empty: those of `doc`.
+pub fn judge_all<S: AsRef<str>>(
+    paper: &PaperReference,
+    doc: &ResultDocument,
+    built: &[S],
+) -> Vec<Judgement> {
+    let built: Vec<&str> = if built.is_empty() {
+        doc.experiments.iter().map(|e| e.id.as_str()).collect()
+    } else {
+        built.iter().map(AsRef::as_ref).collect()
+    };
     paper
         .claims
         .iter()
-        .map(|c| judge(c, &ours(c, doc, built)))
+        .map(|c| judge(c, &ours(c, doc, &built)))
         .collect()
 }
 

@@ -31,6 +31,7 @@ pub mod compare;
 pub mod document;
 pub mod evidence;
 pub mod export;
+pub mod figure;
 pub mod fit;
 pub mod machine;
 pub mod paper;

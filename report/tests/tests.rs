@@ -1,6 +1,8 @@
 //! Integration tests of the report crate: one module per area.
 
+mod bundle;
 mod common;
+mod figures;
 mod load;
 mod markdown;
 mod paper;

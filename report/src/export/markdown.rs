@@ -7,6 +7,7 @@
 //! beside the paper's, a verdict and its reason.
 //! Columns are padded so that the table also reads well as plain text.
 
+use super::table::{Align, Table};
 use super::{ExportError, Exporter};
 use crate::document::{
     params_display, ExperimentStatus, Param, Point, PointStatus, ResultDocument,
@@ -27,6 +28,21 @@ pub struct MarkdownExporter {
     /// The experiments the suite has, so a claim of another one reads "not built yet"; empty:
     /// those of the document.
     pub built: Vec<String>,
+    /// Figures drawn beside the summary, shown after the machine.
+    pub figures: Vec<FigureLink>,
+}
+
+/// A figure file the summary shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FigureLink {
+    /// The figure's title.
+    pub title: String,
+    /// Path of its PNG, relative to the summary.
+    pub png: String,
+    /// Path of its SVG, relative to the summary.
+    pub svg: String,
+    /// Sentences under it.
+    pub notes: Vec<String>,
 }
 
 impl MarkdownExporter {
@@ -35,6 +51,7 @@ impl MarkdownExporter {
         MarkdownExporter {
             paper: Some(paper),
             built: Vec::new(),
+            figures: Vec::new(),
         }
     }
 
@@ -57,6 +74,7 @@ impl Exporter for MarkdownExporter {
     fn render(&self, doc: &ResultDocument) -> Result<String, ExportError> {
         let mut out = String::new();
         header(doc, &mut out);
+        figures(&self.figures, &mut out);
         for exp in &doc.experiments {
             let _ = writeln!(out, "\n## {}\n", exp.id);
             let _ = write!(out, "{}", exp.description);
@@ -90,22 +108,7 @@ impl Exporter for MarkdownExporter {
 fn header(doc: &ResultDocument, out: &mut String) {
     let m = &doc.machine;
     let _ = writeln!(out, "# lwcbench results\n");
-    let vm = match m.virtualization.virtual_machine {
-        Some(true) => "virtual machine",
-        Some(false) => "bare metal",
-        None => "virtualization unknown",
-    };
-    let _ = writeln!(
-        out,
-        "Setting `{}`, started {}. {}, {} logical CPUs, Linux {}, {}, lwcbench {}.",
-        doc.configuration.setting,
-        doc.configuration.started_at,
-        m.cpu_model.as_deref().unwrap_or("unknown CPU"),
-        m.logical_cpus,
-        m.kernel_release.as_deref().unwrap_or("(unknown)"),
-        vm,
-        m.lwcbench_version,
-    );
+    let _ = writeln!(out, "{}", run_sentence(doc));
     if !m.warnings.is_empty() {
         let _ = writeln!(out, "\nWarnings:\n");
         for w in &m.warnings {
@@ -114,10 +117,81 @@ fn header(doc: &ResultDocument, out: &mut String) {
     }
 }
 
+/// The run and its machine in one sentence (setting, start, CPU, CPUs, kernel, VM, version).
+pub fn run_sentence(doc: &ResultDocument) -> String {
+    let m = &doc.machine;
+    let vm = match m.virtualization.virtual_machine {
+        Some(true) => "virtual machine",
+        Some(false) => "bare metal",
+        None => "virtualization unknown",
+    };
+    format!(
+        "Setting `{}`, started {}. {}, {} logical CPUs, Linux {}, {}, lwcbench {}.",
+        doc.configuration.setting,
+        doc.configuration.started_at,
+        m.cpu_model.as_deref().unwrap_or("unknown CPU"),
+        m.logical_cpus,
+        m.kernel_release.as_deref().unwrap_or("(unknown)"),
+        vm,
+        m.lwcbench_version,
+    )
+}
+
+fn figures(links: &[FigureLink], out: &mut String) {
+    if links.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n## Figures\n");
+    for f in links {
+        let _ = writeln!(out, "![{}]({})\n", f.title, f.png);
+        for note in &f.notes {
+            let _ = writeln!(out, "{note}");
+        }
+        let _ = writeln!(out, "([SVG]({}))\n", f.svg);
+    }
+    out.pop();
+}
+
+/// One table of an experiment: its points of one unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitSection {
+    /// What one sample is: one line, or one per metric with its backends.
+    pub samples: Vec<String>,
+    /// The points.
+    pub table: Table,
+    /// A line per point that failed or had failed runs, with the reason.
+    pub failures: Vec<String>,
+}
+
 impl MarkdownExporter {
     fn points_table(&self, points: &[Point]) -> String {
-        // One table per unit; inside it, rows grouped by params so that inside a group only the
-        // backend differs, and sorted by median.
+        let mut out = String::new();
+        for section in self.unit_sections(points) {
+            if let [one] = &section.samples[..] {
+                let _ = writeln!(out, "Sample: {one}.\n");
+            } else {
+                let _ = writeln!(out, "Samples:\n");
+                for line in &section.samples {
+                    let _ = writeln!(out, "- {line}");
+                }
+                out.push('\n');
+            }
+            out.push_str(&section.table.to_markdown());
+            if !section.failures.is_empty() {
+                out.push('\n');
+            }
+            for f in &section.failures {
+                let _ = writeln!(out, "- {f}");
+            }
+            out.push('\n');
+        }
+        out.pop();
+        out
+    }
+
+    /// The tables of an experiment's points, one per unit; inside each, rows grouped by params
+    /// so that inside a group only the backend differs, and sorted by median.
+    pub fn unit_sections(&self, points: &[Point]) -> Vec<UnitSection> {
         // Keyed by the params themselves, so that numbers sort as numbers.
         let mut by_unit: BTreeMap<String, BTreeMap<&BTreeMap<String, Param>, Vec<&Point>>> =
             BTreeMap::new();
@@ -129,7 +203,7 @@ impl MarkdownExporter {
                 .or_default()
                 .push(p);
         }
-        let mut out = String::new();
+        let mut out = Vec::new();
         for groups in by_unit.values() {
             let mut metrics: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
             for p in groups.values().flatten() {
@@ -138,17 +212,25 @@ impl MarkdownExporter {
                     backends.push(p.backend.as_str());
                 }
             }
-            if metrics.len() == 1 {
-                let metric = metrics.keys().next().copied().unwrap_or_default();
-                let _ = writeln!(out, "Sample: {metric}.\n");
+            let samples = if metrics.len() == 1 {
+                metrics.keys().map(|m| (*m).to_owned()).collect()
             } else {
-                let _ = writeln!(out, "Samples:\n");
-                for (metric, backends) in &metrics {
-                    let _ = writeln!(out, "- {}: {metric}", backends.join(", "));
-                }
-                out.push('\n');
-            }
-            let mut rows = Vec::new();
+                metrics
+                    .iter()
+                    .map(|(metric, backends)| format!("{}: {metric}", backends.join(", ")))
+                    .collect()
+            };
+            let mut table = Table::new(&[
+                ("params", Align::Left),
+                ("backend", Align::Left),
+                ("p50", Align::Right),
+                ("95% CI of p50", Align::Right),
+                ("p90", Align::Right),
+                ("p99", Align::Right),
+                ("runs", Align::Right),
+                ("× fastest", Align::Right),
+                ("paper", Align::Right),
+            ]);
             let mut failures = Vec::new();
             for (params, group) in groups {
                 let params = params_display(params);
@@ -156,56 +238,27 @@ impl MarkdownExporter {
                 group.sort_by(|a, b| order_key(a).total_cmp(&order_key(b)));
                 let fastest = group.iter().filter_map(|p| p.p50).reduce(f64::min);
                 for p in group {
-                    rows.push(self.row(p, &params, fastest));
+                    table.rows.push(self.row(p, &params, fastest));
                     if p.status != PointStatus::Ok {
-                        failures.push((p, params.clone()));
+                        let what = if p.status == PointStatus::Failed {
+                            "failed"
+                        } else {
+                            "had failed runs"
+                        };
+                        failures.push(format!(
+                            "`{}` {params} {what}: {}",
+                            p.backend,
+                            clip(p.error.as_deref().unwrap_or("no reason recorded"), 300)
+                        ));
                     }
                 }
             }
-            out.push_str(&table(
-                &[
-                    "params",
-                    "backend",
-                    "p50",
-                    "95% CI of p50",
-                    "p90",
-                    "p99",
-                    "runs",
-                    "× fastest",
-                    "paper",
-                ],
-                &[
-                    Align::Left,
-                    Align::Left,
-                    Align::Right,
-                    Align::Right,
-                    Align::Right,
-                    Align::Right,
-                    Align::Right,
-                    Align::Right,
-                    Align::Right,
-                ],
-                &rows,
-            ));
-            if !failures.is_empty() {
-                out.push('\n');
-            }
-            for (p, params) in failures {
-                let what = if p.status == PointStatus::Failed {
-                    "failed"
-                } else {
-                    "had failed runs"
-                };
-                let _ = writeln!(
-                    out,
-                    "- `{}` {params} {what}: {}",
-                    p.backend,
-                    clip(p.error.as_deref().unwrap_or("no reason recorded"), 300)
-                );
-            }
-            out.push('\n');
+            out.push(UnitSection {
+                samples,
+                table,
+                failures,
+            });
         }
-        out.pop();
         out
     }
 
@@ -277,12 +330,7 @@ fn order_key(p: &Point) -> f64 {
 }
 
 fn paper_table(paper: &PaperReference, doc: &ResultDocument, built: &[String], out: &mut String) {
-    let built: Vec<&str> = if built.is_empty() {
-        doc.experiments.iter().map(|e| e.id.as_str()).collect()
-    } else {
-        built.iter().map(String::as_str).collect()
-    };
-    let judgements = judge_all(paper, doc, &built);
+    let judgements = judge_all(paper, doc, built);
     let _ = writeln!(
         out,
         "\n## Claims of the paper\n\n*{}*, {}; measured on {}, {}. A number marked † is \
@@ -290,12 +338,19 @@ fn paper_table(paper: &PaperReference, doc: &ResultDocument, built: &[String], o
          from a plot or given as approximate.\n",
         paper.paper.title, paper.paper.venue, paper.hardware.cpu, paper.hardware.os
     );
-    out.push_str(&claims_table(&judgements));
+    out.push_str(&claims_table(&judgements).to_markdown());
 }
 
 /// The claims table: every claim with the paper's side, ours, the verdict and its reason.
-pub fn claims_table(judgements: &[Judgement]) -> String {
-    let rows: Vec<Vec<String>> = judgements
+pub fn claims_table(judgements: &[Judgement]) -> Table {
+    let mut table = Table::new(&[
+        ("claim", Align::Left),
+        ("paper", Align::Left),
+        ("ours", Align::Right),
+        ("verdict", Align::Left),
+        ("why", Align::Left),
+    ]);
+    table.rows = judgements
         .iter()
         .map(|j| {
             vec![
@@ -307,71 +362,7 @@ pub fn claims_table(judgements: &[Judgement]) -> String {
             ]
         })
         .collect();
-    table(
-        &["claim", "paper", "ours", "verdict", "why"],
-        &[
-            Align::Left,
-            Align::Left,
-            Align::Right,
-            Align::Left,
-            Align::Left,
-        ],
-        &rows,
-    )
-}
-
-#[derive(Clone, Copy)]
-enum Align {
-    Left,
-    Right,
-}
-
-/// A Markdown table with every column padded to its widest cell.
-fn table(headers: &[&str], align: &[Align], rows: &[Vec<String>]) -> String {
-    let cell = |s: &str| s.replace('|', "\\|");
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell(c).chars().count());
-        }
-    }
-    let pad = |s: &str, w: usize, a: Align| {
-        let n = w.saturating_sub(s.chars().count());
-        match a {
-            Align::Left => format!("{s}{}", " ".repeat(n)),
-            Align::Right => format!("{}{s}", " ".repeat(n)),
-        }
-    };
-    let mut out = String::new();
-    let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
-    out.push_str(&line(
-        headers
-            .iter()
-            .zip(&widths)
-            .zip(align)
-            .map(|((h, &w), &a)| pad(h, w, a))
-            .collect(),
-    ));
-    out.push_str(&line(
-        widths
-            .iter()
-            .zip(align)
-            .map(|(&w, a)| match a {
-                Align::Left => "-".repeat(w.max(1)),
-                Align::Right => format!("{}:", "-".repeat(w.max(2) - 1)),
-            })
-            .collect(),
-    ));
-    for row in rows {
-        out.push_str(&line(
-            row.iter()
-                .zip(&widths)
-                .zip(align)
-                .map(|((c, &w), &a)| pad(&cell(c), w, a))
-                .collect(),
-        ));
-    }
-    out
+    table
 }
 
 /// At most `n` characters of `s`, with `…` when cut; newlines become spaces.

@@ -4,12 +4,18 @@
 //! - [`markdown::MarkdownExporter`]: a summary table per experiment and the paper comparison, for
 //!   terminals and CI summaries.
 //!
-//! HTML and figures will be further implementations of [`Exporter`].
+//! - [`html`]: the self-contained HTML page, figures inline.
+//! - [`bundle`]: a whole report (page, Markdown summary, an SVG and a PNG per figure) as named
+//!   files, from one or more result files.
+//! - [`table`]: tables as data, rendered to Markdown or HTML.
 
 use crate::document::ResultDocument;
 
+pub mod bundle;
+pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod table;
 
 /// An export failed.
 #[derive(Debug, thiserror::Error)]
