@@ -517,6 +517,61 @@ mod tests {
         assert_eq!(m.get("page_faults"), Some(&2.5));
     }
 
+    fn spec(runs: u32) -> PointSpec {
+        PointSpec {
+            experiment: "selftest".to_owned(),
+            backend: "mock-ok".to_owned(),
+            params: BTreeMap::new(),
+            unit: "ns".to_owned(),
+            metric: "mock operation".to_owned(),
+            runs,
+        }
+    }
+
+    fn samples(v: f64) -> RunSamples {
+        RunSamples {
+            samples: vec![v, v + 1.0, v + 2.0],
+            batch: 1,
+            counters: BTreeMap::new(),
+        }
+    }
+
+    /// Guards against a point with failed runs reported `Ok`, and a failed one reported
+    /// measured.
+    #[test]
+    fn a_point_is_ok_partial_or_failed_by_its_runs() {
+        let runs = |ok: usize, errors: &[&str]| Runs {
+            samples: (0..ok).map(|i| samples(10.0 * i as f64 + 1.0)).collect(),
+            errors: errors.iter().map(|e| (*e).to_owned()).collect(),
+            ..Runs::default()
+        };
+        let ok = summarize_point(&spec(3), runs(3, &[]));
+        assert_eq!(ok.status, PointStatus::Ok);
+        assert_eq!((ok.runs, ok.runs_planned), (3, 3));
+        assert!(ok.error.is_none() && ok.run_errors.is_empty());
+
+        let partial = summarize_point(&spec(3), runs(2, &["run 2: worker killed"]));
+        assert_eq!(partial.status, PointStatus::Partial);
+        assert_eq!((partial.runs, partial.runs_planned), (2, 3));
+        assert_eq!(partial.error.as_deref(), Some("run 2: worker killed"));
+        assert_eq!(partial.run_errors, ["run 2: worker killed"]);
+        assert!(partial.p50.is_some());
+        assert_eq!(
+            point_line("x", &partial),
+            format!(
+                "x: p50 {} (2/3 runs, some failed)",
+                report::units::human(partial.p50.unwrap_or(0.0), "ns")
+            )
+        );
+
+        let failed = summarize_point(&spec(2), runs(0, &["run 1: a", "run 2: b"]));
+        assert_eq!(failed.status, PointStatus::Failed);
+        assert!(failed.p50.is_none());
+        assert_eq!(failed.error.as_deref(), Some("run 1: a"));
+        assert_eq!(failed.run_errors.len(), 2);
+        assert_eq!(point_line("x", &failed), "x: FAILED: run 1: a");
+    }
+
     #[test]
     fn unknown_experiment_is_an_error_naming_it() {
         let Err(err) = resolve(&["no-such".to_owned()]) else {

@@ -115,7 +115,22 @@ fn env_prints_the_fingerprint() {
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     let m: serde_json::Value = serde_json::from_str(&ran.stdout).expect("JSON");
     assert!(m["logical_cpus"].as_u64().is_some_and(|n| n > 0));
-    for (name, state) in m["counters"].as_object().expect("counters") {
+    // Every counter is listed, available or not: the loop below must not pass on an empty map
+    // (a machine without a PMU lists its hardware counters as unavailable, with the reason).
+    let counters = m["counters"].as_object().expect("counters");
+    let names: Vec<&str> = counters.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "context-switches",
+            "cycles",
+            "dtlb-load-misses",
+            "instructions",
+            "page-faults",
+            "task-clock"
+        ]
+    );
+    for (name, state) in counters {
         let state = state.as_str().expect("string");
         assert!(
             state == "available" || state.starts_with("unavailable: "),

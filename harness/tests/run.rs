@@ -26,7 +26,9 @@ const POINT_FIELDS: [&str; 17] = [
     "histogram",
 ];
 
-/// The smoke run of the real experiments, with one backend made to crash on purpose.
+/// The smoke run of the real experiments, with one backend made to crash on purpose. Guards
+/// against a failed point that is dropped or reported ok, and against any real backend failing
+/// unseen (the lwc backends included).
 #[test]
 fn smoke_run_of_switch_and_create_writes_a_valid_result() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -77,12 +79,31 @@ fn smoke_run_of_switch_and_create_writes_a_valid_result() {
         let err = p["error"].as_str().expect("error");
         assert!(err.contains("SIGABRT"), "{err}");
     }
-    // A backend that works here is measured.
-    assert!(
-        pts.iter()
-            .any(|p| p["backend"] == "process-pipe" && p["status"] == "ok"),
-        "process-pipe should be measured"
-    );
+    // Every other point is measured: a backend that fails (an lwc backend that panics, say)
+    // fails this test. The one excuse is a machine with fewer than two usable CPUs, for the
+    // points that need two.
+    for p in pts.iter().filter(|p| p["backend"] != "coroutine") {
+        let why = p["error"].as_str().unwrap_or("");
+        assert!(
+            p["status"] == "ok" || why.contains("two usable CPUs"),
+            "a point not measured: {p}"
+        );
+    }
+    for (exp, backend) in [
+        ("switch", "lwc"),
+        ("create", "lwc"),
+        ("switch", "process-pipe"),
+    ] {
+        assert!(
+            pts.iter()
+                .any(|p| p["experiment"] == exp && p["backend"] == backend && p["status"] == "ok"),
+            "no measured {exp} point of {backend}"
+        );
+    }
+    // Some coroutine point failed, others did not: the experiment is ok.
+    for e in doc["experiments"].as_array().expect("experiments") {
+        assert_eq!(e["status"], "ok", "{}", e["id"]);
+    }
     assert_eq!(ran.code, Some(3), "a failed point means exit 3");
     // The summary went to stdout and to a Markdown file beside the JSON.
     assert!(ran.stdout.contains("## switch"), "{}", ran.stdout);
@@ -182,10 +203,46 @@ fn garbage_from_a_worker_fails_only_that_point() {
     assert_eq!(pts.len(), 2);
     assert_eq!(pts[0]["status"], "ok");
     assert_eq!(pts[0]["runs_planned"], 2);
+    assert_eq!(pts[1]["status"], "failed");
+    // One of its points is measured: the experiment is ok.
+    assert_eq!(doc["experiments"][0]["status"], "ok");
+    assert!(doc["experiments"][0]["error"].is_null());
     assert!(pts[1]["error"]
         .as_str()
         .expect("error")
         .contains("not RunSamples JSON"));
+}
+
+/// An experiment whose every point failed is itself failed, with the reason. Guards against
+/// an experiment reported ok when nothing of it was measured.
+#[test]
+fn experiment_whose_points_all_fail_is_failed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("f.json");
+    let ran = lwcbench(
+        &[
+            "run",
+            "selftest",
+            "--backend",
+            "mock-error",
+            "--backend",
+            "mock-crash",
+            "--runs",
+            "1",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+        &[],
+        LIMIT,
+    );
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    let doc = load(&out);
+    assert_valid(&doc);
+    let exp = &doc["experiments"][0];
+    assert_eq!(exp["status"], "failed", "{exp}");
+    assert_eq!(exp["error"], "all 2 points failed", "{exp}");
+    assert!(points(&doc).iter().all(|p| p["status"] == "failed"));
 }
 
 /// With no --out, results go to lwcbench-results/ with a time stamp, plus latest.json.

@@ -113,14 +113,16 @@ impl Comparison {
         let _ = writeln!(
             out,
             "# lwcbench compare\n\nThreshold {:.1}%, alpha {}: {} regressed, {} improved, {} noise, \
-             {} now failing, {} now measured, {} missing, {} new.\n",
+             {} unjudged, {} now failing, {} now measured, {} failed in both, {} missing, {} new.\n",
             self.threshold * 100.0,
             self.alpha,
             count(Verdict::Regressed),
             count(Verdict::Improved),
             count(Verdict::Noise),
+            count(Verdict::Unjudged),
             count(Verdict::NowFailing),
             count(Verdict::NowMeasured),
+            count(Verdict::FailedInBoth),
             count(Verdict::Missing),
             count(Verdict::New),
         );
@@ -436,6 +438,204 @@ mod tests {
         assert_eq!(
             judge(&base, Some(&cur), 0.05, 0.01).verdict,
             Verdict::Regressed
+        );
+    }
+
+    /// A document holding `points`, measured on a machine with these particulars.
+    fn doc(points: Vec<Point>) -> ResultDocument {
+        let mut machine = crate::Machine::unknown("0.1.0", "2025-01-01T00:00:00Z");
+        machine.cpu_model = Some("CPU A".to_owned());
+        machine.logical_cpus = 2;
+        machine.kernel_release = Some("6.1".to_owned());
+        machine.virtualization.virtual_machine = Some(true);
+        machine.governors = vec!["performance".to_owned()];
+        ResultDocument {
+            schema: crate::SCHEMA.to_owned(),
+            machine,
+            configuration: crate::Configuration {
+                setting: "quick".to_owned(),
+                experiments: vec!["switch".to_owned()],
+                backends: Vec::new(),
+                runs: None,
+                worker_timeout_s: 60.0,
+                command_line: vec!["lwcbench".to_owned()],
+                started_at: "2025-01-01T00:00:00Z".to_owned(),
+                finished_at: "2025-01-01T00:01:00Z".to_owned(),
+            },
+            experiments: vec![crate::ExperimentResult {
+                id: "switch".to_owned(),
+                description: "d".to_owned(),
+                status: crate::ExperimentStatus::Ok,
+                error: None,
+                points,
+            }],
+        }
+    }
+
+    fn on(backend: &str, mut p: Point) -> Point {
+        p.backend = backend.to_owned();
+        p
+    }
+
+    const BASE: [f64; 5] = [98.0, 99.0, 100.0, 101.0, 102.0];
+    const SLOWER: [f64; 5] = [118.0, 119.0, 120.0, 121.0, 122.0];
+
+    /// Guards against points matched by the wrong key, a point of one side only dropped, and a
+    /// verdict given to a point that has nothing to compare with.
+    #[test]
+    fn points_of_one_side_are_missing_or_new() {
+        let base = doc(vec![on("a", point(BASE)), on("b", point(BASE))]);
+        let current = doc(vec![on("b", point(SLOWER)), on("c", point(SLOWER))]);
+        let cmp = compare(&base, &current, 0.05, 0.01);
+        let by = |b: &str| {
+            cmp.points
+                .iter()
+                .find(|p| p.backend == b)
+                .unwrap_or_else(|| panic!("no row for {b}"))
+        };
+        assert_eq!(cmp.points.len(), 3);
+        let a = by("a");
+        assert_eq!(a.verdict, Verdict::Missing);
+        assert_eq!(
+            (a.base_p50, a.current_p50, a.change),
+            (Some(100.0), None, None)
+        );
+        assert_eq!(by("b").verdict, Verdict::Regressed);
+        let c = by("c");
+        assert_eq!(c.verdict, Verdict::New);
+        assert_eq!((c.base_p50, c.current_p50), (None, Some(120.0)));
+        assert_eq!((c.change, c.p_value), (None, None));
+        assert!(cmp.has_regression());
+        // Only new and missing points: nothing regressed.
+        let cmp = compare(&doc(vec![on("a", point(BASE))]), &current, 0.05, 0.01);
+        assert!(cmp.points.iter().all(|p| !p.verdict.is_regression()));
+        assert!(!cmp.has_regression());
+    }
+
+    /// Guards against judging a unit whose better direction is unknown, or two different units,
+    /// or a change from a zero median.
+    #[test]
+    fn unknown_or_changed_units_are_unjudged() {
+        let j = |b: &Point, c: &Point| judge(b, Some(c), 0.05, 0.01);
+        let mut base = point(BASE);
+        base.unit = "pages".to_owned();
+        let mut cur = point(SLOWER);
+        cur.unit = "pages".to_owned();
+        let v = j(&base, &cur);
+        assert_eq!(v.verdict, Verdict::Unjudged);
+        assert!((v.change.unwrap_or(0.0) - 0.2).abs() < 1e-12, "{v:?}");
+        // ns against us: the numbers are not comparable.
+        let mut cur = point(SLOWER);
+        cur.unit = "us".to_owned();
+        assert_eq!(j(&point(BASE), &cur).verdict, Verdict::Unjudged);
+        // A zero median has no relative change.
+        let mut zero = point(BASE);
+        zero.p50 = Some(0.0);
+        let v = j(&zero, &point(SLOWER));
+        assert_eq!((v.verdict, v.change), (Verdict::Unjudged, None));
+        // Time units are judged, rates too (see the tests above); "s" is a time.
+        let mut base = point(BASE);
+        base.unit = "s".to_owned();
+        let mut cur = point(SLOWER);
+        cur.unit = "s".to_owned();
+        assert_eq!(j(&base, &cur).verdict, Verdict::Regressed);
+        assert!(!Verdict::Unjudged.is_regression());
+    }
+
+    /// Guards against a machine difference that goes unreported, and a report of differences
+    /// between identical machines.
+    #[test]
+    fn machine_differences_name_each_change() {
+        let base = doc(vec![point(BASE)]);
+        assert!(compare(&base, &base, 0.05, 0.01)
+            .machine_differences
+            .is_empty());
+        let mut other = base.clone();
+        let m = &mut other.machine;
+        m.cpu_model = Some("CPU B".to_owned());
+        m.logical_cpus = 4;
+        m.kernel_release = None;
+        m.virtualization.virtual_machine = Some(false);
+        m.governors = vec!["powersave".to_owned(), "performance".to_owned()];
+        let cmp = compare(&base, &other, 0.05, 0.01);
+        assert_eq!(
+            cmp.machine_differences,
+            [
+                "CPU: CPU A → CPU B",
+                "logical CPUs: 2 → 4",
+                "kernel: 6.1 → unknown",
+                "virtual machine: Some(true) → Some(false)",
+                "governors: performance → powersave,performance",
+            ]
+        );
+        let md = cmp.to_markdown();
+        assert!(
+            md.contains("different machines:\n\n- CPU: CPU A → CPU B\n"),
+            "{md}"
+        );
+    }
+
+    /// Guards against a summary line that miscounts or leaves out a verdict: its counts add up
+    /// to the rows.
+    #[test]
+    fn summary_counts_every_verdict() {
+        let mut failed = point(BASE);
+        failed.status = PointStatus::Failed;
+        failed.p50 = None;
+        let mut pages = point(BASE);
+        pages.unit = "pages".to_owned();
+        let base = doc(vec![
+            on("regressed", point(BASE)),
+            on("regressed2", point(BASE)),
+            on("improved", point(SLOWER)),
+            on("noise", point(BASE)),
+            on("unjudged", pages.clone()),
+            on("now-failing", point(BASE)),
+            on("now-measured", failed.clone()),
+            on("failed-both", failed.clone()),
+            on("missing", point(BASE)),
+        ]);
+        let current = doc(vec![
+            on("regressed", point(SLOWER)),
+            on("regressed2", point(SLOWER)),
+            on("improved", point(BASE)),
+            on("noise", point(BASE)),
+            on("unjudged", pages),
+            on("now-failing", failed.clone()),
+            on("now-measured", point(BASE)),
+            on("failed-both", failed),
+            on("new", point(BASE)),
+            on("new2", point(BASE)),
+            on("new3", point(BASE)),
+        ]);
+        let cmp = compare(&base, &current, 0.05, 0.01);
+        for p in &cmp.points {
+            let want = p
+                .backend
+                .trim_end_matches(char::is_numeric)
+                .replace('-', " ");
+            let want = if want == "failed both" {
+                "failed in both".to_owned()
+            } else {
+                want
+            };
+            assert_eq!(p.verdict.label(), want, "{p:?}");
+        }
+        let md = cmp.to_markdown();
+        assert!(
+            md.contains(
+                "Threshold 5.0%, alpha 0.01: 2 regressed, 1 improved, 1 noise, 1 unjudged, \
+                 1 now failing, 1 now measured, 1 failed in both, 1 missing, 3 new.\n"
+            ),
+            "{md}"
+        );
+        // One row per point, regressions in bold.
+        assert_eq!(md.matches("\n| switch |").count(), 12, "{md}");
+        assert_eq!(md.matches("| **regressed** |").count(), 2, "{md}");
+        assert_eq!(md.matches("| **now failing** |").count(), 1, "{md}");
+        assert!(
+            md.contains("| switch | new3 | - | - | 100 ns | - | - | new |"),
+            "{md}"
         );
     }
 

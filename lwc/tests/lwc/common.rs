@@ -12,13 +12,21 @@ pub fn one(a: u64) -> Args {
     Args([a, 0, 0, 0, 0, 0])
 }
 
-/// Drops this (forked test) process to the unprivileged `nobody` user.
+/// Drops this (forked test) process to the unprivileged `nobody` user, as an ordinary
+/// unprivileged program: dumpable.
+///
+/// The kernel makes a process non-dumpable when setresuid changes its uids
+/// (`fs.suid_dumpable` 0), which an ordinary program started as nobody is not. Left that way,
+/// the kernel itself would block every attack of the `*_as_nobody` tests, and they would pass
+/// with lwc's own non-dumpable setting removed; so the flag goes back to 1 here.
 pub fn become_nobody() {
-    // SAFETY: plain credential calls on our own process.
+    // SAFETY: plain credential and prctl calls on our own process.
     unsafe {
         assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
         assert_eq!(libc::setresgid(65534, 65534, 65534), 0, "setresgid");
         assert_eq!(libc::setresuid(65534, 65534, 65534), 0, "setresuid");
+        assert_eq!(libc::prctl(libc::PR_SET_DUMPABLE, 1), 0, "PR_SET_DUMPABLE");
+        assert_eq!(libc::prctl(libc::PR_GET_DUMPABLE), 1, "dumpable again");
     }
 }
 
@@ -26,11 +34,6 @@ pub fn become_nobody() {
 pub fn is_root() -> bool {
     // SAFETY: no memory effects.
     unsafe { libc::geteuid() == 0 }
-}
-
-/// errno of the last failed libc call.
-pub fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 /// Whether process `pid` exists and is not a zombie.

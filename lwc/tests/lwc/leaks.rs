@@ -1,5 +1,6 @@
-//! Nothing leaks: no zombie after many create/discard cycles, and no lwC outlives its group's
-//! root, whether the root returns, panics or is killed.
+//! Nothing leaks: no zombie, slot, descriptor or mapping after many create/discard cycles, and
+//! no lwC outlives its group's root, whether the root returns, panics or is killed; each of the
+//! two guards (the supervisor's kill at the group's end, the guardian) is checked on its own.
 
 use crate::common::{alive, children_of, start};
 use lwc::{Args, Created, Options, Spec};
@@ -8,49 +9,96 @@ use std::time::{Duration, Instant};
 pub fn tests() -> Vec<(&'static str, fn())> {
     vec![
         (
-            "leaks::ten_thousand_create_discard_cycles_leave_no_zombie",
+            "leaks::create_discard_cycles_past_the_slot_capacity_leak_nothing",
             many_cycles,
         ),
         ("leaks::no_lwc_outlives_a_returning_root", root_returns),
+        (
+            "leaks::no_lwc_outlives_a_returning_root_without_the_guardian",
+            root_returns_guardian_gone,
+        ),
         ("leaks::no_lwc_outlives_a_panicking_root", root_panics),
         ("leaks::no_lwc_outlives_a_killed_root", root_killed),
         ("leaks::group_exit_status_is_the_programs", exit_status),
     ]
 }
 
+/// Slots in an lwC group (lwc's `board::CAPACITY`): the most lwCs alive at once.
+const SLOT_CAPACITY: u64 = 16 * 1024;
+
+/// Open descriptors, mappings and mapped bytes of this process (the bytes too: a leaked
+/// anonymous page next to another leaked one merges with it and adds no mapping).
+fn fds_and_mappings() -> (usize, usize, usize) {
+    let fds = std::fs::read_dir("/proc/self/fd").expect("fd dir").count();
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+    let bytes = maps
+        .lines()
+        .filter_map(|l| l.split(' ').next()?.split_once('-'))
+        .filter_map(|(a, b)| {
+            Some(usize::from_str_radix(b, 16).ok()? - usize::from_str_radix(a, 16).ok()?)
+        })
+        .sum();
+    (fds, maps.lines().count(), bytes)
+}
+
+/// Guards against each kind of leak a discarded lwC can leave: a zombie (never reaped), a slot
+/// (never freed by the supervisor: the cycles go past the slot capacity, so create would fail
+/// with TooMany), a descriptor or a mapping of the creator.
 fn many_cycles() {
     start();
     // SAFETY: no memory effects.
     let me = unsafe { libc::getpid() };
-    for i in 0..10_000u64 {
+    let cycles = SLOT_CAPACITY + 1000;
+    // What the runtime sets up once (its tables, a control socket) is there after a warm-up.
+    let warm_up = 100;
+    let mut before = (0, 0, 0);
+    for i in 0..cycles {
+        if i == warm_up {
+            before = fds_and_mappings();
+        }
         // SAFETY: single-threaded.
-        match unsafe { lwc::create(&Spec::new(), &Options::new()) }.expect("create") {
-            Created::Parent(child) => {
+        match unsafe { lwc::create(&Spec::new(), &Options::new()) } {
+            Ok(Created::Parent(child)) => {
                 let back = lwc::switch(&child, Args([i, 0, 0, 0, 0, 0])).expect("switch");
                 assert_eq!(back.args.0[0], i);
             }
-            Created::Child { caller, args } => panic!("{}", lwc::discard_switch(&caller, args)),
+            Ok(Created::Child { caller, args }) => {
+                panic!("{}", lwc::discard_switch(&caller, args))
+            }
+            Err(e) => panic!("create {i} of {cycles}: {e}"),
         }
     }
     let kids = children_of(me);
     assert!(
         kids.is_empty(),
-        "children left after 10,000 cycles: {kids:?}"
+        "children left after {cycles} cycles: {kids:?}"
+    );
+    assert_eq!(
+        fds_and_mappings(),
+        before,
+        "(descriptors, mappings, mapped bytes) after {warm_up} cycles and after {cycles}"
     );
 }
 
-/// Runs `group` in a forked process (as the root of a new lwC group that starts 3 parked
-/// lwCs and reports their pids), does `end` to that process, and checks every lwC is gone.
-fn outlive_check(end_by: fn(i32), group_end: fn()) {
-    let mut fds = [0; 2];
-    // SAFETY: a two-element out-array.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+/// Runs a group in a forked process (its root starts 3 parked lwCs, reports their pids and its
+/// own, then waits for a go), does `end_by(root, lwcs)`, sends the go, after which the root
+/// does `group_end`, and checks every lwC is gone. Returns the root's wait status.
+fn outlive_check(end_by: fn(i32, &[i32]), group_end: fn()) -> i32 {
+    let mut report = [0; 2];
+    let mut go = [0; 2];
+    // SAFETY: two-element out-arrays.
+    assert_eq!(unsafe { libc::pipe(report.as_mut_ptr()) }, 0);
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::pipe(go.as_mut_ptr()) }, 0);
     // SAFETY: the test process is single-threaded.
     let root = unsafe { libc::fork() };
     assert!(root >= 0);
     if root == 0 {
-        // SAFETY: closing our copy of the read end.
-        unsafe { libc::close(fds[0]) };
+        // SAFETY: closing our copies of the ends the parent uses.
+        unsafe {
+            libc::close(report[0]);
+            libc::close(go[1]);
+        }
         start();
         let mut pids = Vec::new();
         for _ in 0..3 {
@@ -67,19 +115,26 @@ fn outlive_check(end_by: fn(i32), group_end: fn()) {
         // SAFETY: no memory effects.
         pids.push(unsafe { libc::getpid() });
         let bytes: Vec<u8> = pids.iter().flat_map(|p| p.to_le_bytes()).collect();
-        // SAFETY: writes our buffer to the pipe.
-        unsafe { libc::write(fds[1], bytes.as_ptr().cast(), bytes.len()) };
+        let mut byte = 0u8;
+        // SAFETY: writes our buffer to the pipe, then waits for the go (or end-of-file).
+        unsafe {
+            libc::write(report[1], bytes.as_ptr().cast(), bytes.len());
+            libc::read(go[0], (&mut byte as *mut u8).cast(), 1);
+        }
         group_end();
         // SAFETY: exit of the forked root.
         unsafe { libc::_exit(0) };
     }
-    // SAFETY: closing our copy of the write end.
-    unsafe { libc::close(fds[1]) };
+    // SAFETY: closing our copies of the ends the root uses.
+    unsafe {
+        libc::close(report[1]);
+        libc::close(go[0]);
+    }
     let mut buf = [0u8; 16];
     let mut got = 0;
     while got < 16 {
         // SAFETY: reads into our buffer.
-        let n = unsafe { libc::read(fds[0], buf[got..].as_mut_ptr().cast(), 16 - got) };
+        let n = unsafe { libc::read(report[0], buf[got..].as_mut_ptr().cast(), 16 - got) };
         assert!(n > 0, "the root reported its lwCs");
         got += n as usize;
     }
@@ -87,49 +142,96 @@ fn outlive_check(end_by: fn(i32), group_end: fn()) {
         .chunks_exact(4)
         .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    end_by(root);
+    end_by(root, &pids);
+    // SAFETY: writes one byte to our pipe (EPIPE, not SIGPIPE: Rust ignores SIGPIPE); closing
+    // it is end-of-file for a reader that missed it.
+    unsafe {
+        libc::write(go[1], [1u8].as_ptr().cast(), 1);
+        libc::close(go[1]);
+    }
     let mut status = 0;
     // SAFETY: waits for our child.
-    unsafe { libc::waitpid(root, &mut status, 0) };
+    assert_eq!(unsafe { libc::waitpid(root, &mut status, 0) }, root);
+    wait_gone(&pids, "lwC processes outlived the root");
+    status
+}
+
+/// Waits up to 5 s for every process of `pids` to be gone (or a zombie).
+fn wait_gone(pids: &[i32], what: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let left: Vec<i32> = pids.iter().copied().filter(|&p| alive(p)).collect();
         if left.is_empty() {
-            break;
+            return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "lwC processes outlived the root: {left:?}"
-        );
+        assert!(Instant::now() < deadline, "{what}: {left:?}");
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
-fn nothing(_: i32) {}
+fn nothing(_: i32, _: &[i32]) {}
 
+/// Asserts that wait status `status` is a normal exit with `code`.
+fn assert_exited(status: i32, code: i32) {
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == code,
+        "the root's status {status:#x}, not an exit with {code}"
+    );
+}
+
+/// Guards against a supervisor that does not end the group when the root returns (the
+/// guardian then cleans up, see the next test) and a wrong exit status.
 fn root_returns() {
-    outlive_check(nothing, || std::process::exit(0));
+    assert_exited(outlive_check(nothing, || std::process::exit(0)), 0);
+}
+
+/// Kills the group's guardian (the supervisor's child that is not the first lwC) and waits for
+/// it to be gone.
+fn kill_guardian(supervisor: i32, lwcs: &[i32]) {
+    let first = lwcs[3];
+    let others: Vec<i32> = children_of(supervisor)
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .filter(|&p| p != first)
+        .collect();
+    assert_eq!(others.len(), 1, "the supervisor's children: {others:?}");
+    // SAFETY: kill of the group's guardian, a process of this test.
+    unsafe { libc::kill(others[0], libc::SIGKILL) };
+    wait_gone(&others, "the guardian survived SIGKILL");
+}
+
+/// The supervisor's kill at the group's end, on its own: with the guardian gone, nothing else
+/// kills the lwCs. Guards against a supervisor that exits without killing them.
+fn root_returns_guardian_gone() {
+    assert_exited(outlive_check(kill_guardian, || std::process::exit(0)), 0);
 }
 
 fn root_panics() {
-    outlive_check(nothing, || {
+    let status = outlive_check(nothing, || {
         // The panic is the point: keep its message and backtrace out of the test log.
         std::panic::set_hook(Box::new(|_| {}));
         let r = std::panic::catch_unwind(|| panic!("the root panics"));
         // A panicking main exits with 101, as Rust's runtime does.
         std::process::exit(if r.is_err() { 101 } else { 0 });
     });
+    assert_exited(status, 101);
 }
 
+/// The guardian on its own: the supervisor is killed, so only the guardian (and the first
+/// lwC's parent-death signal) can end the lwCs. Guards against a guardian that does not kill.
 fn root_killed() {
-    outlive_check(
+    let status = outlive_check(
         // SAFETY: kill of our own child (the group's supervisor, the root's original pid).
-        |pid| unsafe {
+        |pid, _| unsafe {
             libc::kill(pid, libc::SIGKILL);
         },
         || loop {
             std::thread::sleep(Duration::from_secs(1));
         },
+    );
+    assert!(
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL,
+        "the killed root's status {status:#x}"
     );
 }
 
