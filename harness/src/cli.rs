@@ -105,6 +105,22 @@ pub struct CompareArgs {
     /// Significance level of the Mann–Whitney test of the two points' run medians.
     #[arg(long, value_name = "P", default_value_t = 0.01)]
     pub alpha: f64,
+    /// Compare even when the two results come from different machine fingerprints.
+    #[arg(long)]
+    pub force: bool,
+    /// Output: a Markdown table of the verdicts, or the current result's points in Bencher
+    /// Metric Format JSON.
+    #[arg(long, value_enum, default_value_t = CompareFormat::Markdown)]
+    pub format: CompareFormat,
+}
+
+/// What `compare` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    /// The verdict table (for CI job summaries).
+    Markdown,
+    /// Bencher Metric Format JSON of CURRENT.
+    Bmf,
 }
 
 /// Arguments of `report`.

@@ -42,6 +42,7 @@ pub use document::{
     Configuration, ExperimentResult, ExperimentStatus, Interval, LoadError, Param, Point,
     PointStatus, ResultDocument, SCHEMA,
 };
+pub use export::bmf::BmfExporter;
 pub use export::json::JsonExporter;
 pub use export::markdown::MarkdownExporter;
 pub use export::{ExportError, Exporter};

@@ -4,6 +4,7 @@
 //! - [`markdown::MarkdownExporter`]: a summary table per experiment and the paper comparison, for
 //!   terminals and CI summaries.
 //!
+//! - [`bmf::BmfExporter`]: Bencher Metric Format JSON of the measured points.
 //! - [`html`]: the self-contained HTML page, figures inline.
 //! - [`bundle`]: a whole report (page, Markdown summary, an SVG and a PNG per figure) as named
 //!   files, from one or more result files.
@@ -11,6 +12,7 @@
 
 use crate::document::ResultDocument;
 
+pub mod bmf;
 pub mod bundle;
 pub mod html;
 pub mod json;
