@@ -47,16 +47,42 @@
 //! most 1 MiB; a larger one makes `take` fail.
 //!
 //! # Layout changes between take and rollback
-//! Checked at every rollback against the layout recorded after the last take or rollback:
+//! Checked at every rollback against the layout recorded after the last take or rollback, and
+//! by identity, not only by address: a mapping replaced by one of the same shape (MAP_FIXED
+//! over it, munmap then mmap at the same address, glibc's free + malloc of a same-size block,
+//! mremap away and back) has the same /proc/self/maps line but is no longer registered
+//! memory of this snapshot. For async-tracked memory one PAGEMAP_SCAN per span asks the kernel
+//! whether every mapping in it is still registered (`PM_SCAN_CHECK_WPASYNC`, with a query that
+//! walks no page table); for logged memory the handler task reports every munmap, mremap and
+//! madvise that drops pages (userfaultfd events). Then:
 //! - the program break moved: it is put back (brk);
 //! - new private mappings (malloc's large blocks, a moved `mremap`, anything mmapped): unmapped;
-//! - anonymous tracked memory unmapped, moved or re-protected: unmapped if still there in another
-//!   shape, mapped again, refilled from the pristine copy and tracked again;
+//! - a piece of tracked memory re-protected: its protection is put back (its pages are intact
+//!   and still tracked);
+//! - anonymous tracked memory unmapped, replaced or moved: what is there now is unmapped, the
+//!   hole mapped again, refilled with the pages that were populated at take and tracked again —
+//!   only the piece that changed, so a one-page change costs about one page;
+//! - pages of logged memory dropped (MADV_DONTNEED, MADV_FREE): refilled from the pristine copy;
+//! - pages of `.data` or of a MAP_PRIVATE file mapping dropped (they read as the file again,
+//!   and write-protect still calls them unwritten): found by PAGEMAP_SCAN (`PAGE_IS_FILE`: take
+//!   turns every page of such a mapping into a private copy first) and refilled;
 //! - the stack grown below its extent at take: left alone (it lies below the resumed stack
 //!   pointer, so it is dead);
-//! - anything else (a file-backed writable mapping, a library's code, a shared mapping over
-//!   tracked memory, the stack changed otherwise) cannot be repaired: rollback returns
-//!   [`crate::Error::Unsupported`] before it changes anything.
+//! - anything else (a file-backed writable mapping unmapped or replaced, a library's code, a
+//!   shared mapping over tracked memory, the stack changed otherwise) cannot be repaired:
+//!   rollback returns [`crate::Error::Unsupported`] before it changes anything.
+//!
+//! # Pinned memory
+//! Pages pinned for I/O (io_uring registered buffers) are written by the kernel through the
+//! pin, without a page fault: write-protect cannot see those writes, whichever way it tracks.
+//! So `take` refuses while the process has pinned memory (`VmPin` in /proc/self/status), and
+//! rollback refuses while a mapping that can pin (an io_uring's rings) is in the layout and
+//! memory is pinned (one read of /proc/self/status then, ~20 µs), both with
+//! [`crate::Error::Unsupported`] before anything changes. Pinning after take counts as a write
+//! (the kernel faults the page in for writing), so buffers registered and unregistered between
+//! two rollbacks are restored exactly. Not detected: pins without such a mapping (an io_uring
+//! set up with `IORING_SETUP_NO_MMAP`, RDMA), and asynchronous I/O into tracked memory still in
+//! flight at rollback; use [`crate::Strategy::Fork`] there.
 //!
 //! New MAP_SHARED mappings are left mapped (other processes may share them) and leak.
 //!
@@ -64,10 +90,7 @@
 //! File descriptors, and all kernel state (processes, sockets, file offsets, timers, the signal
 //! disposition), the contents of shared mappings. The signal mask is put back as it was at take.
 //! glibc's rseq area lies in tracked memory; after a rollback its cpu_id may be stale until the
-//! kernel next refreshes it (sched_getcpu may lag once). Memory discarded with
-//! `madvise(MADV_DONTNEED/MADV_FREE)` after take and not written again is not detected (the
-//! kernel drops write-protect state with the page); glibc's single-threaded malloc does not do
-//! that (it trims with brk, which is detected).
+//! kernel next refreshes it (sched_getcpu may lag once).
 //!
 //! # The write log's handler task
 //! It lives from `take` to `release` and dies with the process (`PR_SET_PDEATHSIG`). Killed on
@@ -144,7 +167,10 @@ impl InPlace {
         probe_arch()?;
         let threads = process::thread_count();
         if threads > 1 {
-            return Err(Error::MultiThreaded { threads });
+            return Err(Error::MultiThreaded {
+                op: "in-place snapshot",
+                threads,
+            });
         }
         // SAFETY: single-threaded (checked above); the rest of the contract is ours to pass on
         // to our caller, as stated in this function's `# Safety`.
@@ -235,11 +261,85 @@ fn still_there(e: &Vma, current: &[Vma]) -> bool {
     ending_at(current, e.end).is_some_and(|v| same(e, v))
 }
 
+/// The tracked range that holds all of `v`, if any.
+pub(crate) fn range_holding<'a>(ranges: &'a [Range], v: &Vma) -> Option<&'a Range> {
+    let i = ranges
+        .partition_point(|r| r.vma.start <= v.start)
+        .checked_sub(1)?;
+    ranges.get(i).filter(|r| v.end <= r.vma.end)
+}
+
+/// Whether `v` is a piece of the mapping `e` was (the same object at the same offset), whatever
+/// its protection now.
+fn piece_of(v: &Vma, e: &Vma) -> bool {
+    let offset = if e.anonymous() {
+        true
+    } else {
+        v.offset == e.offset + ((v.start - e.start) / uffd::PAGE) as u64 * uffd::PAGE as u64
+    };
+    v.shared == e.shared
+        && v.anonymous() == e.anonymous()
+        && v.inode == e.inode
+        && v.dev == e.dev
+        && offset
+}
+
+/// What rollback does with a mapping of the current layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Piece {
+    /// Left as it is: unchanged, or not ours to change (shared, kernel-provided).
+    Keep,
+    /// A piece of a tracked range, still its memory, with another protection: put it back.
+    Reprotect(u8),
+    /// New or replaced since the snapshot: unmapped (tracked anonymous memory under it is
+    /// re-created from the pristine copy).
+    Unmap,
+}
+
+/// Decides [`Piece`] for `v`; `ok` says whether it is still registered memory of this snapshot
+/// (see the engine's registration check). Only what differs is touched, so a one-page change
+/// inside a large mapping costs about one page.
+pub(crate) fn piece_action(v: &Vma, ok: bool, expected: &[Vma], ranges: &[Range]) -> Piece {
+    if v.shared || v.kind == KIND_SPECIAL {
+        return Piece::Keep;
+    }
+    if ok && kept(v, expected) {
+        return Piece::Keep;
+    }
+    match range_holding(ranges, v) {
+        Some(r) if ok && piece_of(v, &r.vma) => {
+            if v.prot == r.vma.prot {
+                Piece::Keep
+            } else {
+                Piece::Reprotect(r.vma.prot)
+            }
+        }
+        _ => Piece::Unmap,
+    }
+}
+
+/// Whether every byte of `e` is covered by pieces of it that are still registered.
+fn pieces_cover(e: &Vma, current: &[Vma], ok: &[bool]) -> bool {
+    let mut at = e.start;
+    for (v, &ok) in current.iter().zip(ok) {
+        if v.end <= at || v.start >= e.end {
+            continue;
+        }
+        if v.start > at || !ok || !piece_of(v, e) {
+            return false;
+        }
+        at = v.end;
+    }
+    at >= e.end
+}
+
 /// Decides whether a changed layout can be put back by rollback; the reason when it cannot.
+/// `ok[i]` says whether `current[i]` is still registered memory of this snapshot.
 pub(crate) fn check_repairable(
     expected: &[Vma],
     current: &[Vma],
     ranges: &[Range],
+    ok: &[bool],
 ) -> std::result::Result<(), &'static str> {
     for e in expected {
         if still_there(e, current) || e.shared {
@@ -250,6 +350,9 @@ pub(crate) fn check_repairable(
         }
         if is_tracked(e) && e.anonymous() {
             continue; // re-created from the pristine copy
+        }
+        if is_tracked(e) && pieces_cover(e, current, ok) {
+            continue; // only re-protected
         }
         if is_tracked(e) {
             return Err(
@@ -262,7 +365,14 @@ pub(crate) fn check_repairable(
                     changed (e.g. a library was unloaded); it cannot be re-created",
         );
     }
-    for v in current {
+    for (i, v) in current.iter().enumerate() {
+        let registered = ok.get(i).copied().unwrap_or(true);
+        if !registered && range_holding(ranges, v).is_some_and(|r| !r.vma.anonymous()) {
+            return Err(
+                "a file-backed writable mapping was replaced at the same address (or moved \
+                        away and back) and lost its write tracking; it cannot be re-created",
+            );
+        }
         if kept(v, expected) {
             continue;
         }
@@ -330,8 +440,8 @@ mod tests {
             vma(0x9000, 0xa000, RW, KIND_STACK),
         ];
         assert!(!layout_unchanged(&e, &c));
-        assert!(check_repairable(&e, &c, &[]).is_ok());
+        assert!(check_repairable(&e, &c, &[], &[true; 3]).is_ok());
         let gone = [vma(0x9000, 0xa000, RW, KIND_STACK)];
-        assert!(check_repairable(&e, &gone, &[]).is_err());
+        assert!(check_repairable(&e, &gone, &[], &[true]).is_err());
     }
 }

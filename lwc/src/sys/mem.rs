@@ -185,11 +185,17 @@ impl Drop for Pages {
 }
 
 /// A memfd-backed MAP_SHARED mapping: the backing object of a [`crate::SharedRegion`].
+///
+/// The memfd is the right to the shared memory: an lwC that holds it can map the region's live
+/// pages. A new lwC that does not share the region closes it ([`SharedMapping::close_fd`])
+/// while the mapping value lives on in its copy of the creator's memory (the program's
+/// `SharedRegion` handles), so the descriptor is kept behind a lock that a close empties:
+/// nothing closes the same number twice.
 #[derive(Debug)]
 pub(crate) struct SharedMapping {
     pub(crate) addr: usize,
     pub(crate) len: usize,
-    pub(crate) memfd: OwnedFd,
+    memfd: std::sync::Mutex<Option<OwnedFd>>,
 }
 
 impl SharedMapping {
@@ -197,11 +203,16 @@ impl SharedMapping {
     pub(crate) fn new(len: usize) -> Result<Self> {
         let len = round_up(len.max(1));
         let (p, memfd) = map_new_memfd("lwc-shared", len, false)?;
-        Ok(SharedMapping {
-            addr: p as usize,
+        Ok(SharedMapping::mapped(p as usize, len, memfd))
+    }
+
+    /// Records `memfd`, already mapped shared at `[addr, addr+len)`.
+    pub(crate) fn mapped(addr: usize, len: usize, memfd: OwnedFd) -> Self {
+        SharedMapping {
+            addr,
             len,
-            memfd,
-        })
+            memfd: std::sync::Mutex::new(Some(memfd)),
+        }
     }
 
     /// The address range of the mapping.
@@ -210,6 +221,28 @@ impl SharedMapping {
             addr: self.addr,
             len: self.len,
         }
+    }
+
+    fn fd(&self) -> std::sync::MutexGuard<'_, Option<OwnedFd>> {
+        // A panic while holding the lock left the Option intact: use it.
+        self.memfd.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The memfd's number, while this lwC holds it.
+    pub(crate) fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd().as_ref().map(|f| f.as_raw_fd())
+    }
+
+    /// Runs `f` with the memfd, while this lwC holds it.
+    pub(crate) fn with_fd<R>(&self, f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> R) -> Option<R> {
+        use std::os::fd::AsFd;
+        self.fd().as_ref().map(|m| f(m.as_fd()))
+    }
+
+    /// Closes the memfd in this lwC (which keeps a private copy of the pages, or none): the
+    /// mapping's other handles then hold no descriptor.
+    pub(crate) fn close_fd(&self) {
+        drop(self.fd().take());
     }
 }
 

@@ -64,6 +64,12 @@ const IOC_READ: u64 = 2;
 const UFFD_API: u64 = 0xAA;
 /// userfaultfd(2) flag: handle faults from user mode only (allowed without privilege).
 const UFFD_USER_MODE_ONLY: libc::c_int = 1;
+/// Report madvise(DONTNEED/FREE/REMOVE) of registered memory (`UFFD_EVENT_REMOVE`).
+const UFFD_FEATURE_EVENT_REMOVE: u64 = 1 << 3;
+/// Report mremap of registered memory (`UFFD_EVENT_REMAP`); the registration moves along.
+const UFFD_FEATURE_EVENT_REMAP: u64 = 1 << 2;
+/// Report munmap of registered memory, and mappings made over it (`UFFD_EVENT_UNMAP`).
+const UFFD_FEATURE_EVENT_UNMAP: u64 = 1 << 6;
 /// Write-protect shmem and hugetlbfs too.
 const UFFD_FEATURE_WP_HUGETLBFS_SHMEM: u64 = 1 << 12;
 /// Write-protecting installs markers on unpopulated PTEs, so first writes are tracked too.
@@ -91,8 +97,12 @@ const PAGEMAP_SCAN: u64 = ioc(IOC_READ | IOC_WRITE, b'f', 16, 96);
 pub(crate) const PM_SCAN_WP_MATCHING: u64 = 1 << 0;
 /// Fail with EPERM on a mapping not registered for async write-protect.
 pub(crate) const PM_SCAN_CHECK_WPASYNC: u64 = 1 << 1;
+/// Page category (of the mapping): registered for async write-protect.
+pub(crate) const PAGE_IS_WPALLOWED: u64 = 1 << 0;
 /// Page category: written since it was last write-protected.
 pub(crate) const PAGE_IS_WRITTEN: u64 = 1 << 1;
+/// Page category: a page of the file's page cache (not a private copy).
+pub(crate) const PAGE_IS_FILE: u64 = 1 << 2;
 /// Page category: present in memory.
 pub(crate) const PAGE_IS_PRESENT: u64 = 1 << 3;
 /// Page category: swapped out (or a non-present PTE entry).
@@ -237,7 +247,8 @@ impl Uffd {
         Ok(Uffd { fd })
     }
 
-    /// A blocking userfaultfd in *synchronous* write-protect mode (`WP_UNPOPULATED`, no
+    /// A non-blocking userfaultfd (the handler polls it: poll(2) answers only for a
+    /// non-blocking one) in *synchronous* write-protect mode (`WP_UNPOPULATED`, no
     /// `WP_ASYNC`) for the write log (`sys::wp_log`), or `None` where that cannot work as
     /// intended: only a full-mode fd makes the kernel's own writes into a protected page wait for
     /// the handler (a `UFFD_USER_MODE_ONLY` fd turns them into EFAULT), so an unprivileged
@@ -247,14 +258,20 @@ impl Uffd {
     /// full mode; `/dev/userfaultfd` (Linux 6.1+, guarded by its file mode instead) is tried
     /// then.
     pub(crate) fn open_wp_sync() -> Option<Uffd> {
-        let fd = match open_uffd_flags(libc::O_CLOEXEC) {
+        let flags = libc::O_CLOEXEC | libc::O_NONBLOCK;
+        let fd = match open_uffd_flags(flags) {
             Ok(fd) => fd,
-            Err(libc::EPERM) => open_dev_userfaultfd(libc::O_CLOEXEC).ok()?,
+            Err(libc::EPERM) => open_dev_userfaultfd(flags).ok()?,
             Err(_) => return None,
         };
+        // The events make the log see what changes memory without a write fault: dropped
+        // pages, unmapped, replaced or moved mappings (sys::wp_log).
         let mut api = UffdioApi {
             api: UFFD_API,
-            features: UFFD_FEATURE_WP_UNPOPULATED,
+            features: UFFD_FEATURE_WP_UNPOPULATED
+                | UFFD_FEATURE_EVENT_REMOVE
+                | UFFD_FEATURE_EVENT_UNMAP
+                | UFFD_FEATURE_EVENT_REMAP,
             ioctls: 0,
         };
         // SAFETY: UFFDIO_API reads and writes one uffdio_api, a live local.
@@ -385,8 +402,10 @@ pub(crate) struct ScanQuery {
     pub(crate) flags: u64,
     /// A page matches if it has all these categories...
     pub(crate) category_mask: u64,
-    /// ...and at least one of these (when not zero).
+    /// ...and at least one of these (when not zero)...
     pub(crate) category_anyof_mask: u64,
+    /// ...where these categories count inverted (a page matches on their absence).
+    pub(crate) category_inverted: u64,
     /// Categories reported for each region.
     pub(crate) return_mask: u64,
 }
@@ -396,7 +415,33 @@ const WRITTEN: ScanQuery = ScanQuery {
     flags: 0,
     category_mask: PAGE_IS_WRITTEN,
     category_anyof_mask: 0,
+    category_inverted: 0,
     return_mask: PAGE_IS_WRITTEN,
+};
+
+/// Matches no page of a mapping registered for async write-protect, so the kernel skips each
+/// such mapping without walking its page tables; with `PM_SCAN_CHECK_WPASYNC` it fails with
+/// EPERM at the first mapping that is not registered. One ioctl checks that a span is still
+/// the registered memory it was (a mapping replaced by one of the same shape, or moved away and
+/// back, has the same /proc/self/maps line but lost its registration).
+pub(crate) const STILL_REGISTERED: ScanQuery = ScanQuery {
+    flags: PM_SCAN_CHECK_WPASYNC,
+    category_mask: PAGE_IS_WPALLOWED,
+    category_anyof_mask: 0,
+    category_inverted: PAGE_IS_WPALLOWED,
+    return_mask: PAGE_IS_WPALLOWED,
+};
+
+/// In a file-backed private mapping whose pages were all made private copies at take: the pages
+/// that are the file's again (dropped by MADV_DONTNEED and read back) or not present (dropped,
+/// or swapped out). Async write-protect cannot see those: the drop keeps the page's "not
+/// written" state.
+pub(crate) const FILE_AGAIN: ScanQuery = ScanQuery {
+    flags: 0,
+    category_mask: 0,
+    category_anyof_mask: PAGE_IS_FILE | PAGE_IS_PRESENT,
+    category_inverted: PAGE_IS_PRESENT,
+    return_mask: PAGE_IS_FILE | PAGE_IS_PRESENT,
 };
 
 /// Opens /proc/self/pagemap (read-only; PAGEMAP_SCAN needs no write access).
@@ -464,6 +509,7 @@ pub(crate) fn scan_once(
         vec_len: out.len() as u64,
         category_mask: q.category_mask,
         category_anyof_mask: q.category_anyof_mask,
+        category_inverted: q.category_inverted,
         return_mask: q.return_mask,
         ..PmScanArg::default()
     };
@@ -527,6 +573,9 @@ pub(crate) const KIND_HEAP: u8 = 2;
 pub(crate) const KIND_STACK: u8 = 3;
 /// [`Vma::kind`]: a kernel-provided mapping (`[vvar]`, `[vdso]`, `[vsyscall]`, …).
 pub(crate) const KIND_SPECIAL: u8 = 4;
+/// [`Vma::kind`]: the rings of an io_uring (`anon_inode:[io_uring]`), through which the kernel
+/// may hold pages of the process pinned (registered buffers) and write them without a fault.
+pub(crate) const KIND_IO_RING: u8 = 5;
 
 /// One line of /proc/self/maps, without the path.
 #[repr(C)]
@@ -640,6 +689,8 @@ fn parse_line(line: &[u8]) -> Option<Vma> {
         KIND_STACK
     } else if name.starts_with(b"[anon:") || (name.is_empty() && inode == 0) {
         KIND_ANON
+    } else if name == b"anon_inode:[io_uring]" {
+        KIND_IO_RING
     } else if name.starts_with(b"[") {
         KIND_SPECIAL
     } else {
@@ -731,6 +782,50 @@ pub(crate) fn read_proc(fd: BorrowedFd<'_>, buf: &mut [u8]) -> std::result::Resu
             _ => return Err(errno()),
         }
     }
+}
+
+/// Opens /proc/self/status, kept open so a rollback reads `VmPin` without an open(2).
+pub(crate) fn open_status() -> Result<OwnedFd> {
+    open_proc(c"/proc/self/status", "open /proc/self/status")
+}
+
+/// Pinned memory of the process in KiB: `VmPin` of /proc/self/status, read through `fd` into
+/// `buf` (allocation-free). Pages pinned for I/O (io_uring registered buffers, RDMA) are
+/// written by the kernel without page faults, so write-protect does not see those writes.
+/// `ENODATA` when the line is missing.
+pub(crate) fn pinned_kib(fd: BorrowedFd<'_>, buf: &mut [u8]) -> std::result::Result<u64, i32> {
+    let n = read_proc(fd, buf)?;
+    let text = buf.get(..n).unwrap_or(&[]);
+    let key = b"VmPin:";
+    let at = text
+        .windows(key.len())
+        .position(|w| w == key)
+        .ok_or(libc::ENODATA)?;
+    let rest = text.get(at + key.len()..).unwrap_or(&[]);
+    let digits = rest
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take_while(|b| b.is_ascii_digit());
+    Ok(digits.fold(0u64, |acc, &d| {
+        acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    }))
+}
+
+/// `lseek(fd, from, SEEK_DATA)` then `SEEK_HOLE`: the next run of `[from, end)` of a sparse
+/// file that holds data, or None when the rest is a hole.
+pub(crate) fn next_data(fd: BorrowedFd<'_>, from: usize, end: usize) -> Option<(usize, usize)> {
+    if from >= end {
+        return None;
+    }
+    // SAFETY: lseek has no memory effects.
+    let d = unsafe { libc::lseek(fd.as_raw_fd(), from as libc::off_t, libc::SEEK_DATA) };
+    if d < 0 || d as usize >= end {
+        return None; // ENXIO: only a hole follows
+    }
+    // SAFETY: as above.
+    let h = unsafe { libc::lseek(fd.as_raw_fd(), d, libc::SEEK_HOLE) };
+    let h = if h < 0 { end } else { (h as usize).min(end) };
+    Some((d as usize, h))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -874,7 +969,10 @@ impl Failure {
                 op: "in-place rollback",
                 reason,
             },
-            Failure::Threads(threads) => Error::MultiThreaded { threads },
+            Failure::Threads(threads) => Error::MultiThreaded {
+                op: "in-place rollback",
+                threads,
+            },
             Failure::Maps(MapsError::TooMany) => Error::Unsupported {
                 op: "in-place snapshot",
                 reason: "the process has more mappings than the snapshot's buffers hold (4096)",
@@ -916,6 +1014,8 @@ struct Body {
     maps: RawFd,
     /// /proc/self/task (kept open: see [`process::count_threads_in`]).
     task: RawFd,
+    /// /proc/self/status (for `VmPin`).
+    status: RawFd,
     /// The memfd holding the pristine copy.
     pristine_fd: RawFd,
     /// Its MAP_SHARED mapping.
@@ -963,6 +1063,15 @@ struct Body {
     /// unchanged without parsing it — parsing cost about as much as the kernel's formatting.
     known_maps: [u8; MAPS_BUF_LEN],
     known_maps_len: usize,
+    /// Whether `current` (as last parsed) holds a mapping through which memory may be pinned
+    /// (an io_uring's rings): then rollback checks `VmPin` first.
+    watch_pins: bool,
+    /// The same for the known listing.
+    known_watch_pins: bool,
+    /// Per mapping of `current`, from the last [`check_registration`]: false when it lies in a
+    /// registered range but is no longer registered memory of this snapshot (replaced at the
+    /// same address, moved away and back, or unmapped under the write log).
+    current_ok: [bool; MAX_VMAS],
     /// Pages written in logged ranges, filled by the handler task.
     log: WriteLog,
     /// The handler task's stack.
@@ -1022,6 +1131,7 @@ impl Body {
         let own = self.own();
         let text = self.maps_buf.get(..self.maps_len).unwrap_or(&[]);
         self.n_current = parse_maps(text, &own, &mut self.current).map_err(Failure::Maps)?;
+        self.watch_pins = self.current().iter().any(|v| v.kind == KIND_IO_RING);
         Ok(())
     }
 
@@ -1038,6 +1148,7 @@ impl Body {
             (Some(dst), Some(src)) => {
                 dst.copy_from_slice(src);
                 self.known_maps_len = n;
+                self.known_watch_pins = self.watch_pins;
             }
             _ => self.known_maps_len = 0,
         }
@@ -1061,6 +1172,27 @@ impl Body {
     unsafe fn restore(&self, off: usize, to: usize, len: usize) {
         // SAFETY: the caller's contract, with `self.pristine` the copy.
         unsafe { copy_back(self.pristine, off, to, len) }
+    }
+
+    /// Like [`Body::restore`], but copies only the runs of the pristine copy that hold data
+    /// (pages populated at take): the rest of `[to, to + len)` must read zero already (fresh
+    /// or dropped anonymous memory). Costs what was populated, not the length. Returns the
+    /// pages copied.
+    ///
+    /// # Safety
+    /// As [`Body::restore`].
+    unsafe fn restore_populated(&self, off: usize, to: usize, len: usize) -> usize {
+        // SAFETY: open for the body's lifetime.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.pristine_fd) };
+        let mut at = off;
+        let mut pages = 0;
+        while let Some((d, h)) = next_data(fd, at, off + len) {
+            // SAFETY: the caller's contract; [d, h) lies inside [off, off + len).
+            unsafe { self.restore(d, to + (d - off), h - d) };
+            pages += (h - d) / PAGE;
+            at = h;
+        }
+        pages
     }
 }
 
@@ -1248,6 +1380,7 @@ impl SnapshotRef {
         let pagemap = open_pagemap()?;
         let maps = open_maps()?;
         let task = process::open_task_dir().map_err(|e| Error::errno("open /proc/self/task", e))?;
+        let status = open_status()?;
         let log_min = log_min_bytes();
         let arena = Arena::new()?;
         // Declared after the arena so that, on an error, the handler task (whose stack is in the
@@ -1263,6 +1396,13 @@ impl SnapshotRef {
             b.arena_len = arena.len;
             b.stack_top = arena.stack_top();
             b.maps = maps.as_raw_fd();
+            // Pinned pages are written by the kernel behind write-protect's back: refused
+            // rather than restored wrong (rollback checks again while a ring is mapped).
+            match pinned_kib(status.as_fd(), &mut b.maps_buf) {
+                Ok(0) => {}
+                Ok(_) => return Err(Failure::Layout(PINNED).to_error()),
+                Err(e) => return Err(Error::errno("read /proc/self/status (VmPin)", e)),
+            }
             b.read_current().map_err(Failure::to_error)?;
             let mut total = 0usize;
             let mut n = 0usize;
@@ -1341,6 +1481,7 @@ impl SnapshotRef {
             b.pagemap = pagemap.into_raw_fd();
             b.maps = maps.into_raw_fd();
             b.task = task.into_raw_fd();
+            b.status = status.into_raw_fd();
             b.pristine_fd = pristine.fd.as_raw_fd();
             if let Some((lu, handler)) = log.take() {
                 b.log_uffd = lu.fd.into_raw_fd();
@@ -1463,6 +1604,7 @@ impl SnapshotRef {
             drop(OwnedFd::from_raw_fd(b.pagemap));
             drop(OwnedFd::from_raw_fd(b.maps));
             drop(OwnedFd::from_raw_fd(b.task));
+            drop(OwnedFd::from_raw_fd(b.status));
             drop(OwnedFd::from_raw_fd(b.pristine_fd));
             libc::munmap(b.pristine.cast(), b.pristine_len);
         }
@@ -1494,6 +1636,23 @@ extern "C" fn take_on_stack(arg: *mut core::ffi::c_void) -> u64 {
 }
 
 fn take_copy(b: &mut Body) -> std::result::Result<(), Failure> {
+    // File-backed private pages that are still the file's become private copies (same bytes):
+    // from here on a page of such a range that is the file's again was dropped (FILE_AGAIN).
+    for r in b.ranges() {
+        if r.registered && !r.vma.anonymous() {
+            for at in (r.vma.start..r.vma.end).step_by(PAGE) {
+                let p = at as *mut u8;
+                // SAFETY: a byte of a private writable mapping listed in maps, rewritten with
+                // its own value (volatile: the write must happen, it makes the private copy).
+                unsafe { std::ptr::write_volatile(p, std::ptr::read_volatile(p)) };
+            }
+        }
+    }
+    // Swapped-out pages are copied before write-protect: afterwards the markers on unpopulated
+    // pages (WP_UNPOPULATED) fall in the same "swapped" category, and copying those would cost
+    // the mapped size rather than the populated one. Nothing writes tracked memory between this
+    // copy and the protect (one thread, on the restore stack).
+    copy_populated(b, PAGE_IS_SWAPPED)?;
     for r in b.ranges() {
         if r.registered {
             write_protect(b.uffd_of(r), r.vma.start, r.vma.len()).map_err(|errno| Failure::Os {
@@ -1502,50 +1661,69 @@ fn take_copy(b: &mut Body) -> std::result::Result<(), Failure> {
             })?;
         }
     }
-    let populated = ScanQuery {
+    for r in b.ranges() {
+        if !(r.registered && r.vma.anonymous()) {
+            // SAFETY: a private readable mapping listed in maps, and its place in the pristine
+            // copy (sized to the sum of the ranges).
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    r.vma.start as *const u8,
+                    b.pristine.add(r.pristine_off),
+                    r.vma.len(),
+                )
+            };
+        }
+    }
+    copy_populated(b, PAGE_IS_PRESENT)
+}
+
+/// Copies the pages of registered anonymous ranges that have `category` into the pristine copy.
+/// Unpopulated anonymous pages read as zero, which the sparse memfd holds already; skipping
+/// them keeps take from populating reserved-but-unused memory. (File-backed pages are copied
+/// whole: an unpopulated one reads as the file, not zero.)
+fn copy_populated(b: &mut Body, category: u64) -> std::result::Result<(), Failure> {
+    let q = ScanQuery {
         flags: 0,
-        category_mask: 0,
-        category_anyof_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-        return_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+        category_mask: category,
+        category_anyof_mask: 0,
+        category_inverted: 0,
+        return_mask: category,
     };
     let pristine = b.pristine;
-    let pagemap = b.pagemap;
+    // SAFETY: the fd is open for the body's lifetime.
+    let pm = unsafe { BorrowedFd::borrow_raw(b.pagemap) };
     for i in 0..b.n_ranges {
         let Some(&r) = b.ranges.get(i) else { break };
-        let copy = |start: usize, end: usize| {
-            let off = r.pristine_off + (start - r.vma.start);
-            // SAFETY: [start, end) is inside a private readable mapping listed in maps, and
-            // inside the pristine copy at `off` (sized to the sum of the ranges).
-            unsafe {
-                std::ptr::copy_nonoverlapping(start as *const u8, pristine.add(off), end - start)
-            };
-        };
-        if r.registered && r.vma.anonymous() {
-            // Unpopulated anonymous pages read as zero, which the sparse memfd holds already;
-            // skipping them keeps take from populating reserved-but-unused memory. File-backed
-            // pages are copied whole: an unpopulated one reads as the file, not zero.
-            // SAFETY: the fd is open for the body's lifetime.
-            let pm = unsafe { BorrowedFd::borrow_raw(pagemap) };
-            scan_all(
-                pm,
-                r.vma.start,
-                r.vma.end,
-                &populated,
-                &mut b.regions,
-                |batch| {
-                    for reg in batch {
-                        copy(reg.start as usize, reg.end as usize);
-                    }
-                    Ok(())
-                },
-                |errno| Failure::Os {
-                    op: "PAGEMAP_SCAN (in-place snapshot)",
-                    errno,
-                },
-            )?;
-        } else {
-            copy(r.vma.start, r.vma.end);
+        if !(r.registered && r.vma.anonymous()) {
+            continue;
         }
+        scan_all(
+            pm,
+            r.vma.start,
+            r.vma.end,
+            &q,
+            &mut b.regions,
+            |batch| {
+                for reg in batch {
+                    let (start, end) = (reg.start as usize, reg.end as usize);
+                    let off = r.pristine_off + (start - r.vma.start);
+                    // SAFETY: [start, end) is inside a private readable mapping listed in
+                    // maps, and inside the pristine copy at `off`.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            start as *const u8,
+                            pristine.add(off),
+                            end - start,
+                        )
+                    };
+                }
+                Ok(())
+            },
+            |errno| Failure::Os {
+                op: "PAGEMAP_SCAN (in-place snapshot)",
+                errno,
+            },
+        )?;
     }
     Ok(())
 }
@@ -1584,7 +1762,7 @@ fn rollback_inner(b: &mut Body) -> std::result::Result<std::convert::Infallible,
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut b.caller_mask);
     }
-    let checked = check_layout(b);
+    let checked = check_layout(b).and_then(|slow| check_pins(b).map(|()| slow));
     let slow = match checked {
         Ok(slow) => slow,
         Err(f) => {
@@ -1600,6 +1778,7 @@ fn rollback_inner(b: &mut Body) -> std::result::Result<std::convert::Infallible,
     if slow {
         pages += fix_layout(b);
     }
+    restore_file_again(b);
     pages += restore_written(b);
     pages += restore_logged(b, slow);
     b.last_restored_pages = pages;
@@ -1611,26 +1790,150 @@ fn rollback_inner(b: &mut Body) -> std::result::Result<std::convert::Infallible,
     }
 }
 
+/// Why rollback refuses while memory is pinned.
+const PINNED: &str = "the process has pinned memory (VmPin in /proc/self/status: io_uring \
+                      registered buffers or the like); the kernel writes pinned pages without \
+                      write-protect faults, so in-place rollback cannot see those writes \
+                      (unregister the buffers before rollback, or use Strategy::Fork)";
+
+/// Refuses while memory is pinned, when a mapping through which it can be (an io_uring's
+/// rings) is in the layout: then one read of /proc/self/status (~20 µs) per rollback.
+fn check_pins(b: &mut Body) -> std::result::Result<(), Failure> {
+    if !b.watch_pins {
+        return Ok(());
+    }
+    // SAFETY: open for the body's lifetime; a copy of the raw fd beside the buffer.
+    let status = unsafe { BorrowedFd::borrow_raw(b.status) };
+    b.maps_len = 0; // the buffer holds the status text now
+    match pinned_kib(status, &mut b.maps_buf) {
+        Ok(0) => Ok(()),
+        Ok(_) => Err(Failure::Layout(PINNED)),
+        Err(errno) => Err(Failure::Os {
+            op: "read /proc/self/status (VmPin)",
+            errno,
+        }),
+    }
+}
+
 /// Reads the layout and decides: Ok(false) unchanged, Ok(true) changed but repairable.
+///
+/// "Unchanged" needs the same listing (or the same mappings in it), the same break, no event
+/// from the write log, and every async-tracked span still registered: a mapping replaced by
+/// one of the same shape, or moved away and back, has the same line but is not tracked.
 fn check_layout(b: &mut Body) -> std::result::Result<bool, Failure> {
+    if b.log_pid != 0 && !b.log.settle() {
+        return Err(Failure::Os {
+            op: "in-place rollback (the write log's handler task does not answer)",
+            errno: libc::ETIMEDOUT,
+        });
+    }
+    let events = b.log_pid != 0 && b.log.events() != (0, false);
     b.read_maps_text()?;
     let same_brk = current_brk() == b.brk;
     if same_brk && b.text_is_known() {
-        return Ok(false);
+        b.watch_pins = b.known_watch_pins;
+        if !events && async_spans_registered(b)? {
+            return Ok(false);
+        }
     }
     b.parse_current()?;
-    if same_brk && policy::layout_unchanged(b.expected(), b.current()) {
+    if same_brk
+        && !events
+        && policy::layout_unchanged(b.expected(), b.current())
+        && async_spans_registered(b)?
+    {
         // The same layout in other words (a grown stack): next time, these bytes are known.
         b.remember_text();
         return Ok(false);
     }
-    policy::check_repairable(b.expected(), b.current(), b.ranges()).map_err(Failure::Layout)?;
+    check_registration(b)?;
+    let ok = b.current_ok.get(..b.n_current).unwrap_or(&[]);
+    policy::check_repairable(b.expected(), b.current(), b.ranges(), ok).map_err(Failure::Layout)?;
     Ok(true)
 }
 
-/// Puts the layout back: the break, then unmaps what is new or changed, then re-creates the
-/// missing parts of anonymous ranges from the pristine copy and tracks them again. Returns the
-/// pages it copied.
+/// Whether every span of adjacent async-tracked ranges is still registered memory: one
+/// PAGEMAP_SCAN per span that walks no page table ([`STILL_REGISTERED`]).
+fn async_spans_registered(b: &Body) -> std::result::Result<bool, Failure> {
+    // SAFETY: open for the body's lifetime.
+    let pagemap = unsafe { BorrowedFd::borrow_raw(b.pagemap) };
+    let mut i = 0;
+    while let Some(first) = b.ranges().get(i) {
+        let mut end = first.vma.end;
+        let mut j = i + 1;
+        if first.registered && !first.logged {
+            while let Some(next) = b
+                .ranges()
+                .get(j)
+                .filter(|n| n.registered && !n.logged && n.vma.start == end)
+            {
+                end = next.vma.end;
+                j += 1;
+            }
+            match scan_once(pagemap, first.vma.start, end, &STILL_REGISTERED, &mut []) {
+                Ok(_) => {}
+                Err(libc::EPERM) => return Ok(false),
+                Err(errno) => {
+                    return Err(Failure::Os {
+                        op: "PAGEMAP_SCAN (rollback, registration check)",
+                        errno,
+                    })
+                }
+            }
+        }
+        i = j;
+    }
+    Ok(true)
+}
+
+/// Fills `current_ok`: for each mapping of `current` that lies in a registered range, whether
+/// it is still that range's tracked memory. Async ranges ask the kernel (one scan of the mapping
+/// that walks no page table); logged ones are lost where the write log saw them unmapped
+/// (every logged one when its events overflowed). Mappings outside ranges are ok.
+fn check_registration(b: &mut Body) -> std::result::Result<(), Failure> {
+    // SAFETY: open for the body's lifetime.
+    let pagemap = unsafe { BorrowedFd::borrow_raw(b.pagemap) };
+    let (n_events, events_lost) = if b.log_pid != 0 {
+        b.log.events()
+    } else {
+        (0, false)
+    };
+    for i in 0..b.n_current {
+        let Some(&v) = b.current.get(i) else { break };
+        let r = policy::range_holding(b.ranges(), &v);
+        let ok = match r {
+            Some(r) if r.registered && !r.logged => {
+                match scan_once(pagemap, v.start, v.end, &STILL_REGISTERED, &mut []) {
+                    Ok(_) => true,
+                    Err(libc::EPERM) => false,
+                    Err(errno) => {
+                        return Err(Failure::Os {
+                            op: "PAGEMAP_SCAN (rollback, registration check)",
+                            errno,
+                        })
+                    }
+                }
+            }
+            Some(r) if r.logged => {
+                !events_lost
+                    && (0..n_events).all(|k| {
+                        let e = b.log.event(k);
+                        e.kind != wp_log::EVENT_UNMAPPED || !v.overlaps(e.start, e.end)
+                    })
+            }
+            _ => true,
+        };
+        if let Some(slot) = b.current_ok.get_mut(i) {
+            *slot = ok;
+        }
+    }
+    Ok(())
+}
+
+/// Puts the layout back: the break, then unmaps what is new or replaced and puts back the
+/// protection of pieces re-protected, then re-creates the missing parts of anonymous ranges
+/// from the pristine copy (only what was populated at take) and tracks them again, then repairs
+/// the pages the write log saw dropped. Returns the pages it copied.
 ///
 /// `current` holds the layout `check_layout` just parsed; /proc/self/maps is read again only
 /// after a step that changed the layout.
@@ -1642,21 +1945,36 @@ fn fix_layout(b: &mut Body) -> usize {
             die("brk (restore the program break)", libc::ENOMEM);
         }
         reread_or_die(b);
+        if let Err(f) = check_registration(b) {
+            die_failure(f);
+        }
     }
-    let mut unmapped = false;
+    let mut changed = false;
     for i in 0..b.n_current {
         let Some(&v) = b.current.get(i) else { break };
-        if v.shared || v.kind == KIND_SPECIAL || policy::kept(&v, b.expected()) {
-            continue;
+        let ok = b.current_ok.get(i).copied().unwrap_or(false);
+        match policy::piece_action(&v, ok, b.expected(), b.ranges()) {
+            policy::Piece::Keep => {}
+            policy::Piece::Reprotect(prot) => {
+                // SAFETY: a piece of a tracked range whose protection the program changed;
+                // its pages are its own (still registered), only the protection goes back.
+                if unsafe { libc::mprotect(v.start as *mut _, v.len(), prot as libc::c_int) } != 0 {
+                    die("mprotect (put back a tracked range's protection)", errno());
+                }
+                changed = true;
+            }
+            policy::Piece::Unmap => {
+                // SAFETY: a private mapping made or replaced since take: after rollback
+                // nothing in memory refers to it (policy checked it holds no memory that
+                // cannot be re-created).
+                if unsafe { libc::munmap(v.start as *mut _, v.len()) } != 0 {
+                    die("munmap (mapping made since the snapshot)", errno());
+                }
+                changed = true;
+            }
         }
-        // SAFETY: a private mapping made or changed since take: after rollback nothing in
-        // memory refers to it (policy checked it holds no memory that cannot be re-created).
-        if unsafe { libc::munmap(v.start as *mut _, v.len()) } != 0 {
-            die("munmap (mapping made since the snapshot)", errno());
-        }
-        unmapped = true;
     }
-    if unmapped {
+    if changed {
         reread_or_die(b);
     }
     let mut pages = 0;
@@ -1683,6 +2001,7 @@ fn fix_layout(b: &mut Body) -> usize {
             at = hole_end;
         }
     }
+    pages += repair_dropped_logged(b);
     if recreated {
         reread_or_die(b);
     }
@@ -1697,8 +2016,8 @@ fn reread_or_die(b: &mut Body) {
     }
 }
 
-/// Maps `[start, end)` of anonymous range `r` again, fills it from the pristine copy and
-/// registers and protects it. Returns the pages copied.
+/// Maps `[start, end)` of anonymous range `r` again, fills it with what was populated of it at
+/// take, and registers and protects it. Returns the pages copied.
 fn recreate(b: &Body, r: &Range, start: usize, end: usize) -> usize {
     if !r.vma.anonymous() {
         die("re-create a file-backed mapping", libc::EINVAL);
@@ -1723,8 +2042,9 @@ fn recreate(b: &Body, r: &Range, start: usize, end: usize) -> usize {
     if !writable {
         die("re-create a read-only range", libc::EINVAL);
     }
-    // SAFETY: the hole was just mapped read-write by us; off + len lies in the range's copy.
-    unsafe { b.restore(r.pristine_off + (start - r.vma.start), start, len) };
+    // SAFETY: the hole was just mapped read-write by us (zero); off + len lies in the range's
+    // copy.
+    let pages = unsafe { b.restore_populated(r.pristine_off + (start - r.vma.start), start, len) };
     if r.registered {
         if let Err(e) = register_wp(b.uffd_of(r), start, len) {
             die("UFFDIO_REGISTER (re-created range)", e);
@@ -1733,7 +2053,87 @@ fn recreate(b: &Body, r: &Range, start: usize, end: usize) -> usize {
             die("UFFDIO_WRITEPROTECT (re-created range)", e);
         }
     }
-    len / PAGE
+    pages
+}
+
+/// Repairs the parts of logged ranges that the write log saw dropped (madvise DONTNEED/FREE,
+/// which leave anonymous pages zero and unprotected, without a fault): drops them for sure,
+/// copies back what was populated at take and protects them again. Runs after the layout was
+/// put back; parts unmapped since were re-created whole already. Returns the pages copied.
+fn repair_dropped_logged(b: &mut Body) -> usize {
+    if b.log_pid == 0 {
+        return 0;
+    }
+    let (n, lost) = b.log.events();
+    let mut pages = 0;
+    for i in 0..b.n_ranges {
+        let Some(&r) = b.ranges.get(i) else { break };
+        if !r.logged {
+            continue;
+        }
+        let mut repair = |s: usize, e: usize| {
+            let (s, e) = (s.max(r.vma.start), e.min(r.vma.end));
+            if s >= e {
+                return;
+            }
+            // SAFETY: part of a logged range, registered memory of this snapshot (the layout
+            // was put back); dropping it before the copy makes every page of it read zero.
+            if unsafe { libc::madvise(s as *mut _, e - s, libc::MADV_DONTNEED) } != 0 {
+                die("madvise (drop a dropped logged range for sure)", errno());
+            }
+            // SAFETY: as above; the range's copy is at the same distance from its start.
+            pages += unsafe { b.restore_populated(r.pristine_off + (s - r.vma.start), s, e - s) };
+            if let Err(err) = write_protect(b.uffd_of(&r), s, e - s) {
+                die("UFFDIO_WRITEPROTECT (rollback, dropped logged pages)", err);
+            }
+        };
+        if lost {
+            repair(r.vma.start, r.vma.end);
+            continue;
+        }
+        for k in 0..n {
+            let ev = b.log.event(k);
+            if ev.kind == wp_log::EVENT_REMOVED {
+                repair(ev.start, ev.end);
+            }
+        }
+    }
+    pages
+}
+
+/// Async-tracked file-backed ranges: pages that are the file's again (MADV_DONTNEED on `.data`
+/// or a MAP_PRIVATE file page: write-protect keeps calling them "not written") are copied back
+/// from the pristine copy. The copy makes them written, so [`restore_written`] protects them
+/// again (and counts them).
+fn restore_file_again(b: &mut Body) {
+    // SAFETY: open for the body's lifetime.
+    let pagemap = unsafe { BorrowedFd::borrow_raw(b.pagemap) };
+    let pristine = b.pristine;
+    for i in 0..b.n_ranges {
+        let Some(&r) = b.ranges.get(i) else { break };
+        if !r.registered || r.logged || r.vma.anonymous() {
+            continue;
+        }
+        let res = scan_all(
+            pagemap,
+            r.vma.start,
+            r.vma.end,
+            &FILE_AGAIN,
+            &mut b.regions,
+            |batch| {
+                for reg in batch {
+                    let (s, e) = (reg.start as usize, reg.end as usize);
+                    // SAFETY: pages of a tracked range (layout checked), rewritten from its copy.
+                    unsafe { copy_back(pristine, r.pristine_off + (s - r.vma.start), s, e - s) };
+                }
+                Ok(())
+            },
+            |e| ("PAGEMAP_SCAN (rollback, dropped file pages)", e),
+        );
+        if let Err((op, e)) = res {
+            die(op, e);
+        }
+    }
 }
 
 /// Restores the pages written since the snapshot: per span of adjacent registered ranges, scan
@@ -1879,6 +2279,14 @@ fn restore_logged(b: &mut Body, slow: bool) -> usize {
         }
         pages
     };
+    // Our own munmap/madvise of logged memory above raised events too: let the task record
+    // them before they are cleared with the rest.
+    if !b.log.settle() {
+        die(
+            "in-place rollback (the write log's handler task does not answer)",
+            libc::ETIMEDOUT,
+        );
+    }
     b.log.clear();
     adapt_logging(b);
     pages

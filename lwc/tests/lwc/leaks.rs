@@ -1,8 +1,9 @@
 //! Nothing leaks: no zombie, slot, descriptor or mapping after many create/discard cycles, and
 //! no lwC outlives its group's root, whether the root returns, panics or is killed; each of the
-//! two guards (the supervisor's kill at the group's end, the guardian) is checked on its own.
+//! two guards (the supervisor's kill at the group's end, the guardian's when the supervisor
+//! dies) is checked on its own.
 
-use crate::common::{alive, children_of, start};
+use crate::common::{alive, children_of, parent_of, start};
 use lwc::{Args, Created, Options, Spec};
 use std::time::{Duration, Instant};
 
@@ -14,8 +15,8 @@ pub fn tests() -> Vec<(&'static str, fn())> {
         ),
         ("leaks::no_lwc_outlives_a_returning_root", root_returns),
         (
-            "leaks::no_lwc_outlives_a_returning_root_without_the_guardian",
-            root_returns_guardian_gone,
+            "leaks::no_lwc_outlives_a_group_whose_guardian_is_killed",
+            guardian_killed,
         ),
         ("leaks::no_lwc_outlives_a_panicking_root", root_panics),
         ("leaks::no_lwc_outlives_a_killed_root", root_killed),
@@ -185,25 +186,23 @@ fn root_returns() {
     assert_exited(outlive_check(nothing, || std::process::exit(0)), 0);
 }
 
-/// Kills the group's guardian (the supervisor's child that is not the first lwC) and waits for
-/// it to be gone.
-fn kill_guardian(supervisor: i32, lwcs: &[i32]) {
-    let first = lwcs[3];
-    let others: Vec<i32> = children_of(supervisor)
-        .into_iter()
-        .map(|(pid, _)| pid)
-        .filter(|&p| p != first)
-        .collect();
-    assert_eq!(others.len(), 1, "the supervisor's children: {others:?}");
-    // SAFETY: kill of the group's guardian, a process of this test.
-    unsafe { libc::kill(others[0], libc::SIGKILL) };
-    wait_gone(&others, "the guardian survived SIGKILL");
-}
-
-/// The supervisor's kill at the group's end, on its own: with the guardian gone, nothing else
-/// kills the lwCs. Guards against a supervisor that exits without killing them.
-fn root_returns_guardian_gone() {
-    assert_exited(outlive_check(kill_guardian, || std::process::exit(0)), 0);
+/// The supervisor's kill on its own: the guardian (the root's original pid) is killed, and the
+/// supervisor must end the group (it would otherwise go on unguarded). Guards against a
+/// supervisor that ignores its guardian's death or exits without killing the lwCs.
+fn guardian_killed() {
+    let status = outlive_check(
+        // SAFETY: kill of our own child (the group's guardian, the root's original pid).
+        |root, _| unsafe {
+            libc::kill(root, libc::SIGKILL);
+        },
+        || loop {
+            std::thread::sleep(Duration::from_secs(1));
+        },
+    );
+    assert!(
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL,
+        "the killed root's status {status:#x}"
+    );
 }
 
 fn root_panics() {
@@ -217,13 +216,16 @@ fn root_panics() {
     assert_exited(status, 101);
 }
 
-/// The guardian on its own: the supervisor is killed, so only the guardian (and the first
-/// lwC's parent-death signal) can end the lwCs. Guards against a guardian that does not kill.
+/// The guardian on its own: the supervisor (the first lwC's parent) is killed, so only the
+/// guardian (and the first lwC's parent-death signal) can end the lwCs; the root (the
+/// guardian) then ends as the supervisor did. Guards against a guardian that does not kill.
 fn root_killed() {
     let status = outlive_check(
-        // SAFETY: kill of our own child (the group's supervisor, the root's original pid).
-        |pid, _| unsafe {
-            libc::kill(pid, libc::SIGKILL);
+        |_, lwcs| {
+            let supervisor = parent_of(lwcs[3]);
+            assert!(supervisor > 1, "the first lwC's parent");
+            // SAFETY: kill of the group's supervisor, a process of this test.
+            unsafe { libc::kill(supervisor, libc::SIGKILL) };
         },
         || loop {
             std::thread::sleep(Duration::from_secs(1));
