@@ -28,7 +28,7 @@ pub enum Command {
     Compare(CompareArgs),
     /// Draw the figures, the HTML page and the Markdown summary of one or more result files.
     Report(ReportArgs),
-    /// Measure one run of one point (used by `run`; prints RunSamples JSON).
+    /// Measure one run of one point (used by `run`; prints its Outcome as one line of JSON).
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
 }

@@ -1,15 +1,12 @@
 //! `lwcbench compare BASE CURRENT`: per point the change of the median and a verdict, as
 //! Markdown on stdout (for CI job summaries), or CURRENT in Bencher Metric Format; exit
-//! [`EXIT_REGRESSION`] when a point regressed or now fails. Results from different machine
-//! fingerprints are refused unless `--force`.
+//! [`exit::REGRESSION`] when a point regressed or now fails. Results from different machine
+//! fingerprints are refused unless `--force`. Result files of schema v1 are read too.
 
 use crate::cli::{CompareArgs, CompareFormat};
 use anyhow::{bail, Result};
-use report::Exporter as _;
+use model::exit;
 use std::process::ExitCode;
-
-/// Exit code when a regression was found.
-pub const EXIT_REGRESSION: u8 = 4;
 
 /// Compares two result files.
 pub fn main(args: &CompareArgs) -> Result<ExitCode> {
@@ -41,7 +38,7 @@ pub fn main(args: &CompareArgs) -> Result<ExitCode> {
     }
     Ok(if cmp.has_regression() {
         eprintln!("lwcbench compare: regression found");
-        ExitCode::from(EXIT_REGRESSION)
+        ExitCode::from(exit::REGRESSION)
     } else {
         ExitCode::SUCCESS
     })

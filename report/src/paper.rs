@@ -8,7 +8,8 @@
 //! paper's and when it counts as reproduced. The judging itself is in [`crate::verdict`]; taking
 //! our numbers out of a result document is in [`crate::evidence`].
 
-use crate::document::{Param, Point};
+use crate::document::Point;
+use model::{MetricResult, Param};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -232,6 +233,9 @@ pub struct Selector {
     /// Parameters a point must have (a subset of its params); empty matches every point.
     #[serde(default)]
     pub params: BTreeMap<String, Param>,
+    /// The metric of the point it reads; `None`: the point's headline metric.
+    #[serde(default)]
+    pub metric: Option<String>,
     /// Which of our numbers stands for the paper's.
     pub statistic: Statistic,
     /// For the fit statistics: the parameter on the x axis (`pages_written`).
@@ -316,12 +320,16 @@ impl PaperReference {
         )
     }
 
-    /// The claim whose absolute number is our `point`'s median (for a `paper` column beside a
-    /// point), if any.
-    pub fn claim_for_point(&self, point: &Point) -> Option<&Claim> {
+    /// The claim whose absolute number is `metric` of our `point` (for a `paper` column beside
+    /// a point), if any.
+    pub fn claim_for(&self, point: &Point, metric: &MetricResult) -> Option<&Claim> {
         self.claims.iter().find(|c| match &c.judge {
             Some(Rule::Absolute { of, .. }) => {
-                matches!(of.statistic, Statistic::P50 | Statistic::Mean) && of.matches(point)
+                matches!(of.statistic, Statistic::P50 | Statistic::Mean)
+                    && of.matches(point)
+                    && of
+                        .metric_of(point)
+                        .is_some_and(|m| m.spec.name == metric.spec.name)
             }
             _ => false,
         })
@@ -365,11 +373,19 @@ impl Claim {
 impl Selector {
     /// True when `point` is of this experiment and backend and has every required parameter.
     pub fn matches(&self, point: &Point) -> bool {
-        point.experiment == self.experiment
-            && point.backend == self.backend
+        point.id.experiment == self.experiment
+            && point.id.backend == self.backend
             && self
                 .params
                 .iter()
-                .all(|(k, v)| point.params.get(k) == Some(v))
+                .all(|(k, v)| point.id.params.get(k) == Some(v))
+    }
+
+    /// The metric of `point` this selector reads: the named one, or the headline.
+    pub fn metric_of<'a>(&self, point: &'a Point) -> Option<&'a MetricResult> {
+        match &self.metric {
+            Some(name) => point.metric(name),
+            None => point.headline(),
+        }
     }
 }

@@ -4,7 +4,8 @@ use crate::common::{point, sample};
 use report::evidence::{judge_all, ours};
 use report::paper::Status;
 use report::verdict::Ours;
-use report::{Judgement, PaperReference, Param, Verdict};
+use model::Param;
+use report::{Judgement, PaperReference, Verdict};
 
 const BUILT: &[&str] = &["switch", "create"];
 

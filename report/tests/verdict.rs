@@ -9,6 +9,7 @@ fn sel(backend: &str) -> Selector {
         experiment: "switch".to_owned(),
         backend: backend.to_owned(),
         params: Default::default(),
+        metric: None,
         statistic: Statistic::P50,
         x_param: None,
         extreme: None,

@@ -4,19 +4,17 @@
 //! median, so the backends' relative order reads top to bottom, with each median's ratio to the
 //! group's fastest and the paper's number where one matches. Failed points stay in the table with
 //! their reason. A last table judges every claim of the paper (built experiments or not): our number
-//! beside the paper's, a verdict and its reason.
-//! Columns are padded so that the table also reads well as plain text.
+//! beside the paper's, a verdict and its reason. Columns are padded so that the table also reads
+//! well as plain text.
 
 use super::table::{Align, Table};
-use super::{ExportError, Exporter};
-use crate::document::{
-    params_display, ExperimentStatus, Param, Point, PointStatus, ResultDocument,
-};
+use super::{ExportError, Exporter, Output};
+use crate::document::{ExperimentStatus, Point, PointStatus, ResultDocument};
 use crate::evidence::judge_all;
 use crate::paper::PaperReference;
-use crate::units::{human, sig3};
-use crate::verdict::show;
-use crate::verdict::Judgement;
+use crate::verdict::{show, Judgement};
+use model::unit::{human, sig3};
+use model::{params_display, MetricResult, Params};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -67,11 +65,17 @@ impl Exporter for MarkdownExporter {
         "markdown"
     }
 
-    fn extension(&self) -> &'static str {
-        "md"
+    fn export(&self, doc: &ResultDocument, stem: &str) -> Result<Vec<Output>, ExportError> {
+        Ok(vec![Output::file(format!("{stem}.md"), self.render(doc))])
     }
+}
 
-    fn render(&self, doc: &ResultDocument) -> Result<String, ExportError> {
+/// A point's metric: the row of one table.
+type Row<'a> = (&'a Point, &'a MetricResult);
+
+impl MarkdownExporter {
+    /// The summary as Markdown text.
+    pub fn render(&self, doc: &ResultDocument) -> String {
         let mut out = String::new();
         header(doc, &mut out);
         figures(&self.figures, &mut out);
@@ -101,7 +105,7 @@ impl Exporter for MarkdownExporter {
         if let Some(paper) = &self.paper {
             paper_table(paper, doc, &self.built, &mut out);
         }
-        Ok(out)
+        out
     }
 }
 
@@ -152,14 +156,14 @@ fn figures(links: &[FigureLink], out: &mut String) {
     out.pop();
 }
 
-/// One table of an experiment: its points of one unit.
+/// One table of an experiment: its points' values of one metric.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnitSection {
-    /// What one sample is: one line, or one per metric with its backends.
+    /// What one sample is: one line, or one per description with its backends.
     pub samples: Vec<String>,
     /// The points.
     pub table: Table,
-    /// A line per point that failed or had failed runs, with the reason.
+    /// A line per point that failed, is unavailable or had failed runs, with the reason.
     pub failures: Vec<String>,
 }
 
@@ -189,27 +193,29 @@ impl MarkdownExporter {
         out
     }
 
-    /// The tables of an experiment's points, one per unit; inside each, rows grouped by params
-    /// so that inside a group only the backend differs, and sorted by median.
+    /// The tables of an experiment's points, one per metric (name and unit); inside each, rows
+    /// grouped by params so that inside a group only the backend differs, and sorted by median.
     pub fn unit_sections(&self, points: &[Point]) -> Vec<UnitSection> {
         // Keyed by the params themselves, so that numbers sort as numbers.
-        let mut by_unit: BTreeMap<String, BTreeMap<&BTreeMap<String, Param>, Vec<&Point>>> =
+        let mut by_metric: BTreeMap<(String, String), BTreeMap<&Params, Vec<Row<'_>>>> =
             BTreeMap::new();
         for p in points {
-            by_unit
-                .entry(p.unit.clone())
-                .or_default()
-                .entry(&p.params)
-                .or_default()
-                .push(p);
+            for m in &p.metrics {
+                by_metric
+                    .entry((m.spec.unit.symbol(), m.spec.name.clone()))
+                    .or_default()
+                    .entry(&p.id.params)
+                    .or_default()
+                    .push((p, m));
+            }
         }
         let mut out = Vec::new();
-        for groups in by_unit.values() {
+        for groups in by_metric.values() {
             let mut metrics: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-            for p in groups.values().flatten() {
-                let backends = metrics.entry(p.metric.as_str()).or_default();
-                if !backends.contains(&p.backend.as_str()) {
-                    backends.push(p.backend.as_str());
+            for (p, m) in groups.values().flatten() {
+                let backends = metrics.entry(m.spec.what.as_str()).or_default();
+                if !backends.contains(&p.id.backend.as_str()) {
+                    backends.push(p.id.backend.as_str());
                 }
             }
             let samples = if metrics.len() == 1 {
@@ -236,18 +242,21 @@ impl MarkdownExporter {
                 let params = params_display(params);
                 let mut group = group.clone();
                 group.sort_by(|a, b| order_key(a).total_cmp(&order_key(b)));
-                let fastest = group.iter().filter_map(|p| p.p50).reduce(f64::min);
-                for p in group {
-                    table.rows.push(self.row(p, &params, fastest));
+                let fastest = group
+                    .iter()
+                    .filter_map(|(_, m)| m.summary.as_ref().map(|s| s.p50))
+                    .reduce(f64::min);
+                for (p, m) in group {
+                    table.rows.push(self.row(p, m, &params, fastest));
                     if p.status != PointStatus::Ok {
-                        let what = if p.status == PointStatus::Failed {
-                            "failed"
-                        } else {
-                            "had failed runs"
+                        let what = match p.status {
+                            PointStatus::Failed => "failed",
+                            PointStatus::Unavailable => "is unavailable here",
+                            _ => "had failed runs",
                         };
                         failures.push(format!(
                             "`{}` {params} {what}: {}",
-                            p.backend,
+                            p.id.backend,
                             clip(p.error.as_deref().unwrap_or("no reason recorded"), 300)
                         ));
                     }
@@ -262,13 +271,23 @@ impl MarkdownExporter {
         out
     }
 
-    fn row(&self, p: &Point, params: &str, fastest: Option<f64>) -> Vec<String> {
-        let runs = format!("{}/{}", p.runs, p.runs_planned);
-        if p.status == PointStatus::Failed {
+    fn row(&self, p: &Point, m: &MetricResult, params: &str, fastest: Option<f64>) -> Vec<String> {
+        let runs = format!(
+            "{}/{}",
+            m.summary.as_ref().map_or(0, |s| s.runs),
+            p.runs_planned
+        );
+        let unit = &m.spec.unit;
+        let Some(s) = m.summary.as_ref().filter(|_| p.status.measured()) else {
+            let what = if p.status == PointStatus::Unavailable {
+                "unavailable"
+            } else {
+                "failed"
+            };
             return vec![
                 params.to_owned(),
-                p.backend.clone(),
-                "failed".to_owned(),
+                p.id.backend.clone(),
+                what.to_owned(),
                 String::new(),
                 String::new(),
                 String::new(),
@@ -276,10 +295,10 @@ impl MarkdownExporter {
                 String::new(),
                 String::new(),
             ];
-        }
-        let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| human(v, &p.unit));
+        };
+        let fmt = |v: f64| human(v, unit);
         // An interval from too few runs to reach 95% shows its real coverage.
-        let ci = p.ci95.map_or_else(
+        let ci = s.ci95.map_or_else(
             || "-".to_owned(),
             |ci| {
                 let coverage = match ci.coverage {
@@ -288,35 +307,32 @@ impl MarkdownExporter {
                 };
                 format!(
                     "{} – {}{coverage}",
-                    human(ci.low, &p.unit),
-                    human(ci.high, &p.unit)
+                    human(ci.low, unit),
+                    human(ci.high, unit)
                 )
             },
         );
-        let ratio = match (p.p50, fastest) {
-            (Some(v), Some(f)) if f > 0.0 => sig3(v / f),
+        let ratio = match fastest {
+            Some(f) if f > 0.0 => sig3(s.p50 / f),
             _ => "-".to_owned(),
         };
         let paper = self
             .paper
             .as_ref()
-            .and_then(|paper| paper.claim_for_point(p))
-            .map_or_else(String::new, |c| {
-                c.paper
-                    .as_ref()
-                    .map_or_else(String::new, |v| show(v.value, &v.unit, v.approximate))
-            });
+            .and_then(|paper| paper.claim_for(p, m))
+            .and_then(|c| c.paper.as_ref())
+            .map_or_else(String::new, |v| show(v.value, &v.unit, v.approximate));
         let mut runs = runs;
         if p.status == PointStatus::Partial {
             runs.push_str(" (partial)");
         }
         vec![
             params.to_owned(),
-            p.backend.clone(),
-            fmt(p.p50),
+            p.id.backend.clone(),
+            fmt(s.p50),
             ci,
-            fmt(p.p90),
-            fmt(p.p99),
+            fmt(s.p90),
+            fmt(s.p99),
             runs,
             ratio,
             paper,
@@ -324,9 +340,12 @@ impl MarkdownExporter {
     }
 }
 
-/// Measured points by median; failed points last.
-fn order_key(p: &Point) -> f64 {
-    p.p50.unwrap_or(f64::INFINITY)
+/// Measured points by median; the others last.
+fn order_key((p, m): &Row<'_>) -> f64 {
+    m.summary
+        .as_ref()
+        .filter(|_| p.status.measured())
+        .map_or(f64::INFINITY, |s| s.p50)
 }
 
 fn paper_table(paper: &PaperReference, doc: &ResultDocument, built: &[String], out: &mut String) {
