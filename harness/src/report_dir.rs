@@ -5,6 +5,7 @@
 use crate::cli::ReportArgs;
 use anyhow::{Context, Result};
 use report::export::bundle::{self, INDEX};
+use report::export::{ExportManager, Output, Rendered};
 use report::{PaperReference, ResultDocument};
 use std::path::{Path, PathBuf};
 
@@ -13,10 +14,28 @@ pub fn write(docs: &[ResultDocument], dir: &Path) -> Result<PathBuf> {
     let paper = PaperReference::bundled().context("loading the bundled results/paper.json")?;
     let built: Vec<&str> = crate::suite::all().iter().map(|e| e.id()).collect();
     let files = bundle::build(docs, Some(&paper), &built).context("drawing the report")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    for f in &files {
-        crate::output::write_atomic(&dir.join(&f.name), &f.bytes)?;
-    }
+    let name = dir
+        .file_name()
+        .with_context(|| format!("{} names no folder", dir.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    // One folder, written as a whole: a reader never sees half a report.
+    let folder = Rendered {
+        exporter: "report",
+        output: Output::Folder {
+            name,
+            entries: files
+                .into_iter()
+                .map(|f| Output::file(f.name, f.bytes))
+                .collect(),
+        },
+    };
+    ExportManager::write(parent, std::slice::from_ref(&folder))?;
     Ok(dir.join(INDEX))
 }
 

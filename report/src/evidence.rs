@@ -1,11 +1,12 @@
 //! Our side of each claim, taken out of a result document: the numbers a claim's [`Rule`]
 //! selects, or why there are none. The verdicts themselves are in [`crate::verdict`].
 
-use crate::document::{params_display, Param, Point, PointStatus, ResultDocument};
-use crate::fit::least_squares;
+use crate::document::{Point, ResultDocument};
 use crate::paper::{Claim, End, PaperReference, Rule, Selector, Statistic};
-use crate::units::{convert, ns_per_unit};
 use crate::verdict::{judge, Judgement, Measured, Ours};
+use model::stats::least_squares;
+use model::unit::convert;
+use model::{params_display, Param, Params, Summary, Unit};
 
 /// One of our numbers, in the unit of the points it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,7 +14,7 @@ pub struct Selected {
     /// The value.
     pub value: f64,
     /// Its unit.
-    pub unit: String,
+    pub unit: Unit,
     /// Where it comes from, in words.
     pub context: String,
 }
@@ -72,8 +73,8 @@ fn measure(
     match rule {
         Rule::Absolute { of, linux, .. } => {
             let s = select(of, doc)?;
-            let unit = paper_unit.unwrap_or(&s.unit);
-            let value = convert(s.value, &s.unit, unit).ok_or_else(|| {
+            let unit = paper_unit.map_or_else(|| s.unit.clone(), Unit::parse);
+            let value = convert(s.value, &s.unit, &unit).ok_or_else(|| {
                 format!("our unit {} does not convert to the paper's {unit}", s.unit)
             })?;
             let floor = linux
@@ -85,7 +86,7 @@ fn measure(
                 });
             Ok(Measured {
                 value,
-                unit: unit.to_owned(),
+                unit: unit.symbol(),
                 context: s.context,
                 floor,
             })
@@ -140,8 +141,8 @@ fn ratio_of(a: &Selected, b: &Selected) -> Option<f64> {
         (a.value, b.value)
     } else {
         (
-            a.value * ns_per_unit(&a.unit)?,
-            b.value * ns_per_unit(&b.unit)?,
+            a.value * a.unit.ns_per_unit()?,
+            b.value * b.unit.ns_per_unit()?,
         )
     };
     (y != 0.0).then(|| x / y)
@@ -154,52 +155,61 @@ pub fn select(sel: &Selector, doc: &ResultDocument) -> Result<Selected, String> 
     if all.is_empty() {
         return Err(format!("no {want} point in this result"));
     }
-    let mut points: Vec<&Point> = all
+    let mut points: Vec<(&Point, &Summary, &Unit)> = all
         .iter()
-        .copied()
-        .filter(|p| p.status != PointStatus::Failed && p.p50.is_some())
+        .filter(|p| p.status.measured())
+        .filter_map(|p| {
+            let m = sel.metric_of(p)?;
+            Some((*p, m.summary.as_ref()?, &m.spec.unit))
+        })
         .collect();
     if points.is_empty() {
         let why = all
             .iter()
             .find_map(|p| p.error.as_deref())
             .unwrap_or("no reason recorded");
-        return Err(format!("the {want} point failed: {why}"));
+        let status = all.first().map_or("failed", |p| {
+            if p.status == crate::PointStatus::Unavailable {
+                "is unavailable"
+            } else {
+                "failed"
+            }
+        });
+        return Err(format!("the {want} point {status}: {why}"));
     }
     if let Some(ext) = &sel.extreme {
-        let value = |p: &Point| match p.params.get(&ext.param) {
+        let value = |p: &Point| match p.id.params.get(&ext.param) {
             Some(Param::Int(v)) => Some(*v),
             _ => None,
         };
-        let pick = points.iter().filter_map(|p| value(p));
+        let pick = points.iter().filter_map(|(p, ..)| value(p));
         let target = match ext.end {
             End::Min => pick.min(),
             End::Max => pick.max(),
         };
         // Points without the parameter (a sweep that does not vary it) are all kept.
         if target.is_some() {
-            points.retain(|p| value(p) == target);
+            points.retain(|(p, ..)| value(p) == target);
         }
     }
     match sel.statistic {
         Statistic::P50 | Statistic::Mean => {
-            let p = points[0];
-            let v = match sel.statistic {
-                Statistic::Mean => p.mean,
-                _ => p.p50,
+            let (p, summary, unit) = points[0];
+            let value = match sel.statistic {
+                Statistic::Mean => summary.mean,
+                _ => summary.p50,
             };
-            let value = v.ok_or_else(|| format!("the {want} point has no mean"))?;
             Ok(Selected {
                 value,
-                unit: p.unit.clone(),
-                context: format!("{}{}", p.backend, with_params(&p.params)),
+                unit: unit.clone(),
+                context: format!("{}{}", p.id.backend, with_params(&p.id.params)),
             })
         }
         Statistic::FitIntercept | Statistic::FitSlope => fit(sel, &points, &want),
     }
 }
 
-fn with_params(params: &std::collections::BTreeMap<String, Param>) -> String {
+fn with_params(params: &Params) -> String {
     if params.is_empty() {
         String::new()
     } else {
@@ -208,23 +218,27 @@ fn with_params(params: &std::collections::BTreeMap<String, Param>) -> String {
 }
 
 /// A least-squares line of p50 over `x_param` through `points`.
-fn fit(sel: &Selector, points: &[&Point], want: &str) -> Result<Selected, String> {
+fn fit(
+    sel: &Selector,
+    points: &[(&Point, &Summary, &Unit)],
+    want: &str,
+) -> Result<Selected, String> {
     let x_param = sel
         .x_param
         .as_deref()
         .ok_or_else(|| "the claim's fit names no x_param".to_owned())?;
-    let unit = points[0].unit.clone();
+    let unit = points[0].2.clone();
     let xy: Vec<(f64, f64)> = points
         .iter()
-        .filter_map(|p| match (p.params.get(x_param), p.p50) {
-            (Some(Param::Int(x)), Some(y)) => Some((*x as f64, convert(y, &p.unit, &unit)?)),
+        .filter_map(|(p, s, u)| match p.id.params.get(x_param) {
+            Some(Param::Int(x)) => Some((*x as f64, convert(s.p50, u, &unit)?)),
             _ => None,
         })
         .collect();
     let line = least_squares(&xy).ok_or_else(|| {
         format!("fewer than two distinct {x_param} values of {want} to fit a line")
     })?;
-    let mut rest = points[0].params.clone();
+    let mut rest = points[0].0.id.params.clone();
     rest.remove(x_param);
     let r2 = line
         .r_squared

@@ -11,7 +11,8 @@
 //! Every verdict carries a one-line reason computed from the numbers.
 
 use crate::paper::{Claim, LinuxLimit, Reading, Rule, Status};
-use crate::units::{human, sig3};
+use model::unit::{human, sig3};
+use model::Unit;
 use serde::Serialize;
 
 /// The verdict on one claim.
@@ -94,7 +95,7 @@ pub fn show(value: f64, unit: &str, approximate: bool) -> String {
     let text = match unit {
         "ratio" => format!("{}×", sig3(value)),
         "%" => format!("{value:+}%"),
-        _ => human(value, unit),
+        _ => human(value, &Unit::parse(unit)),
     };
     format!("{approx}{text}")
 }

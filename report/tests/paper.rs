@@ -1,10 +1,10 @@
 //! The paper reference file, and our side of each claim taken out of a result document.
 
 use crate::common::{point, sample};
+use model::Param;
 use report::evidence::{judge_all, ours};
 use report::paper::Status;
 use report::verdict::Ours;
-use model::Param;
 use report::{Judgement, PaperReference, Verdict};
 
 const BUILT: &[&str] = &["switch", "create"];

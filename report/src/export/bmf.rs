@@ -11,51 +11,63 @@
 //! measure, anything else a measure named after its unit. The bounds are the 95% CI of the
 //! median. Failed points have no number and are left out.
 
-use super::{ExportError, Exporter};
-use crate::document::{PointStatus, ResultDocument};
-use crate::units::ns_per_unit;
+use super::{ExportError, Exporter, Output};
+use crate::document::ResultDocument;
+use model::Unit;
 use serde_json::{json, Map, Value};
 
 /// Writes the measured points of a document as BMF JSON.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct BmfExporter;
 
-impl Exporter for BmfExporter {
-    fn name(&self) -> &'static str {
-        "bmf"
-    }
-
-    fn extension(&self) -> &'static str {
-        "json"
-    }
-
-    fn render(&self, doc: &ResultDocument) -> Result<String, ExportError> {
+impl BmfExporter {
+    /// The measured points as BMF JSON text.
+    pub fn render(&self, doc: &ResultDocument) -> Result<String, ExportError> {
         let mut benchmarks = Map::new();
-        for p in doc.points() {
-            let Some(p50) = p.p50.filter(|_| p.status != PointStatus::Failed) else {
-                continue;
-            };
-            let (measure, scale) = match ns_per_unit(&p.unit) {
-                Some(ns) => ("latency".to_owned(), ns),
-                None if p.unit.ends_with("/s") => ("throughput".to_owned(), 1.0),
-                None => (p.unit.clone(), 1.0),
-            };
-            let mut m = Map::new();
-            m.insert("value".to_owned(), json!(p50 * scale));
-            if let Some(ci) = p.ci95 {
-                m.insert("lower_value".to_owned(), json!(ci.low * scale));
-                m.insert("upper_value".to_owned(), json!(ci.high * scale));
-            }
-            let name = format!("{}/{}/{}", p.experiment, p.backend, p.params_label());
-            let entry = benchmarks
-                .entry(name)
-                .or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(measures) = entry {
-                measures.insert(measure, Value::Object(m));
+        for p in doc.points().filter(|p| p.status.measured()) {
+            for (i, metric) in p.metrics.iter().enumerate() {
+                let Some(s) = &metric.summary else { continue };
+                let unit = &metric.spec.unit;
+                let (measure, scale) = match unit {
+                    u if u.is_time() => ("latency".to_owned(), u.ns_per_unit().unwrap_or(1.0)),
+                    Unit::PerSecond(_) => ("throughput".to_owned(), 1.0),
+                    other => (other.symbol(), 1.0),
+                };
+                let mut m = Map::new();
+                m.insert("value".to_owned(), json!(s.p50 * scale));
+                if let Some(ci) = s.ci95 {
+                    m.insert("lower_value".to_owned(), json!(ci.low * scale));
+                    m.insert("upper_value".to_owned(), json!(ci.high * scale));
+                }
+                // The headline metric names the benchmark; another metric of the point is a
+                // benchmark of its own, named after it.
+                let mut name = format!("{}/{}/{}", p.id.experiment, p.id.backend, p.params_label());
+                if i > 0 {
+                    name = format!("{name}/{}", metric.spec.name);
+                }
+                let entry = benchmarks
+                    .entry(name)
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(measures) = entry {
+                    measures.insert(measure, Value::Object(m));
+                }
             }
         }
         let mut s = serde_json::to_string_pretty(&Value::Object(benchmarks))?;
         s.push('\n');
         Ok(s)
+    }
+}
+
+impl Exporter for BmfExporter {
+    fn name(&self) -> &'static str {
+        "bmf"
+    }
+
+    fn export(&self, doc: &ResultDocument, stem: &str) -> Result<Vec<Output>, ExportError> {
+        Ok(vec![Output::file(
+            format!("{stem}.bmf.json"),
+            self.render(doc)?,
+        )])
     }
 }

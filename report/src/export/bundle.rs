@@ -10,7 +10,6 @@
 
 use super::html::{page, PageFigure};
 use super::markdown::{FigureLink, MarkdownExporter};
-use super::{ExportError, Exporter};
 use crate::document::ResultDocument;
 use crate::figure::{self, source::machine_labels, FigureError};
 use crate::paper::PaperReference;
@@ -35,9 +34,6 @@ pub enum ReportError {
     /// A figure failed.
     #[error(transparent)]
     Figure(#[from] FigureError),
-    /// The Markdown failed.
-    #[error(transparent)]
-    Export(#[from] ExportError),
     /// Nothing to report on.
     #[error("a report needs at least one result file")]
     NoDocuments,
@@ -100,7 +96,7 @@ pub fn build(
         if i > 0 {
             summary.push('\n');
         }
-        summary.push_str(&md.render(doc)?);
+        summary.push_str(&md.render(doc));
     }
     files.push(ReportFile {
         name: SUMMARY.to_owned(),

@@ -3,10 +3,11 @@
 
 use super::source::{rows, Source};
 use super::spec::{Axis, Datum, Figure, Mark, Panel, Reference, Scale, Series, SeriesStyle};
-use crate::document::{Param, Point};
-use crate::fit::least_squares;
+use crate::document::Point;
 use crate::paper::PaperReference;
-use crate::units::human;
+use model::stats::least_squares;
+use model::unit::human;
+use model::{Param, Unit};
 
 const RESIDENT: &str = "resident_bytes";
 const PAGES: &str = "pages_written";
@@ -15,7 +16,7 @@ const COW: &[&str] = &["lwc", "fork"];
 const ORDER: &[&str] = &["lwc", "fork", "spawn", "thread"];
 
 fn int(p: &Point, name: &str) -> Option<i64> {
-    match p.params.get(name) {
+    match p.id.params.get(name) {
         Some(Param::Int(v)) => Some(*v),
         _ => None,
     }
@@ -23,11 +24,11 @@ fn int(p: &Point, name: &str) -> Option<i64> {
 
 /// The create figure, or `None` when no source has a measured create point.
 pub fn figure(sources: &[Source<'_>], paper: Option<&PaperReference>) -> Option<Figure> {
-    let rows = rows(sources, "create", "us");
+    let rows = rows(sources, "create", &Unit::Us);
     if rows.is_empty() {
         return None;
     }
-    let mut backends: Vec<String> = rows.iter().map(|r| r.point.backend.clone()).collect();
+    let mut backends: Vec<String> = rows.iter().map(|r| r.point.id.backend.clone()).collect();
     backends.sort_by_key(|b| {
         (
             ORDER.iter().position(|o| o == b).unwrap_or(ORDER.len()),
@@ -55,7 +56,7 @@ pub fn figure(sources: &[Source<'_>], paper: Option<&PaperReference>) -> Option<
                 .iter()
                 .filter(|r| {
                     r.source == s.index
-                        && &r.point.backend == backend
+                        && &r.point.id.backend == backend
                         && int(r.point, PAGES) == min_pages
                 })
                 .filter_map(|r| {
@@ -85,7 +86,7 @@ pub fn figure(sources: &[Source<'_>], paper: Option<&PaperReference>) -> Option<
     let slope_us = paper_slope.and_then(|c| c.paper.as_ref()).map(|v| v.value);
     let memory_refs: Vec<Reference> = fixed_us
         .map(|y| Reference {
-            label: format!("paper: lwC create + destroy, {}", human(y, "us")),
+            label: format!("paper: lwC create + destroy, {}", human(y, &Unit::Us)),
             at: Mark::HorizontalLine { y },
         })
         .into_iter()
@@ -100,7 +101,7 @@ pub fn figure(sources: &[Source<'_>], paper: Option<&PaperReference>) -> Option<
                 .iter()
                 .filter(|r| {
                     r.source == s.index
-                        && &r.point.backend == backend
+                        && &r.point.id.backend == backend
                         && int(r.point, RESIDENT) == min_resident
                 })
                 .filter_map(|r| {
@@ -134,8 +135,8 @@ pub fn figure(sources: &[Source<'_>], paper: Option<&PaperReference>) -> Option<
                         s.index,
                         &format!(
                             " fit: {} + {} per page",
-                            human(line.intercept, "us"),
-                            human(line.slope, "us")
+                            human(line.intercept, &Unit::Us),
+                            human(line.slope, &Unit::Us)
                         ),
                     ),
                     backend: backend.clone(),
@@ -153,8 +154,8 @@ pub fn figure(sources: &[Source<'_>], paper: Option<&PaperReference>) -> Option<
         (Some(fixed), Some(slope)) if max_pages > 0.0 => vec![Reference {
             label: format!(
                 "paper: {} + ~{} per fault (unverified)",
-                human(fixed, "us"),
-                human(slope, "us")
+                human(fixed, &Unit::Us),
+                human(slope, &Unit::Us)
             ),
             at: Mark::Line {
                 from: (0.0, fixed),

@@ -18,7 +18,8 @@
 use super::font::FAMILY;
 use super::palette::{backend_colour, machine_marker, Marker};
 use super::spec::{Axis, Datum, Figure, Mark, Panel, Scale, SeriesStyle};
-use crate::units::{human, ns_per_unit, sig3};
+use model::unit::{human, sig3};
+use model::Unit;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -206,8 +207,9 @@ fn format_value(value: f64, unit: &str) -> String {
         }
         return format!("{} B", sig3(value));
     }
-    if ns_per_unit(unit).is_some() {
-        return human(value, unit);
+    let unit = Unit::parse(unit);
+    if unit.is_time() {
+        return human(value, &unit);
     }
     sig3(value)
 }

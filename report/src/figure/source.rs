@@ -1,7 +1,8 @@
 //! The result files a report draws from, each with the machine label its series carry.
 
-use crate::document::{Point, PointStatus, ResultDocument};
-use crate::units::convert;
+use crate::document::{Point, ResultDocument};
+use model::unit::convert;
+use model::Unit;
 
 /// One result document and the label of its machine.
 #[derive(Debug, Clone, Copy)]
@@ -71,24 +72,28 @@ pub(super) struct Row<'a> {
     pub ci: Option<(f64, f64)>,
 }
 
-/// Every measured point of `experiment` in `sources`, converted to `unit`; failed points and
-/// points whose unit does not convert are left out.
-pub(super) fn rows<'a>(sources: &[Source<'a>], experiment: &str, unit: &str) -> Vec<Row<'a>> {
+/// Every measured point of `experiment` in `sources`, its headline metric converted to `unit`;
+/// unmeasured points and metrics whose unit does not convert are left out.
+pub(super) fn rows<'a>(sources: &[Source<'a>], experiment: &str, unit: &Unit) -> Vec<Row<'a>> {
     let mut out = Vec::new();
     for s in sources {
-        for point in s.doc.points().filter(|p| p.experiment == experiment) {
-            if point.status == PointStatus::Failed {
+        for point in s.doc.points().filter(|p| p.id.experiment == experiment) {
+            if !point.status.measured() {
                 continue;
             }
-            let Some(value) = point.p50.and_then(|v| convert(v, &point.unit, unit)) else {
+            let Some(metric) = point.headline() else {
                 continue;
             };
-            let ci = point.ci95.and_then(|ci| {
-                Some((
-                    convert(ci.low, &point.unit, unit)?,
-                    convert(ci.high, &point.unit, unit)?,
-                ))
-            });
+            let Some(summary) = &metric.summary else {
+                continue;
+            };
+            let from = &metric.spec.unit;
+            let Some(value) = convert(summary.p50, from, unit) else {
+                continue;
+            };
+            let ci = summary
+                .ci95
+                .and_then(|ci| Some((convert(ci.low, from, unit)?, convert(ci.high, from, unit)?)));
             out.push(Row {
                 source: s.index,
                 point,

@@ -2,9 +2,10 @@
 
 use super::source::{rows, Source};
 use super::spec::{Axis, Datum, Figure, Mark, Panel, Reference, Scale, Series, SeriesStyle};
-use crate::document::{Param, Point};
+use crate::document::Point;
 use crate::paper::{PaperReference, Rule, Statistic};
-use crate::units::convert;
+use model::unit::convert;
+use model::{Param, Unit};
 
 /// Backends in the order they are listed (rows), so every switch figure reads the same way:
 /// lwC first, then what it is built from, then what it is compared with.
@@ -22,7 +23,7 @@ const ORDER: &[&str] = &[
 const PLACEMENTS: &[&str] = &["same-core", "two-cores"];
 
 fn placement(p: &Point) -> String {
-    match p.params.get("cores") {
+    match p.id.params.get("cores") {
         Some(Param::Text(c)) => c.clone(),
         Some(other) => other.to_string(),
         None => "-".to_owned(),
@@ -31,11 +32,11 @@ fn placement(p: &Point) -> String {
 
 /// The switch figure, or `None` when no source has a measured switch point.
 pub fn figure(sources: &[Source<'_>], paper: Option<&PaperReference>) -> Option<Figure> {
-    let points = rows(sources, "switch", "ns");
+    let points = rows(sources, "switch", &Unit::Ns);
     if points.is_empty() {
         return None;
     }
-    let mut backends: Vec<String> = points.iter().map(|r| r.point.backend.clone()).collect();
+    let mut backends: Vec<String> = points.iter().map(|r| r.point.id.backend.clone()).collect();
     backends.sort_by_key(|b| {
         (
             ORDER.iter().position(|o| o == b).unwrap_or(ORDER.len()),
@@ -73,7 +74,7 @@ pub fn figure(sources: &[Source<'_>], paper: Option<&PaperReference>) -> Option<
                         .iter()
                         .filter(|r| {
                             r.source == s.index
-                                && &r.point.backend == backend
+                                && &r.point.id.backend == backend
                                 && &placement(r.point) == cores
                         })
                         .map(|r| Datum {
@@ -171,7 +172,7 @@ fn references(paper: &PaperReference, cores: &str, backends: &[String]) -> Vec<R
         let Some(row) = backends.iter().position(|b| b == &of.backend) else {
             continue;
         };
-        let Some(ns) = convert(value.value, &value.unit, "ns") else {
+        let Some(ns) = convert(value.value, &Unit::parse(&value.unit), &Unit::Ns) else {
             continue;
         };
         let scales: Vec<f64> = if value.readings.is_empty() {
