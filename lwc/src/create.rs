@@ -24,7 +24,7 @@ use crate::sys::mem::{self, SharedMapping};
 use crate::sys::process::{self, Forked};
 use crate::sys::seccomp;
 use crate::{systrap, Error, Result};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -148,12 +148,14 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
         }
         Forked::Parent(pid) => {
             slot.pid.store(pid, Ordering::Release);
+            // The child's table is a copy of ours: its control socket has this number there.
+            let child_control = ctl_child.as_ref().map_or(-1, |c| c.as_raw_fd());
             drop(ctl_child);
             let lwc = Lwc { id, gen };
             let monitor = match handoff_pair {
                 Some((hs_parent, hs_child)) => {
                     drop(hs_child);
-                    Some(accept_sandbox(&lwc, pid, &hs_parent)?)
+                    Some(accept_sandbox(&lwc, pid, &hs_parent, child_control)?)
                 }
                 None if !acknowledged => None,
                 None => {
@@ -235,7 +237,7 @@ pub(crate) fn setup_error(step: u64, errno: i32) -> Error {
 
 /// Monitor side of creating a sandbox: receive its listener, then run its setup until it
 /// parks in its first marker.
-fn accept_sandbox(lwc: &Lwc, pid: libc::pid_t, hs: &OwnedFd) -> Result<Monitor> {
+fn accept_sandbox(lwc: &Lwc, pid: libc::pid_t, hs: &OwnedFd, control_fd: i32) -> Result<Monitor> {
     let mut buf = [0u8; 24];
     let got = fd::recv(hs, &mut buf, true);
     let (n, mut fds) = match got {
@@ -281,6 +283,7 @@ fn accept_sandbox(lwc: &Lwc, pid: libc::pid_t, hs: &OwnedFd) -> Result<Monitor> 
                         source: e,
                     })?,
                     pending: None,
+                    control_fd,
                 }),
             },
         );
@@ -505,9 +508,8 @@ fn setup(
     if let (Some(sys), Some(hs)) = (&opts.systrap, handoff_sock) {
         systrap::lock_switchboard().map_err(at(6))?;
         process::set_no_new_privs().map_err(at(6))?;
-        let prog = seccomp::trap_filter(&sys.set, hs.as_raw_fd());
-        let listener = seccomp::install_with_listener(&prog).map_err(at(6))?;
-        fd::send(hs, b"L", &[listener.as_fd()]).map_err(at(7))?;
+        let prog = seccomp::trap_filter(&sys.set);
+        seccomp::install_and_hand_over(&prog, hs).map_err(at(6))?;
     }
     Ok(())
 }

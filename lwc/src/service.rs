@@ -18,9 +18,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-const OP_SYSCALL: u64 = 1;
-const OP_OVERLAY_COPY: u64 = 2;
-const OP_OVERLAY_SHARE: u64 = 3;
+pub(crate) const OP_SYSCALL: u64 = 1;
+pub(crate) const OP_OVERLAY_COPY: u64 = 2;
+pub(crate) const OP_OVERLAY_SHARE: u64 = 3;
 
 /// How [`overlay`] brings memory over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,7 +161,7 @@ fn request(
     };
     fd::send(&ctl, &encode(w), &[])?;
     if monitor {
-        systrap::monitor_service(target)?;
+        systrap::monitor_service(target, w)?;
     } else {
         hand_to(op, target, kind::SERVICE, Args::NONE, state::PARKED)?;
         await_service_done(op)?;

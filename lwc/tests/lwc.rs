@@ -12,6 +12,8 @@ mod attack_lifetime;
 mod attack_regions;
 #[path = "lwc/attack_root.rs"]
 mod attack_root;
+#[path = "lwc/attack_systrap.rs"]
+mod attack_systrap;
 #[path = "lwc/common.rs"]
 mod common;
 #[path = "lwc/isolation.rs"]
@@ -35,6 +37,7 @@ fn main() {
     tests.extend(attack_regions::tests());
     tests.extend(attack_root::tests());
     tests.extend(attack_lifetime::tests());
+    tests.extend(attack_systrap::tests());
     let mut needs = semantics::needs();
     needs.extend(snapshot::needs());
     support::run_tests_unless(tests, &needs);

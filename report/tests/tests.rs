@@ -2,6 +2,7 @@
 
 mod bundle;
 mod common;
+mod export;
 mod figures;
 mod load;
 mod markdown;

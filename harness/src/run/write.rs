@@ -75,11 +75,11 @@ impl Target {
         } else {
             manager.with(report.clone())
         };
-        let rendered = manager.render(doc, &self.stem)?;
+        let rendered = manager.render(&[doc], &self.stem)?;
         let written = ExportManager::write(&self.dir, &rendered)?;
         let latest = if self.latest {
             let latest = manager.with(report.in_folder("report"));
-            let rendered = latest.render(doc, "latest")?;
+            let rendered = latest.render(&[doc], "latest")?;
             let paths = ExportManager::write(&self.dir, &rendered)?;
             paths
                 .into_iter()

@@ -246,6 +246,35 @@ impl SharedMapping {
     }
 }
 
+/// One page of MAP_SHARED anonymous memory holding a futex word, for two processes forked
+/// after it was made (unmapped on drop).
+pub(crate) struct SharedWord {
+    ptr: NonNull<u8>,
+}
+
+impl SharedWord {
+    /// A zeroed word.
+    pub(crate) fn new() -> Result<Self> {
+        Ok(SharedWord {
+            ptr: map_anonymous(page_size(), true, "mmap shared word")?,
+        })
+    }
+
+    /// The word.
+    pub(crate) fn word(&self) -> &std::sync::atomic::AtomicU32 {
+        // SAFETY: the page is mapped, zeroed and page-aligned until drop; an AtomicU32 is valid
+        // at all-zero bytes, and other processes touch it only through atomics.
+        unsafe { &*(self.ptr.as_ptr() as *const std::sync::atomic::AtomicU32) }
+    }
+}
+
+impl Drop for SharedWord {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the page we own; no reference to it outlives self.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), page_size()) };
+    }
+}
+
 /// Creates a close-on-exec memfd.
 pub(crate) fn memfd(name: &str) -> Result<OwnedFd> {
     memfd_with(name, 0)
@@ -357,4 +386,31 @@ pub(crate) fn copy_from(addr: usize, buf: &mut [u8]) {
 pub(crate) fn copy_to(addr: usize, data: &[u8]) {
     // SAFETY: as in `copy_from`, for writing.
     unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len()) };
+}
+
+/// `lseek(fd, from, SEEK_DATA)` then `SEEK_HOLE`: the next run of `[from, end)` of a sparse
+/// file that holds data, or None when the rest is a hole.
+pub(crate) fn next_data(
+    fd: std::os::fd::BorrowedFd<'_>,
+    from: usize,
+    end: usize,
+) -> Option<(usize, usize)> {
+    if from >= end {
+        return None;
+    }
+    // SAFETY: lseek has no memory effects.
+    let d = unsafe {
+        libc::lseek(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            from as libc::off_t,
+            libc::SEEK_DATA,
+        )
+    };
+    if d < 0 || d as usize >= end {
+        return None; // ENXIO: only a hole follows
+    }
+    // SAFETY: as above.
+    let h = unsafe { libc::lseek(std::os::fd::AsRawFd::as_raw_fd(&fd), d, libc::SEEK_HOLE) };
+    let h = if h < 0 { end } else { (h as usize).min(end) };
+    Some((d as usize, h))
 }

@@ -26,6 +26,24 @@ pub(crate) unsafe fn fork() -> Result<Forked> {
     }
 }
 
+/// Forks a child that shares our descriptor table (clone with CLONE_FILES, SIGCHLD at its
+/// exit): what either process opens or closes, the other sees.
+///
+/// # Safety
+/// As [`fork`]; the child must also not rely on glibc's view of its own thread (its cached
+/// tid is the parent's): it should make raw system calls only, and `_exit`.
+pub(crate) unsafe fn fork_sharing_files() -> Result<Forked> {
+    let flags = (libc::CLONE_FILES | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: the caller upholds the contract above; no new stack (the child gets a
+    // copy-on-write copy of ours, as with fork), no tid pointers, no TLS.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    match pid {
+        -1 => Err(Error::last_os("clone(CLONE_FILES)")),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as libc::pid_t)),
+    }
+}
+
 /// Forks, after checking that the calling process is single-threaded (the one condition under
 /// which running arbitrary code in the child is sound).
 pub(crate) fn fork_checked() -> Result<Forked> {

@@ -11,7 +11,7 @@
 //! measure, anything else a measure named after its unit. The bounds are the 95% CI of the
 //! median. Failed points have no number and are left out.
 
-use super::{ExportError, Exporter, Output};
+use super::{only, ExportError, Exporter, Output};
 use crate::document::ResultDocument;
 use model::Unit;
 use serde_json::{json, Map, Value};
@@ -64,7 +64,8 @@ impl Exporter for BmfExporter {
         "bmf"
     }
 
-    fn export(&self, doc: &ResultDocument, stem: &str) -> Result<Vec<Output>, ExportError> {
+    fn export(&self, docs: &[&ResultDocument], stem: &str) -> Result<Vec<Output>, ExportError> {
+        let doc = only(self.name(), docs)?;
         Ok(vec![Output::file(
             format!("{stem}.bmf.json"),
             self.render(doc)?,

@@ -1,6 +1,6 @@
 //! The JSON exporter: the result document, pretty-printed, ending in a newline (`STEM.json`).
 
-use super::{ExportError, Exporter, Output};
+use super::{only, ExportError, Exporter, Output};
 use crate::document::ResultDocument;
 
 /// Writes the result document as pretty JSON.
@@ -21,7 +21,8 @@ impl Exporter for JsonExporter {
         "json"
     }
 
-    fn export(&self, doc: &ResultDocument, stem: &str) -> Result<Vec<Output>, ExportError> {
+    fn export(&self, docs: &[&ResultDocument], stem: &str) -> Result<Vec<Output>, ExportError> {
+        let doc = only(self.name(), docs)?;
         Ok(vec![Output::file(
             format!("{stem}.json"),
             self.render(doc)?,

@@ -8,7 +8,7 @@
 //! well as plain text.
 
 use super::table::{Align, Table};
-use super::{ExportError, Exporter, Output};
+use super::{only, ExportError, Exporter, Output};
 use crate::document::{ExperimentStatus, Point, PointStatus, ResultDocument};
 use crate::evidence::judge_all;
 use crate::paper::PaperReference;
@@ -65,7 +65,8 @@ impl Exporter for MarkdownExporter {
         "markdown"
     }
 
-    fn export(&self, doc: &ResultDocument, stem: &str) -> Result<Vec<Output>, ExportError> {
+    fn export(&self, docs: &[&ResultDocument], stem: &str) -> Result<Vec<Output>, ExportError> {
+        let doc = only(self.name(), docs)?;
         Ok(vec![Output::file(format!("{stem}.md"), self.render(doc))])
     }
 }

@@ -1,7 +1,8 @@
 //! Exporters and the export manager (hyperfine's `export/` layout).
 //!
-//! An [`Exporter`] turns a result document into [`Output`]s: named files (bytes) or folders of
-//! them (a page with its figures). The [`ExportManager`] runs every exporter it holds and writes
+//! An [`Exporter`] turns result documents into [`Output`]s: named files (bytes) or folders of
+//! them (a page with its figures). It is given every document of the export (one after `lwcbench
+//! run`; several when a report puts machines side by side) and says how many it takes. The [`ExportManager`] runs every exporter it holds and writes
 //! what they yield atomically ([`write`]): a reader never sees half a file or half a folder.
 //! Adding HTML or figures is adding an exporter.
 //!
@@ -51,6 +52,14 @@ pub enum ExportError {
         exporter: &'static str,
         /// The name.
         name: String,
+    },
+    /// The exporter takes one document and was given another number.
+    #[error("exporter {exporter} exports exactly one result document, not {given}")]
+    OneDocument {
+        /// The exporter.
+        exporter: &'static str,
+        /// How many it was given.
+        given: usize,
     },
     /// Two outputs have the same name.
     #[error("two outputs are called {0:?}")]
@@ -112,13 +121,28 @@ impl Output {
     }
 }
 
-/// Turns a result document into one output format.
+/// Turns result documents into one output format.
 pub trait Exporter {
     /// Short format name (`json`, `markdown`, `html`).
     fn name(&self) -> &'static str;
-    /// What to write for `doc`; file names derive from `stem` where they should sit beside the
-    /// result file (`STEM.json`, `STEM.md`), or are fixed (`report/`).
-    fn export(&self, doc: &ResultDocument, stem: &str) -> Result<Vec<Output>, ExportError>;
+    /// What to write for `docs` (one or more; see [`only`] for an exporter of one); file names
+    /// derive from `stem` where they should sit beside the result file (`STEM.json`, `STEM.md`),
+    /// or are fixed (`report/`).
+    fn export(&self, docs: &[&ResultDocument], stem: &str) -> Result<Vec<Output>, ExportError>;
+}
+
+/// The one document of `docs`, for an exporter of one document.
+pub fn only<'a>(
+    exporter: &'static str,
+    docs: &[&'a ResultDocument],
+) -> Result<&'a ResultDocument, ExportError> {
+    match docs {
+        [doc] => Ok(doc),
+        _ => Err(ExportError::OneDocument {
+            exporter,
+            given: docs.len(),
+        }),
+    }
 }
 
 /// An output, with the exporter that yielded it.
@@ -153,11 +177,15 @@ impl ExportManager {
         self.exporters.iter().map(|e| e.name()).collect()
     }
 
-    /// Runs every exporter on `doc`; checks the names (plain, and unique at the top).
-    pub fn render(&self, doc: &ResultDocument, stem: &str) -> Result<Vec<Rendered>, ExportError> {
+    /// Runs every exporter on `docs`; checks the names (plain, and unique at the top).
+    pub fn render(
+        &self,
+        docs: &[&ResultDocument],
+        stem: &str,
+    ) -> Result<Vec<Rendered>, ExportError> {
         let mut out: Vec<Rendered> = Vec::new();
         for e in &self.exporters {
-            for output in e.export(doc, stem)? {
+            for output in e.export(docs, stem)? {
                 check_names(e.name(), &output)?;
                 if out.iter().any(|r| r.output.name() == output.name()) {
                     return Err(ExportError::Duplicate(output.name().to_owned()));
@@ -183,11 +211,11 @@ impl ExportManager {
     /// [`ExportManager::render`] then [`ExportManager::write`].
     pub fn export(
         &self,
-        doc: &ResultDocument,
+        docs: &[&ResultDocument],
         dir: &Path,
         stem: &str,
     ) -> Result<Vec<PathBuf>, ExportError> {
-        Self::write(dir, &self.render(doc, stem)?)
+        Self::write(dir, &self.render(docs, stem)?)
     }
 }
 

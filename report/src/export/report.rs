@@ -1,4 +1,5 @@
-//! The report exporter: the report folder ([`super::bundle`]) of one result, beside it.
+//! The report exporter: the report folder ([`super::bundle`]) of one result beside it, or of
+//! several side by side.
 
 use super::bundle::{build, ReportError};
 use super::{ExportError, Exporter, Output};
@@ -38,14 +39,15 @@ impl Exporter for ReportExporter {
         "report"
     }
 
-    fn export(&self, doc: &ResultDocument, stem: &str) -> Result<Vec<Output>, ExportError> {
+    fn export(&self, docs: &[&ResultDocument], stem: &str) -> Result<Vec<Output>, ExportError> {
         let built: Vec<&str> = self.built.iter().map(String::as_str).collect();
-        let files = build(std::slice::from_ref(doc), self.paper.as_ref(), &built).map_err(
-            |e: ReportError| ExportError::Other {
+        let docs: Vec<ResultDocument> = docs.iter().map(|d| (*d).clone()).collect();
+        let files = build(&docs, self.paper.as_ref(), &built).map_err(|e: ReportError| {
+            ExportError::Other {
                 exporter: "report",
                 message: e.to_string(),
-            },
-        )?;
+            }
+        })?;
         Ok(vec![Output::Folder {
             name: self
                 .folder

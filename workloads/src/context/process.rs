@@ -6,7 +6,7 @@ use std::os::fd::OwnedFd;
 use rustix::process::{Pid, Signal};
 use rustix::thread::futex::Flags;
 
-use super::futex::{self, WAIT};
+use super::futex;
 use super::{Backend, Ring};
 use crate::experiment::{os, MeasureError};
 use crate::measure::pin_current_thread;
@@ -151,20 +151,21 @@ impl Drop for PipeRing {
     }
 }
 
-/// `process-futex`: K processes hand off through futex words on a `MAP_SHARED` page
+/// `process-futex`: K processes hand off through a futex word on a `MAP_SHARED` page
 /// (no data copied, nothing but the wake-up and the address-space switch).
 #[derive(Debug, Clone, Copy)]
 pub struct ProcessFutex;
 
 struct FutexRing {
     page: sys::SharedPage,
-    k: usize,
+    k: u32,
     partners: Vec<Pid>,
 }
 
 impl FutexRing {
-    fn words(&self) -> &[std::sync::atomic::AtomicU32] {
-        &self.page.words()[..self.k]
+    /// The turn word (the page's first).
+    fn turn(&self) -> &std::sync::atomic::AtomicU32 {
+        &self.page.words()[0]
     }
 }
 
@@ -176,28 +177,21 @@ impl Backend for ProcessFutex {
     fn open(&self, cpus: &[usize]) -> Result<Box<dyn Ring>, MeasureError> {
         super::check_ring(cpus)?;
         let page = sys::SharedPage::new().map_err(|e| os("mmap (shared page)", e))?;
-        let k = cpus.len();
-        if k > page.words().len() {
-            return Err(MeasureError::BadPoint(format!(
-                "a process-futex ring holds at most {} parties",
-                page.words().len()
-            )));
-        }
+        let k = u32::try_from(cpus.len())
+            .map_err(|_| MeasureError::BadPoint("too many parties".into()))?;
+        // A fresh page is zero: party 0's turn.
         let mut ring = FutexRing {
             page,
             k,
-            partners: Vec::with_capacity(k - 1),
+            partners: Vec::with_capacity(cpus.len() - 1),
         };
-        for w in ring.words() {
-            w.store(WAIT, std::sync::atomic::Ordering::SeqCst);
-        }
-        for (i, &cpu) in cpus.iter().enumerate().skip(1) {
-            let words = ring.words();
+        for (i, &cpu) in (1..k).zip(&cpus[1..]) {
+            let turn = ring.turn();
             let pid = sys::fork_with(|| {
                 if let Err(code) = partner_setup(cpu) {
                     return code;
                 }
-                match futex::serve(words, i, Flags::empty()) {
+                match futex::serve(turn, i, k, Flags::empty()) {
                     Ok(()) => 0,
                     Err(_) => 12,
                 }
@@ -212,17 +206,17 @@ impl Backend for ProcessFutex {
 
 impl Ring for FutexRing {
     fn laps(&mut self, n: u64) -> Result<(), MeasureError> {
-        futex::laps(self.words(), Flags::empty(), n)
+        futex::laps(self.turn(), Flags::empty(), n)
     }
 
     fn switches_per_lap(&self) -> u64 {
-        self.k as u64
+        u64::from(self.k)
     }
 }
 
 impl Drop for FutexRing {
     fn drop(&mut self) {
-        futex::stop(self.words(), Flags::empty());
+        futex::stop(self.turn(), Flags::empty());
         reap(&mut self.partners);
     }
 }

@@ -1,4 +1,4 @@
-//! K kernel threads of one process pass control around a ring: futex words, or one mutex with a
+//! K kernel threads of one process pass control around a ring: a futex word, or one mutex with a
 //! condition variable per party.
 
 use std::sync::atomic::AtomicU32;
@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 
 use rustix::thread::futex::Flags;
 
-use super::futex::{self, WAIT};
+use super::futex;
 use super::{Backend, Ring};
 use crate::experiment::{os, MeasureError};
 use crate::measure::pin_current_thread;
@@ -34,12 +34,13 @@ fn spawn_partner(
         .map_err(|e| os("spawn partner thread", e))
 }
 
-/// `thread-futex`: K threads hand off through private futex words.
+/// `thread-futex`: K threads hand off through a private futex word.
 #[derive(Debug, Clone, Copy)]
 pub struct ThreadFutex;
 
 struct FutexRing {
-    words: Arc<[AtomicU32]>,
+    turn: Arc<AtomicU32>,
+    k: u32,
     partners: Vec<Partner>,
 }
 
@@ -50,16 +51,18 @@ impl Backend for ThreadFutex {
 
     fn open(&self, cpus: &[usize]) -> Result<Box<dyn Ring>, MeasureError> {
         super::check_ring(cpus)?;
-        let words: Arc<[AtomicU32]> = cpus.iter().map(|_| AtomicU32::new(WAIT)).collect();
+        let k = u32::try_from(cpus.len())
+            .map_err(|_| MeasureError::BadPoint("too many parties".into()))?;
         // Dropping `ring` on an error stops and joins the partners started so far.
         let mut ring = FutexRing {
-            words,
+            turn: Arc::new(AtomicU32::new(0)),
+            k,
             partners: Vec::with_capacity(cpus.len() - 1),
         };
-        for (i, &cpu) in cpus.iter().enumerate().skip(1) {
-            let w = Arc::clone(&ring.words);
+        for (i, &cpu) in (1..k).zip(&cpus[1..]) {
+            let turn = Arc::clone(&ring.turn);
             let partner = spawn_partner("thread-futex", cpu, move || {
-                futex::serve(&w, i, Flags::PRIVATE)
+                futex::serve(&turn, i, k, Flags::PRIVATE)
             })?;
             ring.partners.push(partner);
         }
@@ -69,17 +72,17 @@ impl Backend for ThreadFutex {
 
 impl Ring for FutexRing {
     fn laps(&mut self, n: u64) -> Result<(), MeasureError> {
-        futex::laps(&self.words, Flags::PRIVATE, n)
+        futex::laps(&self.turn, Flags::PRIVATE, n)
     }
 
     fn switches_per_lap(&self) -> u64 {
-        self.words.len() as u64
+        u64::from(self.k)
     }
 }
 
 impl Drop for FutexRing {
     fn drop(&mut self) {
-        futex::stop(&self.words, Flags::PRIVATE);
+        futex::stop(&self.turn, Flags::PRIVATE);
         join(&mut self.partners);
     }
 }
