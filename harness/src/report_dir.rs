@@ -4,16 +4,17 @@
 
 use crate::cli::ReportArgs;
 use anyhow::{Context, Result};
-use report::export::bundle::{self, INDEX};
-use report::export::{ExportManager, Output, Rendered};
+use report::export::bundle::INDEX;
+use report::export::report::ReportExporter;
+use report::export::ExportManager;
 use report::{PaperReference, ResultDocument};
 use std::path::{Path, PathBuf};
 
-/// Writes the report on `docs` into `dir` (created if missing); returns the page's path.
+/// Writes the report on `docs` into `dir` (its parent created if missing); returns the page's
+/// path.
 pub fn write(docs: &[ResultDocument], dir: &Path) -> Result<PathBuf> {
     let paper = PaperReference::bundled().context("loading the bundled results/paper.json")?;
     let built: Vec<&str> = crate::suite::all().iter().map(|e| e.id()).collect();
-    let files = bundle::build(docs, Some(&paper), &built).context("drawing the report")?;
     let name = dir
         .file_name()
         .with_context(|| format!("{} names no folder", dir.display()))?
@@ -24,18 +25,11 @@ pub fn write(docs: &[ResultDocument], dir: &Path) -> Result<PathBuf> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    // One folder, written as a whole: a reader never sees half a report.
-    let folder = Rendered {
-        exporter: "report",
-        output: Output::Folder {
-            name,
-            entries: files
-                .into_iter()
-                .map(|f| Output::file(f.name, f.bytes))
-                .collect(),
-        },
-    };
-    ExportManager::write(parent, std::slice::from_ref(&folder))?;
+    let docs: Vec<&ResultDocument> = docs.iter().collect();
+    // One folder, written whole by the export manager: a reader never sees half a report.
+    let manager = ExportManager::new().with(ReportExporter::new(paper, &built).in_folder(&name));
+    let rendered = manager.render(&docs, "report")?;
+    ExportManager::write(parent, &rendered)?;
     Ok(dir.join(INDEX))
 }
 
