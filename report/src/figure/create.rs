@@ -227,6 +227,11 @@ pub fn figure(sources: &[Source<'_>], paper: Option<&PaperReference>) -> Option<
         width: 1200,
         panel_height: 440,
         share_x: false,
+        machines: if many {
+            sources.iter().map(|s| s.machine.to_owned()).collect()
+        } else {
+            Vec::new()
+        },
     })
 }
 

@@ -32,6 +32,8 @@ const LEGEND_ROW: u32 = 22;
 const SWATCH: i32 = 34;
 const LABEL_SIZE: u32 = 13;
 const REFERENCE_COLOUR: RGBColor = RGBColor(40, 40, 40);
+/// The markers that stand for machines in the legend.
+const MACHINE_COLOUR: RGBColor = RGBColor(90, 90, 90);
 
 /// One legend entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,17 +76,34 @@ fn text_width(text: &str, size: u32) -> u32 {
 /// Collects the legend entries of every panel (a label once) and lays them out for `fig.width`.
 pub fn legend(fig: &Figure) -> Legend {
     let mut entries: Vec<Entry> = Vec::new();
+    // Several machines: a backend's colour once and a machine's marker once, rather than every
+    // pair; a fitted line keeps its own label (its numbers are the machine's).
+    let by_machine = fig.machines.len() > 1;
     for panel in &fig.panels {
         for s in &panel.series {
-            if entries.iter().any(|e| e.label == s.label) {
+            let compact = by_machine && s.style != SeriesStyle::Dashed;
+            let label = if compact { &s.backend } else { &s.label };
+            if entries.iter().any(|e| &e.label == label) {
                 continue;
             }
             entries.push(Entry {
-                label: s.label.clone(),
+                label: label.clone(),
                 colour: backend_colour(&s.backend),
-                marker: (s.style != SeriesStyle::Dashed).then(|| machine_marker(s.machine)),
+                marker: (s.style != SeriesStyle::Dashed && !compact)
+                    .then(|| machine_marker(s.machine)),
                 line: (s.style != SeriesStyle::Markers).then_some(s.style),
                 reference: false,
+            });
+        }
+    }
+    if by_machine {
+        for (i, machine) in fig.machines.iter().enumerate() {
+            entries.push(Entry {
+                label: machine.clone(),
+                colour: MACHINE_COLOUR,
+                marker: Some(machine_marker(i)),
+                line: None,
+                reference: true,
             });
         }
     }

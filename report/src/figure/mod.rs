@@ -27,6 +27,7 @@
 //!     width: 400,
 //!     panel_height: 300,
 //!     share_x: false,
+//!     machines: vec![],
 //! };
 //! let svg = figure::render_svg(&fig).unwrap();
 //! assert!(svg.starts_with("<svg"));

@@ -22,6 +22,9 @@ pub struct Figure {
     pub panel_height: u32,
     /// All panels use one x range (the union of theirs), so they compare at a glance.
     pub share_x: bool,
+    /// With several result files: their machine labels, by [`Series::machine`] index. The
+    /// legend then shows each backend's colour once and each machine's marker once.
+    pub machines: Vec<String>,
 }
 
 /// One plot.

@@ -149,6 +149,11 @@ pub fn figure(sources: &[Source<'_>], paper: Option<&PaperReference>) -> Option<
         width: 1200,
         panel_height: 420,
         share_x: true,
+        machines: if many {
+            sources.iter().map(|s| s.machine.to_owned()).collect()
+        } else {
+            Vec::new()
+        },
     })
 }
 
