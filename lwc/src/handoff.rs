@@ -1,7 +1,7 @@
 //! The hand-off mechanism: where a switch's message lives and how its target is woken.
 //!
-//! Rights to switch are pages. A creator maps two pages of MAP_SHARED | MAP_ANONYMOUS memory
-//! before it forks a child: the child's **inbox** (its doorbell) and the **link** of the pair
+//! Rights to switch are pages. A creator maps two MAP_SHARED pages of a memfd (and closes the
+//! descriptor) before it forks a child: the child's **inbox** (its doorbell) and the **link** of the pair
 //! (a message slot in each direction). Such pages can be shared only by inheritance, and every
 //! other lwC forked later drops its copy before any of its code runs (`create`), so exactly the
 //! creator and the child hold them, plus the child's own children, which hold its inbox (they
@@ -96,10 +96,10 @@ pub(crate) struct BirthPages {
 }
 
 impl BirthPages {
-    /// Maps both pages (one mmap: one system call per create).
+    /// Maps both pages (one memfd, one mapping).
     pub(crate) fn new() -> crate::Result<BirthPages> {
         let p = page_size();
-        let (inbox, link) = SharedPages::new(2 * p)?.split(p);
+        let (inbox, link) = SharedPages::new("lwc-link", 2 * p)?.split(p);
         Ok(BirthPages {
             inbox: Some(inbox),
             link,
@@ -120,7 +120,7 @@ impl BirthPages {
 
 /// Maps a lone inbox (the group's first lwC, which has no creator).
 pub(crate) fn first_inbox() -> crate::Result<SharedPages> {
-    SharedPages::new(page_size())
+    SharedPages::new("lwc-link", page_size())
 }
 
 // SAFETY: atomics only; all-zero is an idle inbox with no hint.
@@ -237,7 +237,10 @@ pub(crate) fn hint(inbox: &SharedPages) -> u32 {
 
 #[inline]
 fn ring(inbox: &Inbox) {
-    if inbox.word.swap(word::WOKEN, Ordering::AcqRel) == word::SLEEPING {
+    // Anything but a value that says the owner is awake may hide a sleeper (the other holders
+    // of the inbox can write it): wake then.
+    let prev = inbox.word.swap(word::WOKEN, Ordering::AcqRel);
+    if !matches!(prev, word::IDLE | word::WOKEN) {
         futex::wake(&inbox.word, 1);
     }
 }

@@ -53,7 +53,8 @@ pub(crate) fn map_shared_static<T: SharedZeroed>() -> Result<&'static T> {
     Ok(unsafe { &*(p as *const T) })
 }
 
-/// Pages of MAP_SHARED | MAP_ANONYMOUS memory owned by this value (unmapped on drop).
+/// Pages of MAP_SHARED memory owned by this value (unmapped on drop), from a memfd whose
+/// descriptor is gone.
 ///
 /// Such pages are shared only by inheritance: a process forked while they are mapped shares
 /// them, and no other process can ever map them (there is no file or descriptor to open). The
@@ -67,10 +68,13 @@ pub(crate) struct SharedPages {
 }
 
 impl SharedPages {
-    /// Maps `len` bytes (whole pages) of zeroed shared memory.
-    pub(crate) fn new(len: usize) -> Result<Self> {
+    /// Maps `len` bytes (whole pages) of zeroed shared memory from a fresh memfd called
+    /// `name` (so /proc/PID/maps names them), whose descriptor is closed at once: the mapping
+    /// is then reachable only by inheritance, like anonymous shared memory.
+    pub(crate) fn new(name: &str, len: usize) -> Result<Self> {
         let len = round_up(len.max(1));
-        let ptr = map_anonymous(len, true, "mmap hand-off pages")?;
+        let (p, _memfd) = map_new_memfd(name, len, false)?;
+        let ptr = NonNull::new(p.cast()).ok_or_else(|| Error::last_os("mmap memfd"))?;
         Ok(SharedPages { ptr, len })
     }
 
