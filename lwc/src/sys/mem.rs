@@ -387,3 +387,30 @@ pub(crate) fn copy_to(addr: usize, data: &[u8]) {
     // SAFETY: as in `copy_from`, for writing.
     unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len()) };
 }
+
+/// `lseek(fd, from, SEEK_DATA)` then `SEEK_HOLE`: the next run of `[from, end)` of a sparse
+/// file that holds data, or None when the rest is a hole.
+pub(crate) fn next_data(
+    fd: std::os::fd::BorrowedFd<'_>,
+    from: usize,
+    end: usize,
+) -> Option<(usize, usize)> {
+    if from >= end {
+        return None;
+    }
+    // SAFETY: lseek has no memory effects.
+    let d = unsafe {
+        libc::lseek(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            from as libc::off_t,
+            libc::SEEK_DATA,
+        )
+    };
+    if d < 0 || d as usize >= end {
+        return None; // ENXIO: only a hole follows
+    }
+    // SAFETY: as above.
+    let h = unsafe { libc::lseek(std::os::fd::AsRawFd::as_raw_fd(&fd), d, libc::SEEK_HOLE) };
+    let h = if h < 0 { end } else { (h as usize).min(end) };
+    Some((d as usize, h))
+}
