@@ -26,7 +26,7 @@ pub enum Command {
     Env(EnvArgs),
     /// Compare two result files point by point; exits 4 on a regression.
     Compare(CompareArgs),
-    /// Measure one run of one point (used by `run`; prints RunSamples JSON).
+    /// Measure one run of one point (used by `run`; prints its Outcome as one line of JSON).
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
 }

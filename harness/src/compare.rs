@@ -1,13 +1,11 @@
 //! `lwcbench compare BASE CURRENT`: per point the change of the median and a verdict, as
-//! Markdown on stdout (for CI job summaries); exit [`EXIT_REGRESSION`] when a point regressed or
-//! now fails.
+//! Markdown on stdout (for CI job summaries); exit [`exit::REGRESSION`] when a point regressed or
+//! now fails. Result files of schema v1 are read too.
 
 use crate::cli::CompareArgs;
 use anyhow::{bail, Result};
+use model::exit;
 use std::process::ExitCode;
-
-/// Exit code when a regression was found.
-pub const EXIT_REGRESSION: u8 = 4;
 
 /// Compares two result files.
 pub fn main(args: &CompareArgs) -> Result<ExitCode> {
@@ -29,7 +27,7 @@ pub fn main(args: &CompareArgs) -> Result<ExitCode> {
     }
     Ok(if cmp.has_regression() {
         eprintln!("lwcbench compare: regression found");
-        ExitCode::from(EXIT_REGRESSION)
+        ExitCode::from(exit::REGRESSION)
     } else {
         ExitCode::SUCCESS
     })

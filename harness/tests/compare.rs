@@ -42,7 +42,7 @@ fn compare_finds_noise_then_a_regression() {
 
     // Twice as slow in every one of 5 runs (Mann-Whitney p = 2/252): a regression, exit 4.
     let mut doc = load(&base);
-    let point = &mut doc["experiments"][0]["points"][0];
+    let point = &mut doc["experiments"][0]["points"][0]["metrics"][0]["summary"];
     for field in ["p50", "min", "max", "mean", "p90", "p99"] {
         let v = point[field].as_f64().expect("number");
         point[field] = (v * 2.0).into();
@@ -116,7 +116,8 @@ fn mock_backend_is_deterministic_end_to_end() {
             .map(|p| {
                 assert_eq!(p["backend"], "mock");
                 assert_eq!(p["status"], "ok", "{p}");
-                serde_json::json!([p["params"], p["p50"], p["p99"], p["count"], p["histogram"]])
+                let s = &p["metrics"][0]["summary"];
+                serde_json::json!([p["params"], s["p50"], s["p99"], s["count"], s["histogram"]])
             })
             .collect()
     };
@@ -132,4 +133,50 @@ fn mock_backend_is_deterministic_end_to_end() {
     );
     assert_eq!(ran.code, Some(0), "{}\n{}", ran.stdout, ran.stderr);
     assert!(!ran.stdout.contains("**regressed**"), "{}", ran.stdout);
+}
+
+/// A baseline written by the v1 harness still compares: its mock points match a v2 run of the
+/// same deterministic backend point for point (medians equal: noise), and its self-test points,
+/// absent now, are missing rather than regressed.
+#[test]
+fn a_v1_baseline_compares_with_a_v2_run() {
+    // Guards against old baselines becoming unreadable or unmatched after the schema change.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let current = dir.path().join("v2.json");
+    let ran = lwcbench(
+        &[
+            "run",
+            "switch",
+            "create",
+            "--smoke",
+            "--backend",
+            "mock",
+            "--out",
+            current.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+        &[],
+        LIMIT,
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let v1 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../report/tests/fixtures/result-v1.json"
+    );
+    let ran = lwcbench(
+        &["compare", v1, current.to_str().expect("utf-8")],
+        dir.path(),
+        &[],
+        LIMIT,
+    );
+    assert_eq!(ran.code, Some(0), "{}\n{}", ran.stdout, ran.stderr);
+    let rows: Vec<&str> = ran.stdout.lines().filter(|l| l.starts_with("| ")).collect();
+    let row = |backend: &str, params: &str| {
+        rows.iter()
+            .find(|r| r.contains(&format!("| {backend} | {params} |")))
+            .unwrap_or_else(|| panic!("no row {backend} {params}:\n{}", ran.stdout))
+    };
+    assert!(row("mock", "cores=same-core").ends_with("| noise |"));
+    assert!(row("mock", "pages_written=16 resident_bytes=1 MiB").contains("| +0.0% |"));
+    assert!(row("mock-ok", "size=1").ends_with("| missing |"));
 }

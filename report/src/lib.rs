@@ -1,16 +1,18 @@
 //! lwcbench result documents and reports.
 //!
+//! Its vocabulary (points, units, summaries, statistics) is the `model` crate's; this crate holds
+//! the document that gathers them and what is made of it.
+//!
 //! - [`document`]: the versioned result document that `lwcbench run` writes (one JSON file per
-//!   run), and loading with a schema-version check.
+//!   run), and loading with a schema-version check (v2, and v1 converted on load).
 //! - [`machine`]: the machine fingerprint recorded with every result.
-//! - [`export`]: one exporter per output format (JSON, Markdown) behind the [`Exporter`] trait.
-//! - [`compare`]: baseline versus current, per point a change and a verdict.
+//! - [`export`]: one [`Exporter`] per output format (JSON, Markdown; HTML and figures to come),
+//!   each yielding named files or folders, and the [`ExportManager`] that writes them atomically.
+//! - [`compare`]: baseline versus current, per point and metric a change and a verdict.
 //! - [`paper`]: the paper's reference numbers (`results/paper.json`) and our numbers beside them.
-//! - [`fit`]: least-squares lines (creation cost = fixed part + per-fault part).
-//! - [`units`]: time units and their display.
 //!
 //! ```
-//! use report::{Exporter, MarkdownExporter, PaperReference, ResultDocument};
+//! use report::{MarkdownExporter, PaperReference, ResultDocument};
 //!
 //! let text = r#"{"schema": "lwcbench/result/v0"}"#;
 //! let err = ResultDocument::from_json_str(text, "old.json").unwrap_err();
@@ -27,17 +29,15 @@
 pub mod compare;
 pub mod document;
 pub mod export;
-pub mod fit;
 pub mod machine;
 pub mod paper;
-pub mod units;
 
 pub use document::{
-    Configuration, ExperimentResult, ExperimentStatus, Interval, LoadError, Param, Point,
-    PointStatus, ResultDocument, SCHEMA,
+    Configuration, ExperimentResult, ExperimentStatus, LoadError, Point, PointStatus,
+    ResultDocument, SCHEMA,
 };
 pub use export::json::JsonExporter;
 pub use export::markdown::MarkdownExporter;
-pub use export::{ExportError, Exporter};
+pub use export::{ExportError, ExportManager, Exporter, Output};
 pub use machine::Machine;
 pub use paper::{Comparison, PaperReference};

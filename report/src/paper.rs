@@ -4,11 +4,13 @@
 //! A claim with a [`Match`] names the experiment, backend and statistic it corresponds to:
 //! `p50` and `mean` compare one point directly; `fit_intercept` and `fit_slope` fit a
 //! least-squares line over the parameter `x_param` (lwC creation: the fixed cost is the intercept
-//! over `pages_written`, the per-CoW-fault cost the slope).
+//! over `pages_written`, the per-CoW-fault cost the slope). A match names the metric it reads
+//! (`metric`); without one it reads the point's headline metric.
 
-use crate::document::{params_display, Param, Point, PointStatus, ResultDocument};
-use crate::fit::{least_squares, Line};
-use crate::units::convert;
+use crate::document::{Point, ResultDocument};
+use model::stats::{least_squares, Line};
+use model::unit::convert;
+use model::{params_display, MetricResult, Param, Params, Unit};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -106,7 +108,7 @@ pub struct Claim {
     /// The paper's value, in `unit`.
     pub value: f64,
     /// Unit of `value` (`us`, `s`, `req/s`).
-    pub unit: String,
+    pub unit: Unit,
     /// True when the paper gives the number as approximate ("about 3 µs").
     #[serde(default)]
     pub approximate: bool,
@@ -128,7 +130,10 @@ pub struct Match {
     pub backend: String,
     /// Parameters a point must have (a subset of its params); empty matches every point.
     #[serde(default)]
-    pub params: BTreeMap<String, Param>,
+    pub params: Params,
+    /// The metric compared (its name); `None` for the point's headline metric.
+    #[serde(default)]
+    pub metric: Option<String>,
     /// Which of our numbers stands for the paper's.
     pub statistic: Statistic,
     /// For the fit statistics: the parameter on the x axis (`pages_written`).
@@ -166,7 +171,7 @@ pub struct Comparison {
     /// Our value in the paper's `unit`; `None` when we have none.
     pub ours: Option<f64>,
     /// Unit of `paper` and `ours`.
-    pub unit: String,
+    pub unit: Unit,
     /// `ours / paper`; `None` when we have no value.
     pub ratio: Option<f64>,
     /// Which of our points (parameters, fit quality) the number comes from, or why there is none.
@@ -214,11 +219,14 @@ impl PaperReference {
         )
     }
 
-    /// The claim compared directly (p50 or mean) with `point`, if any.
-    pub fn claim_for_point(&self, point: &Point) -> Option<&Claim> {
+    /// The claim compared directly (p50 or mean) with metric `metric` of `point`, if any.
+    pub fn claim_for(&self, point: &Point, metric: &MetricResult) -> Option<&Claim> {
         self.claims.iter().find(|c| {
             c.matcher.as_ref().is_some_and(|m| {
-                matches!(m.statistic, Statistic::P50 | Statistic::Mean) && m.matches(point)
+                matches!(m.statistic, Statistic::P50 | Statistic::Mean)
+                    && m.matches(point)
+                    && m.metric_of(point)
+                        .is_some_and(|x| x.spec.name == metric.spec.name)
             })
         })
     }
@@ -231,19 +239,20 @@ impl PaperReference {
             if !doc.experiments.iter().any(|e| e.id == m.experiment) {
                 continue;
             }
-            let points: Vec<&Point> = doc
+            let points: Vec<(&Point, &MetricResult)> = doc
                 .points()
-                .filter(|p| p.status != PointStatus::Failed && m.matches(p))
+                .filter(|p| p.status.measured() && m.matches(p))
+                .filter_map(|p| m.metric_of(p).map(|x| (p, x)))
                 .collect();
             let before = out.len();
             match m.statistic {
                 Statistic::P50 | Statistic::Mean => {
-                    for p in &points {
-                        let v = match m.statistic {
-                            Statistic::Mean => p.mean,
-                            _ => p.p50,
-                        };
-                        let ours = v.and_then(|v| convert(v, &p.unit, &claim.unit));
+                    for (p, x) in &points {
+                        let v = x.summary.as_ref().map(|s| match m.statistic {
+                            Statistic::Mean => s.mean,
+                            _ => s.p50,
+                        });
+                        let ours = v.and_then(|v| convert(v, &x.spec.unit, &claim.unit));
                         out.push(comparison(claim, ours, p.params_display()));
                     }
                 }
@@ -266,12 +275,20 @@ impl PaperReference {
 impl Match {
     /// True when `point` is of this experiment and backend and has every required parameter.
     pub fn matches(&self, point: &Point) -> bool {
-        point.experiment == self.experiment
-            && point.backend == self.backend
+        point.id.experiment == self.experiment
+            && point.id.backend == self.backend
             && self
                 .params
                 .iter()
-                .all(|(k, v)| point.params.get(k) == Some(v))
+                .all(|(k, v)| point.id.params.get(k) == Some(v))
+    }
+
+    /// The metric of `point` this match reads: the named one, or the headline.
+    pub fn metric_of<'a>(&self, point: &'a Point) -> Option<&'a MetricResult> {
+        match &self.metric {
+            Some(name) => point.metric(name),
+            None => point.headline(),
+        }
     }
 }
 
@@ -290,7 +307,12 @@ fn comparison(claim: &Claim, ours: Option<f64>, context: String) -> Comparison {
 }
 
 /// One comparison per group of points that differ only in `x_param`.
-fn fit_comparisons(claim: &Claim, m: &Match, points: &[&Point], out: &mut Vec<Comparison>) {
+fn fit_comparisons(
+    claim: &Claim,
+    m: &Match,
+    points: &[(&Point, &MetricResult)],
+    out: &mut Vec<Comparison>,
+) {
     let Some(x_param) = &m.x_param else {
         out.push(comparison(
             claim,
@@ -300,15 +322,19 @@ fn fit_comparisons(claim: &Claim, m: &Match, points: &[&Point], out: &mut Vec<Co
         return;
     };
     // Keyed by the other params themselves, so that numbers sort as numbers.
-    let mut groups: BTreeMap<BTreeMap<String, Param>, Vec<(f64, f64)>> = BTreeMap::new();
-    for p in points {
-        let Some(Param::Int(x)) = p.params.get(x_param) else {
+    let mut groups: BTreeMap<Params, Vec<(f64, f64)>> = BTreeMap::new();
+    for (p, metric) in points {
+        let Some(Param::Int(x)) = p.id.params.get(x_param) else {
             continue;
         };
-        let Some(y) = p.p50.and_then(|v| convert(v, &p.unit, &claim.unit)) else {
+        let Some(y) = metric
+            .summary
+            .as_ref()
+            .and_then(|s| convert(s.p50, &metric.spec.unit, &claim.unit))
+        else {
             continue;
         };
-        let mut rest = p.params.clone();
+        let mut rest = p.id.params.clone();
         rest.remove(x_param);
         groups.entry(rest).or_default().push((*x as f64, y));
     }

@@ -1,12 +1,47 @@
 //! A small hand-built result document shared by the tests.
 
+use model::{Interval, MetricResult, MetricSpec, Param, PointId, Summary, Unit};
 use report::{
-    Configuration, ExperimentResult, ExperimentStatus, Interval, Machine, Param, Point,
-    PointStatus, ResultDocument, SCHEMA,
+    Configuration, ExperimentResult, ExperimentStatus, Machine, Point, PointStatus, ResultDocument,
+    SCHEMA,
 };
 use std::collections::BTreeMap;
 
-/// An ok point with round numbers: p50 = `p50`, the other statistics derived from it.
+/// A point id.
+pub fn id(experiment: &str, backend: &str, params: &[(&str, Param)]) -> PointId {
+    PointId {
+        experiment: experiment.to_owned(),
+        backend: backend.to_owned(),
+        params: params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+    }
+}
+
+/// A summary with round numbers: p50 = `p50`, the other statistics derived from it.
+pub fn summary(p50: f64) -> Summary {
+    Summary {
+        count: 300,
+        runs: 3,
+        min: p50 * 0.9,
+        p50,
+        p90: p50 * 1.1,
+        p99: p50 * 1.5,
+        max: p50 * 3.0,
+        mean: p50 * 1.05,
+        ci95: Some(Interval {
+            low: p50 * 0.98,
+            high: p50 * 1.02,
+            coverage: Some(0.75),
+        }),
+        run_medians: vec![p50 * 0.99, p50, p50 * 1.01],
+        histogram: "HISTFAAAAA==".to_owned(),
+        histogram_scale: 1.0,
+    }
+}
+
+/// An ok point with one metric (`experiment`'s, "one-way switch") whose median is `p50`.
 pub fn point(
     experiment: &str,
     backend: &str,
@@ -15,34 +50,15 @@ pub fn point(
     p50: f64,
 ) -> Point {
     Point {
-        experiment: experiment.to_owned(),
-        backend: backend.to_owned(),
-        params: params
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect::<BTreeMap<_, _>>(),
-        unit: unit.to_owned(),
-        metric: "one-way switch".to_owned(),
+        id: id(experiment, backend, params),
         status: PointStatus::Ok,
         error: None,
         run_errors: Vec::new(),
         runs_planned: 3,
-        runs: 3,
-        count: 300,
-        min: Some(p50 * 0.9),
-        p50: Some(p50),
-        p90: Some(p50 * 1.1),
-        p99: Some(p50 * 1.5),
-        max: Some(p50 * 3.0),
-        mean: Some(p50 * 1.05),
-        ci95: Some(Interval {
-            low: p50 * 0.98,
-            high: p50 * 1.02,
-            coverage: Some(0.75),
-        }),
-        run_medians: vec![p50 * 0.99, p50, p50 * 1.01],
-        histogram: Some("HISTFAAAAA==".to_owned()),
-        histogram_scale: Some(1.0),
+        metrics: vec![MetricResult {
+            spec: MetricSpec::new(experiment, Unit::parse(unit), "one-way switch"),
+            summary: Some(summary(p50)),
+        }],
         counters: BTreeMap::new(),
         elapsed_s: 1.0,
     }
@@ -51,12 +67,10 @@ pub fn point(
 /// A document with a switch experiment (three backends, one failed) and a create experiment.
 pub fn sample() -> ResultDocument {
     let same = ("cores", Param::Text("same-core".to_owned()));
-    let failed = Point::failed(
-        "switch",
-        "lwc",
-        [("cores".to_owned(), Param::Text("same-core".to_owned()))].into(),
-        "ns",
-        "one-way switch",
+    let failed = Point::unmeasured(
+        id("switch", "lwc", std::slice::from_ref(&same)),
+        &[MetricSpec::new("switch", Unit::Ns, "one-way switch")],
+        PointStatus::Failed,
         3,
         vec!["worker exited with signal 6 (SIGABRT)".to_owned(); 3],
         0.5,
@@ -70,7 +84,7 @@ pub fn sample() -> ResultDocument {
             "us",
             us,
         );
-        p.metric = "create + first switch + discard".to_owned();
+        p.metrics[0].spec.what = "create + first switch + discard".to_owned();
         create.push(p);
     }
     let mut machine = Machine::unknown("0.1.0", "2025-01-01T00:00:00Z");

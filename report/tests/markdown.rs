@@ -4,7 +4,7 @@
 //! and paste it here.
 
 use crate::common::sample;
-use report::{Exporter, MarkdownExporter, PaperReference};
+use report::{MarkdownExporter, PaperReference};
 
 fn check(got: &str, expected: &str) {
     assert_eq!(
@@ -15,18 +15,14 @@ fn check(got: &str, expected: &str) {
 
 #[test]
 fn markdown_without_paper() {
-    let md = MarkdownExporter::default()
-        .render(&sample())
-        .expect("render");
+    let md = MarkdownExporter::default().render(&sample());
     check(&md, WITHOUT_PAPER);
 }
 
 #[test]
 fn markdown_with_paper() {
     let paper = PaperReference::bundled().expect("paper");
-    let md = MarkdownExporter::with_paper(paper)
-        .render(&sample())
-        .expect("render");
+    let md = MarkdownExporter::with_paper(paper).render(&sample());
     check(&md, WITH_PAPER);
 }
 

@@ -37,7 +37,7 @@ fn bundled_paper_reference_parses_and_keeps_provenance() {
         .iter()
         .find(|c| c.id == "switch.lwc")
         .expect("claim");
-    assert_eq!((lwc.value, lwc.unit.as_str()), (2.01, "us"));
+    assert_eq!((lwc.value, lwc.unit.symbol().as_str()), (2.01, "us"));
 }
 
 #[test]

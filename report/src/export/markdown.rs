@@ -6,12 +6,11 @@
 //! their reason. A last table puts every paper claim of the experiments run beside our number.
 //! Columns are padded so that the table also reads well as plain text.
 
-use super::{ExportError, Exporter};
-use crate::document::{
-    params_display, ExperimentStatus, Param, Point, PointStatus, ResultDocument,
-};
+use super::{only, ExportError, Exporter, Output};
+use crate::document::{ExperimentStatus, Point, PointStatus, ResultDocument};
 use crate::paper::PaperReference;
-use crate::units::{human, sig3};
+use model::unit::{human, sig3};
+use model::{params_display, MetricResult, Params};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -34,11 +33,18 @@ impl Exporter for MarkdownExporter {
         "markdown"
     }
 
-    fn extension(&self) -> &'static str {
-        "md"
+    fn export(&self, docs: &[&ResultDocument], stem: &str) -> Result<Vec<Output>, ExportError> {
+        let doc = only(self.name(), docs)?;
+        Ok(vec![Output::file(format!("{stem}.md"), self.render(doc))])
     }
+}
 
-    fn render(&self, doc: &ResultDocument) -> Result<String, ExportError> {
+/// A point's metric: the row of one table.
+type Row<'a> = (&'a Point, &'a MetricResult);
+
+impl MarkdownExporter {
+    /// The summary as Markdown text.
+    pub fn render(&self, doc: &ResultDocument) -> String {
         let mut out = String::new();
         header(doc, &mut out);
         for exp in &doc.experiments {
@@ -67,7 +73,7 @@ impl Exporter for MarkdownExporter {
         if let Some(paper) = &self.paper {
             paper_table(paper, doc, &mut out);
         }
-        Ok(out)
+        out
     }
 }
 
@@ -100,26 +106,28 @@ fn header(doc: &ResultDocument, out: &mut String) {
 
 impl MarkdownExporter {
     fn points_table(&self, points: &[Point]) -> String {
-        // One table per unit; inside it, rows grouped by params so that inside a group only the
-        // backend differs, and sorted by median.
+        // One table per metric (name and unit); inside it, rows grouped by params so that inside
+        // a group only the backend differs, and sorted by median.
         // Keyed by the params themselves, so that numbers sort as numbers.
-        let mut by_unit: BTreeMap<String, BTreeMap<&BTreeMap<String, Param>, Vec<&Point>>> =
+        let mut by_metric: BTreeMap<(String, String), BTreeMap<&Params, Vec<Row<'_>>>> =
             BTreeMap::new();
         for p in points {
-            by_unit
-                .entry(p.unit.clone())
-                .or_default()
-                .entry(&p.params)
-                .or_default()
-                .push(p);
+            for m in &p.metrics {
+                by_metric
+                    .entry((m.spec.unit.symbol(), m.spec.name.clone()))
+                    .or_default()
+                    .entry(&p.id.params)
+                    .or_default()
+                    .push((p, m));
+            }
         }
         let mut out = String::new();
-        for groups in by_unit.values() {
+        for groups in by_metric.values() {
             let mut metrics: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-            for p in groups.values().flatten() {
-                let backends = metrics.entry(p.metric.as_str()).or_default();
-                if !backends.contains(&p.backend.as_str()) {
-                    backends.push(p.backend.as_str());
+            for (p, m) in groups.values().flatten() {
+                let backends = metrics.entry(m.spec.what.as_str()).or_default();
+                if !backends.contains(&p.id.backend.as_str()) {
+                    backends.push(p.id.backend.as_str());
                 }
             }
             if metrics.len() == 1 {
@@ -138,9 +146,12 @@ impl MarkdownExporter {
                 let params = params_display(params);
                 let mut group = group.clone();
                 group.sort_by(|a, b| order_key(a).total_cmp(&order_key(b)));
-                let fastest = group.iter().filter_map(|p| p.p50).reduce(f64::min);
-                for p in group {
-                    rows.push(self.row(p, &params, fastest));
+                let fastest = group
+                    .iter()
+                    .filter_map(|(_, m)| m.summary.as_ref().map(|s| s.p50))
+                    .reduce(f64::min);
+                for (p, m) in group {
+                    rows.push(self.row(p, m, &params, fastest));
                     if p.status != PointStatus::Ok {
                         failures.push((p, params.clone()));
                     }
@@ -175,15 +186,15 @@ impl MarkdownExporter {
                 out.push('\n');
             }
             for (p, params) in failures {
-                let what = if p.status == PointStatus::Failed {
-                    "failed"
-                } else {
-                    "had failed runs"
+                let what = match p.status {
+                    PointStatus::Failed => "failed",
+                    PointStatus::Unavailable => "is unavailable here",
+                    _ => "had failed runs",
                 };
                 let _ = writeln!(
                     out,
                     "- `{}` {params} {what}: {}",
-                    p.backend,
+                    p.id.backend,
                     clip(p.error.as_deref().unwrap_or("no reason recorded"), 300)
                 );
             }
@@ -193,13 +204,23 @@ impl MarkdownExporter {
         out
     }
 
-    fn row(&self, p: &Point, params: &str, fastest: Option<f64>) -> Vec<String> {
-        let runs = format!("{}/{}", p.runs, p.runs_planned);
-        if p.status == PointStatus::Failed {
+    fn row(&self, p: &Point, m: &MetricResult, params: &str, fastest: Option<f64>) -> Vec<String> {
+        let runs = format!(
+            "{}/{}",
+            m.summary.as_ref().map_or(0, |s| s.runs),
+            p.runs_planned
+        );
+        let unit = &m.spec.unit;
+        let Some(s) = m.summary.as_ref().filter(|_| p.status.measured()) else {
+            let what = if p.status == PointStatus::Unavailable {
+                "unavailable"
+            } else {
+                "failed"
+            };
             return vec![
                 params.to_owned(),
-                p.backend.clone(),
-                "failed".to_owned(),
+                p.id.backend.clone(),
+                what.to_owned(),
                 String::new(),
                 String::new(),
                 String::new(),
@@ -207,10 +228,10 @@ impl MarkdownExporter {
                 String::new(),
                 String::new(),
             ];
-        }
-        let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| human(v, &p.unit));
+        };
+        let fmt = |v: f64| human(v, unit);
         // An interval from too few runs to reach 95% shows its real coverage.
-        let ci = p.ci95.map_or_else(
+        let ci = s.ci95.map_or_else(
             || "-".to_owned(),
             |ci| {
                 let coverage = match ci.coverage {
@@ -219,19 +240,19 @@ impl MarkdownExporter {
                 };
                 format!(
                     "{} – {}{coverage}",
-                    human(ci.low, &p.unit),
-                    human(ci.high, &p.unit)
+                    human(ci.low, unit),
+                    human(ci.high, unit)
                 )
             },
         );
-        let ratio = match (p.p50, fastest) {
-            (Some(v), Some(f)) if f > 0.0 => sig3(v / f),
+        let ratio = match fastest {
+            Some(f) if f > 0.0 => sig3(s.p50 / f),
             _ => "-".to_owned(),
         };
         let paper = self
             .paper
             .as_ref()
-            .and_then(|paper| paper.claim_for_point(p))
+            .and_then(|paper| paper.claim_for(p, m))
             .map_or_else(String::new, |c| {
                 let approx = if c.approximate { "~" } else { "" };
                 format!("{approx}{}", human(c.value, &c.unit))
@@ -242,11 +263,11 @@ impl MarkdownExporter {
         }
         vec![
             params.to_owned(),
-            p.backend.clone(),
-            fmt(p.p50),
+            p.id.backend.clone(),
+            fmt(s.p50),
             ci,
-            fmt(p.p90),
-            fmt(p.p99),
+            fmt(s.p90),
+            fmt(s.p99),
             runs,
             ratio,
             paper,
@@ -254,9 +275,12 @@ impl MarkdownExporter {
     }
 }
 
-/// Measured points by median; failed points last.
-fn order_key(p: &Point) -> f64 {
-    p.p50.unwrap_or(f64::INFINITY)
+/// Measured points by median; the others last.
+fn order_key((p, m): &Row<'_>) -> f64 {
+    m.summary
+        .as_ref()
+        .filter(|_| p.status.measured())
+        .map_or(f64::INFINITY, |s| s.p50)
 }
 
 fn paper_table(paper: &PaperReference, doc: &ResultDocument, out: &mut String) {
