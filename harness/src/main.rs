@@ -12,6 +12,7 @@ mod compare;
 mod fingerprint;
 mod info;
 mod output;
+mod report_dir;
 mod run;
 mod selftest;
 mod suite;
@@ -58,6 +59,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::List => info::list().map(|()| ExitCode::SUCCESS),
         Command::Env(args) => info::env(args.json).map(|()| ExitCode::SUCCESS),
         Command::Compare(args) => compare::main(&args),
+        Command::Report(args) => report_dir::main(&args).map(|()| ExitCode::SUCCESS),
         Command::Worker(_) => Ok(ExitCode::from(exit::ERROR)),
     }
 }

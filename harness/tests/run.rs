@@ -129,6 +129,43 @@ fn smoke_run_of_switch_and_create_writes_a_valid_result() {
     assert!(ran.stdout.contains("## switch"), "{}", ran.stdout);
     assert!(dir.path().join("r.md").is_file());
     assert!(ran.stderr.contains("results written to"), "{}", ran.stderr);
+    check_report(&dir.path().join("r-report"), &["switch", "create"]);
+    assert!(ran.stderr.contains("report written to"), "{}", ran.stderr);
+}
+
+/// The report of a real run: every figure as SVG (valid XML) and PNG (decodes, plausible
+/// size), the page referencing each, the summary showing each. Guards against a figure that is
+/// drawn from fixtures but not from what the harness writes, and a page that leaves one out.
+fn check_report(dir: &std::path::Path, figures: &[&str]) {
+    let page = std::fs::read_to_string(dir.join("index.html")).expect("index.html");
+    let summary = std::fs::read_to_string(dir.join("summary.md")).expect("summary.md");
+    for id in figures {
+        let svg = std::fs::read_to_string(dir.join(format!("{id}.svg")))
+            .unwrap_or_else(|e| panic!("{id}.svg: {e}"));
+        let xml = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{id}.svg: {e}"));
+        assert_eq!(xml.root_element().tag_name().name(), "svg");
+        let png = std::fs::read(dir.join(format!("{id}.png"))).expect("png");
+        let reader = png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .unwrap_or_else(|e| panic!("{id}.png: {e}"));
+        let (w, h) = (reader.info().width, reader.info().height);
+        assert_eq!(w, 1200, "{id}.png width");
+        assert!(h > 400 && h < 1200, "{id}.png height {h}");
+        assert!(
+            page.contains(&format!("href=\"{id}.png\"")),
+            "page lacks {id}.png"
+        );
+        assert!(
+            page.contains(&format!("id=\"fig-{id}\"")),
+            "page lacks figure {id}"
+        );
+        assert!(
+            summary.contains(&format!("({id}.png)")),
+            "summary lacks {id}.png"
+        );
+    }
+    assert!(page.contains("Claims of the paper"));
+    assert!(summary.contains("## Claims of the paper"));
 }
 
 /// Every way a worker can fail is recorded, and the run goes on to the end.

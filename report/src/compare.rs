@@ -108,6 +108,12 @@ pub struct Comparison {
 }
 
 impl Comparison {
+    /// True when the two results come from the same machine fingerprint (CPU, logical CPUs,
+    /// kernel, virtualization, governors): only then are their numbers comparable.
+    pub fn same_machine(&self) -> bool {
+        self.machine_differences.is_empty()
+    }
+
     /// True when some point regressed or now fails.
     pub fn has_regression(&self) -> bool {
         self.points.iter().any(|p| p.verdict.is_regression())

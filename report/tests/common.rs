@@ -140,3 +140,71 @@ pub fn sample() -> ResultDocument {
         ],
     }
 }
+
+/// A document shaped like a quick run: switch on both placements for every backend, create
+/// over two parent sizes and two page counts for four backends, with medians near a real run's.
+pub fn quick_like(cpu: &str) -> ResultDocument {
+    let mut doc = sample();
+    doc.machine.cpu_model = Some(cpu.to_owned());
+    let mut switch = Vec::new();
+    for (cores, backends) in [
+        (
+            "same-core",
+            &[
+                ("coroutine", 2.4),
+                ("thread-futex", 3380.0),
+                ("process-futex", 3830.0),
+                ("lwc", 4090.0),
+                ("process-pipe", 4180.0),
+                ("thread-condvar", 12100.0),
+            ][..],
+        ),
+        (
+            "two-cores",
+            &[
+                ("lwc-spin", 168.0),
+                ("thread-futex", 7190.0),
+                ("process-futex", 7340.0),
+                ("lwc", 7740.0),
+            ][..],
+        ),
+    ] {
+        for (backend, ns) in backends {
+            switch.push(point(
+                "switch",
+                backend,
+                &[("cores", Param::Text(cores.to_owned()))],
+                "ns",
+                *ns,
+            ));
+        }
+    }
+    doc.experiments[0].points = switch;
+    let mut create = Vec::new();
+    for (backend, base, per_page, per_mib) in [
+        ("lwc", 300.0, 3.8, 60.0),
+        ("fork", 250.0, 3.9, 120.0),
+        ("spawn", 540.0, 0.0, 1.5),
+        ("thread", 39.0, 0.0, 0.1),
+    ] {
+        for mib in [1_i64, 64] {
+            for pages in [0_i64, 256] {
+                let us = base + per_page * pages as f64 + per_mib * (mib - 1) as f64;
+                let mut p = point(
+                    "create",
+                    backend,
+                    &[
+                        ("pages_written", Param::Int(pages)),
+                        ("resident_bytes", Param::Int(mib << 20)),
+                    ],
+                    "us",
+                    us,
+                );
+                p.metrics[0].spec.what = "create".to_owned();
+                create.push(p);
+            }
+        }
+    }
+    doc.experiments[1].points = create;
+    doc
+}

@@ -3,6 +3,8 @@
 
 use super::plan::RunOptions;
 use anyhow::{bail, Context, Result};
+use report::export::bundle::INDEX;
+use report::export::report::ReportExporter;
 use report::export::{ExportManager, Output, Rendered};
 use report::{JsonExporter, MarkdownExporter, PaperReference, ResultDocument};
 use std::io::Write as _;
@@ -61,13 +63,29 @@ impl Target {
     /// Writes every format of `doc`, prints the Markdown summary on stdout and where each file
     /// went on stderr.
     pub fn write(&self, doc: &ResultDocument, paper: PaperReference) -> Result<()> {
+        let built: Vec<&str> = crate::suite::all().iter().map(|e| e.id()).collect();
+        let report = ReportExporter::new(paper.clone(), &built);
         let manager = ExportManager::new()
             .with(JsonExporter)
-            .with(MarkdownExporter::with_paper(paper));
+            .with(MarkdownExporter::with_paper(paper).with_built(&built));
+        // The report goes beside the result: `STEM-report/` for a named file; in the default
+        // directory one `report/` for the latest result, rather than one per run.
+        let manager = if self.latest {
+            manager
+        } else {
+            manager.with(report.clone())
+        };
         let rendered = manager.render(&[doc], &self.stem)?;
         let written = ExportManager::write(&self.dir, &rendered)?;
         let latest = if self.latest {
-            ExportManager::write(&self.dir, &manager.render(&[doc], "latest")?)?
+            let latest = manager.with(report.in_folder("report"));
+            let rendered = latest.render(&[doc], "latest")?;
+            let paths = ExportManager::write(&self.dir, &rendered)?;
+            paths
+                .into_iter()
+                .zip(rendered)
+                .map(|(p, r)| (p, r.exporter))
+                .collect()
         } else {
             Vec::new()
         };
@@ -77,18 +95,28 @@ impl Target {
                 .and_then(|()| out.flush())
                 .context("printing the summary")?;
         }
-        for (path, what) in written.iter().zip(&rendered) {
+        for (path, what) in written
+            .iter()
+            .zip(&rendered)
+            .filter(|(_, r)| r.exporter != "report")
+        {
             eprintln!(
                 "lwcbench: {} written to {}",
                 describe(what.exporter),
                 path.display()
             );
         }
-        if let Some(json) = latest
-            .iter()
-            .find(|p| p.extension().is_some_and(|e| e == "json"))
-        {
+        if let Some((json, _)) = latest.iter().find(|(_, e)| *e == "json") {
             eprintln!("lwcbench: latest result also at {}", json.display());
+        }
+        let report_dir = written
+            .iter()
+            .zip(&rendered)
+            .map(|(p, r)| (p, r.exporter))
+            .chain(latest.iter().map(|(p, e)| (p, *e)))
+            .find(|(_, e)| *e == "report");
+        if let Some((dir, _)) = report_dir {
+            eprintln!("lwcbench: report written to {}", dir.join(INDEX).display());
         }
         Ok(())
     }

@@ -9,6 +9,12 @@
 //! - [`json::JsonExporter`]: the result document itself, pretty-printed (`STEM.json`).
 //! - [`markdown::MarkdownExporter`]: a summary table per experiment and the paper comparison, for
 //!   terminals and CI summaries (`STEM.md`).
+//! - [`bmf::BmfExporter`]: Bencher Metric Format JSON of the measured points.
+//! - [`html`]: the self-contained HTML page, figures inline.
+//! - [`bundle`]: a whole report (page, Markdown summary, an SVG and a PNG per figure) as named
+//!   files, from one or more result files.
+//! - [`table`]: tables as data, rendered to Markdown or HTML.
+//! - [`report::ReportExporter`]: the report folder (page, summary, figures) beside a result.
 //!
 //! ```
 //! use report::export::{ExportManager, JsonExporter, MarkdownExporter};
@@ -21,8 +27,13 @@
 use crate::document::ResultDocument;
 use std::path::{Path, PathBuf};
 
+pub mod bmf;
+pub mod bundle;
+pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod report;
+pub mod table;
 pub mod write;
 
 pub use json::JsonExporter;
