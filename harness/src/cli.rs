@@ -1,6 +1,6 @@
 //! The command line (clap derive).
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use workloads::Setting;
 
