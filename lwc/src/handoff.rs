@@ -322,8 +322,8 @@ fn block(inbox: &Inbox, notice: &AtomicU32, seen: u32, ready: &dyn Fn() -> bool)
                 if ready() {
                     break;
                 }
-                if futex::wait_either(&inbox.word, word::SLEEPING, notice, seen, GROUP_CHECK_EVERY)
-                {
+                let bound = process::needs_supervisor_checks().then_some(GROUP_CHECK_EVERY);
+                if futex::wait_either(&inbox.word, word::SLEEPING, notice, seen, bound) {
                     leave_if_group_gone();
                 }
             }

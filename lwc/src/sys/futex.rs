@@ -67,7 +67,7 @@ struct FutexWaitv {
 /// A 32-bit, shared (not process-private) futex for futex_waitv.
 const FUTEX2_SIZE_U32: u32 = 0x02;
 
-/// Sleeps while `*a == a_val` and `*b == b_val`, at most `timeout`: returns when either word
+/// Sleeps while `*a == a_val` and `*b == b_val`, at most `timeout` (None: no bound): returns when either word
 /// is woken or differs, on a signal, or at the timeout (then true); the caller re-checks both.
 ///
 /// # References
@@ -77,7 +77,7 @@ pub(crate) fn wait_either(
     a_val: u32,
     b: &AtomicU32,
     b_val: u32,
-    timeout: Duration,
+    timeout: Option<Duration>,
 ) -> bool {
     let waiters = [(a, a_val), (b, b_val)].map(|(w, v)| FutexWaitv {
         val: v as u64,
@@ -86,19 +86,24 @@ pub(crate) fn wait_either(
         reserved: 0,
     });
     // futex_waitv takes an absolute CLOCK_MONOTONIC deadline.
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into a live value.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    let nanos = now.tv_nsec as u64 + timeout.subsec_nanos() as u64;
-    let deadline = libc::timespec {
-        tv_sec: now.tv_sec
-            + timeout.as_secs() as libc::time_t
-            + (nanos / 1_000_000_000) as libc::time_t,
-        tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
-    };
+    let deadline = timeout.map(|t| {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec into a live value.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+        let nanos = now.tv_nsec as u64 + t.subsec_nanos() as u64;
+        libc::timespec {
+            tv_sec: now.tv_sec
+                + t.as_secs() as libc::time_t
+                + (nanos / 1_000_000_000) as libc::time_t,
+            tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+        }
+    });
+    let deadline_ptr = deadline
+        .as_ref()
+        .map_or(std::ptr::null(), |d| d as *const libc::timespec);
     // SAFETY: both words are live, aligned 32-bit atomics; the array and the deadline outlive
     // the call, which only reads them.
     let r = unsafe {
@@ -107,7 +112,7 @@ pub(crate) fn wait_either(
             waiters.as_ptr(),
             waiters.len() as u32,
             0u32,
-            &deadline as *const libc::timespec,
+            deadline_ptr,
             libc::CLOCK_MONOTONIC,
         )
     };
