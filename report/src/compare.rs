@@ -647,6 +647,12 @@ mod tests {
         failed.p50 = None;
         let j = |b: &Point, c: Option<&Point>| judge(b, c, 0.05, 0.01).verdict;
         assert_eq!(j(&base, Some(&failed)), Verdict::NowFailing);
+        // A failed side has no median to compare: no change and no test, though its runs'
+        // medians may be there.
+        for (b, c) in [(&base, &failed), (&failed, &base)] {
+            let row = judge(b, Some(c), 0.05, 0.01);
+            assert_eq!((row.change, row.p_value), (None, None), "{row:?}");
+        }
         assert_eq!(j(&failed, Some(&base)), Verdict::NowMeasured);
         assert_eq!(j(&failed, Some(&failed)), Verdict::FailedInBoth);
         assert_eq!(j(&base, None), Verdict::Missing);
