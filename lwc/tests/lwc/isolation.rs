@@ -489,6 +489,9 @@ fn unmap_keeps_other_regions_private() {
 fn grandchild_gets_a_private_copy() {
     start();
     let region = SharedRegion::new(4096).expect("region");
+    // A second region, not shared with the child: the child's list holds one region it copied
+    // and one it shares, and must keep the second.
+    let _copied = SharedRegion::new(4096).expect("region");
     // SAFETY: single-threaded.
     match unsafe { lwc::create(&Spec::new().share(&region), &Options::new()) }.expect("create") {
         Created::Parent(child) => {
