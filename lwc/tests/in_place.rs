@@ -31,6 +31,10 @@ fn main() {
             heap_trimmed_after_take_is_restored,
         ),
         (
+            "break_moved_within_a_page_is_restored",
+            break_moved_within_a_page_is_restored,
+        ),
+        (
             "unmapped_and_reprotected_memory_is_recreated",
             unmapped_and_reprotected_memory_is_recreated,
         ),
@@ -426,6 +430,35 @@ fn heap_trimmed_after_take_is_restored() {
     assert!(
         trimmed.iter().all(|&t| t > 0),
         "the heap was not trimmed in every round: {trimmed:?} bytes"
+    );
+    snap.release().expect("release");
+}
+
+/// Guards against a rollback that trusts an unchanged /proc/self/maps when the program break
+/// moved within its last page: the maps show whole pages, only brk(2) tells.
+fn break_moved_within_a_page_is_restored() {
+    let shared = Shared::new();
+    let taken = take();
+    let snap = taken.snapshot();
+    let at_take = brk_now();
+    if shared.bump(0) == 0 {
+        shared.set(1, at_take as u64);
+        // Down by 8 bytes: the heap mapping keeps its last page, so the maps do not change.
+        let delta = 8;
+        assert!(
+            at_take.is_multiple_of(4096) || at_take % 4096 > delta,
+            "break {at_take:#x}"
+        );
+        // SAFETY: moves the break down by 8 bytes within its page: nothing is unmapped, and
+        // the rollback puts it back before the allocator uses the heap again.
+        unsafe { libc::syscall(libc::SYS_brk, at_take - delta) };
+        assert_eq!(brk_now(), at_take - delta, "the kernel moved the break");
+        rollback(&snap);
+    }
+    assert_eq!(
+        brk_now() as u64,
+        shared.get(1),
+        "program break not restored"
     );
     snap.release().expect("release");
 }

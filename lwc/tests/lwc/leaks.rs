@@ -11,6 +11,11 @@
 //! is killed between fork and the acknowledgement (a NASCENT child's creator is not waiting, so
 //! for it the arm changes nothing). No test can kill a child inside that window on purpose; a
 //! setup step that fails is reported by the child itself and is tested in `semantics`.
+//! In `Supervisor::deliver_death`, `dead | HEARS_DEATH_ITSELF` as `dead ^ HEARS_DEATH_ITSELF`
+//! is equivalent (slot ids are below the flag's bit); as `dead & ...` it ends the group when a
+//! sandbox is killed while it runs, but only if the supervisor sees the death before the
+//! monitor, whose seccomp listener wakes it at once and which then marks the sandbox parked:
+//! the order is the kernel's, and no test can choose it.
 
 use crate::common::{alive, children_of, start};
 use lwc::{Args, Created, Options, Spec};
