@@ -27,6 +27,10 @@ pub fn tests() -> Vec<(&'static str, fn())> {
             parent_fd_unreachable,
         ),
         (
+            "isolation::no_lwc_keeps_cap_sys_ptrace_permitted",
+            no_cap_sys_ptrace_permitted,
+        ),
+        (
             "isolation::unmapping_a_shared_region_keeps_the_others_private",
             unmap_keeps_other_regions_private,
         ),
@@ -515,6 +519,67 @@ fn grandchild_gets_a_private_copy() {
                     panic!("{}", lwc::discard_switch(&caller, one(1)));
                 }
             }
+        }
+    }
+}
+
+/// CAP_SYS_PTRACE in the permitted and effective sets of this process, from /proc/self/status.
+fn cap_sys_ptrace() -> (bool, bool) {
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let set = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .is_some_and(|caps| caps & (1 << 19) != 0)
+    };
+    (set("CapPrm:"), set("CapEff:"))
+}
+
+/// A program that holds CAP_SYS_PTRACE permitted but not effective could raise it again at
+/// any time: lwc must drop it from every set. Guards against dropping it only when it is in
+/// both sets (or in the effective one).
+fn no_cap_sys_ptrace_permitted() {
+    if !crate::common::is_root() {
+        return; // nothing to drop
+    }
+    // Lower the effective set only: CAP_SYS_PTRACE stays permitted.
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut h = Header {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let mut d = [Data::default(); 2];
+    // SAFETY: capget/capset read and write the live locals given; they change only our own
+    // capabilities.
+    unsafe {
+        assert_eq!(libc::syscall(libc::SYS_capget, &mut h, d.as_mut_ptr()), 0);
+        d[0].effective &= !(1 << 19);
+        assert_eq!(libc::syscall(libc::SYS_capset, &mut h, d.as_ptr()), 0);
+    }
+    assert_eq!(cap_sys_ptrace(), (true, false), "set up: permitted only");
+    start();
+    assert_eq!(cap_sys_ptrace(), (false, false), "the first lwC kept it");
+    // SAFETY: single-threaded.
+    match unsafe { lwc::create(&Spec::new(), &Options::new()) }.expect("create") {
+        Created::Parent(child) => {
+            let back = lwc::switch(&child, Args::NONE).expect("switch");
+            assert_eq!(back.args.0[0], 0, "a child lwC holds CAP_SYS_PTRACE");
+        }
+        Created::Child { caller, .. } => {
+            let (p, e) = cap_sys_ptrace();
+            panic!("{}", lwc::discard_switch(&caller, one((p || e) as u64)));
         }
     }
 }

@@ -34,6 +34,10 @@ pub fn tests() -> Vec<(&'static str, fn())> {
         ),
         ("leaks::no_lwc_outlives_a_panicking_root", root_panics),
         ("leaks::no_lwc_outlives_a_killed_root", root_killed),
+        (
+            "leaks::the_first_lwc_dies_with_the_supervisor_without_the_guardian",
+            first_lwc_dies_with_the_supervisor,
+        ),
         ("leaks::group_exit_status_is_the_programs", exit_status),
         (
             "leaks::a_killed_lwc_is_reaped_by_its_creator",
@@ -144,6 +148,16 @@ fn many_cycles() {
 /// own, then waits for a go), does `end_by(root, lwcs)`, sends the go, after which the root
 /// does `group_end`, and checks every lwC is gone. Returns the root's wait status.
 fn outlive_check(end_by: fn(i32, &[i32]), group_end: fn()) -> i32 {
+    outlive_check_of(end_by, group_end, |lwcs| lwcs.to_vec())
+}
+
+/// [`outlive_check`], checking only the lwCs `must_go` picks from the four (the three parked
+/// ones, then the first).
+fn outlive_check_of(
+    end_by: fn(i32, &[i32]),
+    group_end: fn(),
+    must_go: fn(&[i32]) -> Vec<i32>,
+) -> i32 {
     let mut report = [0; 2];
     let mut go = [0; 2];
     // SAFETY: two-element out-arrays.
@@ -212,7 +226,7 @@ fn outlive_check(end_by: fn(i32, &[i32]), group_end: fn()) -> i32 {
     let mut status = 0;
     // SAFETY: waits for our child.
     assert_eq!(unsafe { libc::waitpid(root, &mut status, 0) }, root);
-    wait_gone(&pids, "lwC processes outlived the root");
+    wait_gone(&must_go(&pids), "lwC processes outlived the root");
     status
 }
 
@@ -258,6 +272,24 @@ fn kill_guardian(supervisor: i32, lwcs: &[i32]) {
     // SAFETY: kill of the group's guardian, a process of this test.
     unsafe { libc::kill(others[0], libc::SIGKILL) };
     wait_gone(&others, "the guardian survived SIGKILL");
+}
+
+/// The first lwC's parent-death signal, on its own: the guardian is killed, then the supervisor.
+/// Guards against a first lwC that outlives its supervisor when no guardian is left to kill it
+/// (the other lwCs then live on too; the test's process group is killed afterwards).
+fn first_lwc_dies_with_the_supervisor() {
+    let status = outlive_check_of(
+        |supervisor, lwcs| {
+            kill_guardian(supervisor, lwcs);
+            // SAFETY: kill of our own child (the group's supervisor).
+            unsafe { libc::kill(supervisor, libc::SIGKILL) };
+        },
+        || loop {
+            std::thread::sleep(Duration::from_secs(1));
+        },
+        |lwcs| vec![lwcs[3]],
+    );
+    assert!(libc::WIFSIGNALED(status), "the root's status {status:#x}");
 }
 
 /// The supervisor's kill at the group's end, on its own: with the guardian gone, nothing else
