@@ -44,6 +44,7 @@ cargo build --release -p lwcbench
 bin=target/release/lwcbench
 
 restore=()
+# shellcheck disable=SC2317 # run by the EXIT trap below
 restore_all() {
     local cmd
     for cmd in "${restore[@]}"; do

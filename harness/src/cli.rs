@@ -26,7 +26,9 @@ pub enum Command {
     Env(EnvArgs),
     /// Compare two result files point by point; exits 4 on a regression.
     Compare(CompareArgs),
-    /// Measure one run of one point (used by `run`; prints RunSamples JSON).
+    /// Draw the figures, the HTML page and the Markdown summary of one or more result files.
+    Report(ReportArgs),
+    /// Measure one run of one point (used by `run`; prints its Outcome as one line of JSON).
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
 }
@@ -103,6 +105,35 @@ pub struct CompareArgs {
     /// Significance level of the Mann–Whitney test of the two points' run medians.
     #[arg(long, value_name = "P", default_value_t = 0.01)]
     pub alpha: f64,
+    /// Compare even when the two results come from different machine fingerprints.
+    #[arg(long)]
+    pub force: bool,
+    /// Output: a Markdown table of the verdicts, or the current result's points in Bencher
+    /// Metric Format JSON.
+    #[arg(long, value_enum, default_value_t = CompareFormat::Markdown)]
+    pub format: CompareFormat,
+}
+
+/// What `compare` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    /// The verdict table (for CI job summaries).
+    Markdown,
+    /// Bencher Metric Format JSON of CURRENT.
+    Bmf,
+}
+
+/// Arguments of `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Result files to draw together, each series labelled by its machine (default:
+    /// lwcbench-results/latest.json).
+    #[arg(value_name = "RESULT.json")]
+    pub results: Vec<PathBuf>,
+    /// Folder for the report (default: `report/` beside lwcbench-results/latest.json, or
+    /// `STEM-report/` beside the first file named).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// The setting as the worker receives it.

@@ -1,13 +1,12 @@
 //! `lwcbench compare BASE CURRENT`: per point the change of the median and a verdict, as
-//! Markdown on stdout (for CI job summaries); exit [`EXIT_REGRESSION`] when a point regressed or
-//! now fails.
+//! Markdown on stdout (for CI job summaries), or CURRENT in Bencher Metric Format; exit
+//! [`exit::REGRESSION`] when a point regressed or now fails. Results from different machine
+//! fingerprints are refused unless `--force`. Result files of schema v1 are read too.
 
-use crate::cli::CompareArgs;
+use crate::cli::{CompareArgs, CompareFormat};
 use anyhow::{bail, Result};
+use model::exit;
 use std::process::ExitCode;
-
-/// Exit code when a regression was found.
-pub const EXIT_REGRESSION: u8 = 4;
 
 /// Compares two result files.
 pub fn main(args: &CompareArgs) -> Result<ExitCode> {
@@ -23,13 +22,23 @@ pub fn main(args: &CompareArgs) -> Result<ExitCode> {
     let base = report::ResultDocument::load(&args.base)?;
     let current = report::ResultDocument::load(&args.current)?;
     let cmp = report::compare::compare(&base, &current, args.threshold / 100.0, args.alpha);
-    print!("{}", cmp.to_markdown());
-    for d in &cmp.machine_differences {
-        eprintln!("warning: different machines: {d}");
+    if !cmp.same_machine() {
+        let list = cmp.machine_differences.join("; ");
+        if !args.force {
+            bail!(
+                "the two results come from different machines ({list}): their numbers are not \
+                 comparable; pass --force to compare them anyway"
+            );
+        }
+        eprintln!("warning: comparing results from different machines: {list}");
+    }
+    match args.format {
+        CompareFormat::Markdown => print!("{}", cmp.to_markdown()),
+        CompareFormat::Bmf => print!("{}", report::BmfExporter.render(&current)?),
     }
     Ok(if cmp.has_regression() {
         eprintln!("lwcbench compare: regression found");
-        ExitCode::from(EXIT_REGRESSION)
+        ExitCode::from(exit::REGRESSION)
     } else {
         ExitCode::SUCCESS
     })

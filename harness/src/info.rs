@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use std::io::Write;
-use workloads::{Experiment, Setting};
+use workloads::Experiment;
 
 /// Prints every experiment with its description and backends.
 pub fn list() -> Result<()> {
@@ -29,25 +29,24 @@ pub fn list() -> Result<()> {
     Ok(())
 }
 
+/// An experiment and the backends it declares (the same list `run --backend` is checked
+/// against).
 fn describe(out: &mut impl Write, e: &'static dyn Experiment, width: usize) -> Result<()> {
-    let backends = crate::run::backends_of(&[e], Setting::Quick);
+    let backends = e.backends();
+    let names = |default: bool| -> Vec<&str> {
+        backends
+            .iter()
+            .filter(|b| b.default == default)
+            .map(|b| b.name)
+            .collect()
+    };
     writeln!(out, "  {:width$}  {}", e.id(), e.describe())?;
-    writeln!(
-        out,
-        "  {:width$}  backends: {}",
-        "",
-        backends.into_iter().collect::<Vec<_>>().join(", ")
-    )?;
-    // The deterministic test backend is planned only when named.
-    let mock = ["mock".to_owned()];
-    if e.plan(Setting::Quick, &mock)
-        .iter()
-        .any(|p| p.backend == "mock")
-    {
+    writeln!(out, "  {:width$}  backends: {}", "", names(true).join(", "))?;
+    for b in backends.iter().filter(|b| !b.default) {
         writeln!(
             out,
-            "  {:width$}  only when named: mock (deterministic, for tests)",
-            ""
+            "  {:width$}  only when named: {} ({})",
+            "", b.name, b.about
         )?;
     }
     Ok(())

@@ -1,9 +1,9 @@
 //! `lwcbench`: runs the experiments of the light-weight contexts paper (OSDI '16) on Linux.
 //!
-//! `main` only parses the command line, calls the command and maps the outcome to an exit code:
-//! 0 all measured, 3 result written but some points failed, 4 `compare` found a regression,
-//! 1 error (printed with its causes on stderr), 2 bad command line. Data goes to stdout,
-//! diagnostics to stderr.
+//! `main` only parses the command line, calls the command and maps the outcome to an exit code
+//! (every code is defined in `model::exit`): 0 all measured (or unavailable here), 3 result
+//! written but some points failed, 4 `compare` found a regression, 1 error (printed with its
+//! causes on stderr), 2 bad command line. Data goes to stdout, diagnostics to stderr.
 
 #![deny(unsafe_code)]
 
@@ -12,6 +12,7 @@ mod compare;
 mod fingerprint;
 mod info;
 mod output;
+mod report_dir;
 mod run;
 mod selftest;
 mod suite;
@@ -20,23 +21,20 @@ mod worker;
 
 use clap::Parser;
 use cli::{Cli, Command, RunArgs};
+use model::exit;
 use std::process::ExitCode;
-
-/// Exit code when the result was written but some points or experiments failed.
-const EXIT_SOME_FAILED: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The worker comes first and alone: no thread, no output but its samples.
     if let Some(Command::Worker(w)) = &cli.command {
-        let code = worker::main(w.setting.into(), &w.point);
-        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+        return ExitCode::from(worker::main(w.setting.into(), &w.point));
     }
     match dispatch(cli.command.unwrap_or(Command::Run(RunArgs::default()))) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit::ERROR)
         }
     }
 }
@@ -54,13 +52,14 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 command_line: std::env::args().collect(),
             };
             Ok(match run::run(&opts)? {
-                run::Outcome::AllOk => ExitCode::SUCCESS,
-                run::Outcome::SomeFailed => ExitCode::from(EXIT_SOME_FAILED),
+                run::Outcome::AllOk => ExitCode::from(exit::SUCCESS),
+                run::Outcome::SomeFailed => ExitCode::from(exit::SOME_FAILED),
             })
         }
         Command::List => info::list().map(|()| ExitCode::SUCCESS),
         Command::Env(args) => info::env(args.json).map(|()| ExitCode::SUCCESS),
         Command::Compare(args) => compare::main(&args),
-        Command::Worker(_) => Ok(ExitCode::FAILURE),
+        Command::Report(args) => report_dir::main(&args).map(|()| ExitCode::SUCCESS),
+        Command::Worker(_) => Ok(ExitCode::from(exit::ERROR)),
     }
 }

@@ -1,4 +1,5 @@
-//! Which experiments exist: the workloads crate's, plus the harness's hidden self-test.
+//! Which experiments exist: the `workloads` crate's, then the `apps` crate's (the experiments
+//! that drive programs), plus the harness's hidden self-test.
 
 use crate::selftest::SelfTest;
 use workloads::Experiment;
@@ -7,7 +8,9 @@ static SELFTEST: SelfTest = SelfTest;
 
 /// The experiments of the default suite, in the order they run.
 pub fn all() -> Vec<&'static dyn Experiment> {
-    workloads::experiments::all()
+    let mut all = workloads::experiments::all();
+    all.extend(apps::experiments::all());
+    all
 }
 
 /// Experiments that run only when named (the harness self-test).

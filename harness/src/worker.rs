@@ -2,88 +2,96 @@
 //!
 //! The worker is a fresh, single-threaded process: it starts no thread before measuring (no
 //! progress bar, no collector), so an experiment may fork, pin itself and start an lwC group
-//! safely. It prints the `RunSamples` as one line of JSON on stdout and exits 0; on a measurement
-//! error it prints the reason on stderr and exits [`EXIT_MEASURE_ERROR`].
+//! safely. It prints its [`Outcome`] (measured, unavailable, bad point, failed) as one line of
+//! JSON on stdout and exits [`exit::SUCCESS`]; it exits [`exit::WORKER_UNREPORTED`] only when
+//! it cannot report one.
 //!
 //! Test hook: `LWCBENCH_FAULT=EXPERIMENT/BACKEND=MODE[,...]` (BACKEND may be `*`) makes matching
 //! runs fail on purpose, MODE being `crash` (abort), `error` (a measurement error), `hang` (never
 //! return) or `garbage` (print something that is not JSON). It exists so tests can check that a
 //! failing point is recorded as failed; it has no other use.
 
-use crate::supervise::{EXIT_BAD_POINT, EXIT_MEASURE_ERROR};
+use model::{exit, Outcome};
 use nix::sys::signal::Signal;
 use std::io::Write;
-use workloads::{PointSpec, Setting};
+use workloads::{MeasureError, PointSpec, RunSamples, Setting};
 
 /// Environment variable of the fault-injection test hook.
 pub const FAULT_ENV: &str = "LWCBENCH_FAULT";
 
 /// Runs the worker; returns the process exit code.
-pub fn main(setting: Setting, point_json: &str) -> i32 {
+pub fn main(setting: Setting, point_json: &str) -> u8 {
     // Die with the parent: a worker never outlives the harness that waits for it.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     if let Ok(parent) = std::env::var("LWCBENCH_PARENT_PID") {
         if parent != nix::unistd::getppid().to_string() {
             eprintln!("lwcbench worker: parent {parent} is gone");
-            return EXIT_BAD_POINT;
+            return exit::WORKER_UNREPORTED;
         }
     }
+    let outcome = match outcome(setting, point_json) {
+        Some(o) => o,
+        None => {
+            println!("this is not JSON");
+            return exit::SUCCESS;
+        }
+    };
+    let Ok(line) = serde_json::to_string(&outcome) else {
+        eprintln!("lwcbench worker: serialising the outcome failed");
+        return exit::WORKER_UNREPORTED;
+    };
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => exit::SUCCESS,
+        Err(e) => {
+            eprintln!("lwcbench worker: writing the outcome: {e}");
+            exit::WORKER_UNREPORTED
+        }
+    }
+}
+
+/// Measures the point; `None` when the fault hook asks for garbage instead.
+fn outcome(setting: Setting, point_json: &str) -> Option<Outcome<RunSamples>> {
     let point: PointSpec = match serde_json::from_str(point_json) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("lwcbench worker: --point is not a PointSpec: {e}");
-            return EXIT_BAD_POINT;
+            return Some(Outcome::BadPoint(format!(
+                "--point is not a PointSpec: {e}"
+            )))
         }
     };
-    let Some(exp) = crate::suite::by_id(&point.experiment) else {
-        eprintln!("lwcbench worker: unknown experiment {:?}", point.experiment);
-        return EXIT_BAD_POINT;
+    let Some(exp) = crate::suite::by_id(&point.id.experiment) else {
+        return Some(Outcome::BadPoint(format!(
+            "unknown experiment {:?}",
+            point.id.experiment
+        )));
     };
     if let Some(mode) = injected_fault(&point) {
         match mode.as_str() {
             "crash" => std::process::abort(),
             "error" => {
-                eprintln!("injected fault ({FAULT_ENV}): error");
-                return EXIT_MEASURE_ERROR;
+                return Some(Outcome::Failed(format!(
+                    "injected fault ({FAULT_ENV}): error"
+                )))
             }
             "hang" => loop {
                 std::thread::sleep(std::time::Duration::from_secs(1));
             },
-            "garbage" => {
-                println!("this is not JSON");
-                return 0;
-            }
+            "garbage" => return None,
             other => {
-                eprintln!("lwcbench worker: unknown {FAULT_ENV} mode {other:?}");
-                return EXIT_BAD_POINT;
+                return Some(Outcome::BadPoint(format!(
+                    "unknown {FAULT_ENV} mode {other:?}"
+                )))
             }
         }
     }
-    match exp.measure(&point, setting) {
-        Ok(samples) => match serde_json::to_string(&samples) {
-            Ok(line) => {
-                let mut out = std::io::stdout().lock();
-                if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-                    return EXIT_MEASURE_ERROR;
-                }
-                0
-            }
-            Err(e) => {
-                eprintln!("serialising the samples: {e}");
-                EXIT_MEASURE_ERROR
-            }
-        },
-        Err(e) => {
-            eprintln!("{e}");
-            EXIT_MEASURE_ERROR
-        }
-    }
+    Some(MeasureError::outcome(exp.measure(&point, setting)))
 }
 
 /// The fault mode `LWCBENCH_FAULT` asks for at this point, if any.
 fn injected_fault(point: &PointSpec) -> Option<String> {
     let spec = std::env::var(FAULT_ENV).ok()?;
-    parse_fault(&spec, &point.experiment, &point.backend)
+    parse_fault(&spec, &point.id.experiment, &point.id.backend)
 }
 
 fn parse_fault(spec: &str, experiment: &str, backend: &str) -> Option<String> {

@@ -161,3 +161,23 @@ fn out_naming_a_directory_fails_before_measuring() {
     assert!(ran.stderr.contains("is a directory"), "{}", ran.stderr);
     assert!(entries(dir.path()).is_empty());
 }
+
+#[test]
+fn out_must_name_a_json_file() {
+    // Guards against the other formats landing on a name that is not the result's stem.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("r.txt");
+    let ran = lwcbench(
+        &["run", "selftest", "--out", out.to_str().expect("utf-8")],
+        dir.path(),
+        &[],
+        LIMIT,
+    );
+    assert_eq!(ran.code, Some(1), "stderr: {}", ran.stderr);
+    assert!(
+        ran.stderr.contains("must name a .json file"),
+        "{}",
+        ran.stderr
+    );
+    assert!(entries(dir.path()).is_empty());
+}

@@ -1,20 +1,29 @@
 //! `lwcbench run`: result files, schema validity, failures recorded rather than dropped.
 
-use crate::util::{assert_valid, entries, load, lwcbench, points, violations};
+use crate::util::{assert_valid, entries, load, lwcbench, points, summary, violations};
 use serde_json::Value;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(300);
 
-const POINT_FIELDS: [&str; 17] = [
+const POINT_FIELDS: [&str; 10] = [
     "experiment",
     "backend",
     "params",
-    "unit",
-    "metric",
     "status",
     "error",
+    "run_errors",
+    "runs_planned",
+    "metrics",
+    "counters",
+    "elapsed_s",
+];
+
+const METRIC_FIELDS: [&str; 4] = ["name", "unit", "what", "summary"];
+
+const SUMMARY_FIELDS: [&str; 12] = [
     "count",
+    "runs",
     "min",
     "p50",
     "p90",
@@ -22,8 +31,9 @@ const POINT_FIELDS: [&str; 17] = [
     "max",
     "mean",
     "ci95",
-    "runs",
+    "run_medians",
     "histogram",
+    "histogram_scale",
 ];
 
 /// The smoke run of the real experiments, with one backend made to crash on purpose. Guards
@@ -54,7 +64,7 @@ fn smoke_run_of_switch_and_create_writes_a_valid_result() {
     );
     let doc = load(&out);
     assert_valid(&doc);
-    assert_eq!(doc["schema"], "lwcbench/result/v1");
+    assert_eq!(doc["schema"], "lwcbench/result/v2");
     assert_eq!(doc["configuration"]["setting"], "smoke");
     let ids: Vec<&str> = doc["experiments"]
         .as_array()
@@ -69,13 +79,21 @@ fn smoke_run_of_switch_and_create_writes_a_valid_result() {
         for f in POINT_FIELDS {
             assert!(p.get(f).is_some(), "point lacks {f}: {p}");
         }
+        for f in METRIC_FIELDS {
+            assert!(p["metrics"][0].get(f).is_some(), "metric lacks {f}: {p}");
+        }
+        if p["status"] == "ok" {
+            for f in SUMMARY_FIELDS {
+                assert!(summary(p).get(f).is_some(), "summary lacks {f}: {p}");
+            }
+        }
     }
     // The injected crash is recorded on every coroutine point, with its reason.
     let crashed: Vec<&&Value> = pts.iter().filter(|p| p["backend"] == "coroutine").collect();
     assert!(!crashed.is_empty(), "coroutine points were dropped");
     for p in crashed {
         assert_eq!(p["status"], "failed", "{p}");
-        assert!(p["p50"].is_null());
+        assert!(summary(p).is_null());
         let err = p["error"].as_str().expect("error");
         assert!(err.contains("SIGABRT"), "{err}");
     }
@@ -84,8 +102,10 @@ fn smoke_run_of_switch_and_create_writes_a_valid_result() {
     // points that need two.
     for p in pts.iter().filter(|p| p["backend"] != "coroutine") {
         let why = p["error"].as_str().unwrap_or("");
+        // Such a point is unavailable (not failed), and says why.
         assert!(
-            p["status"] == "ok" || why.contains("two usable CPUs"),
+            p["status"] == "ok"
+                || (p["status"] == "unavailable" && why.contains("two usable CPUs")),
             "a point not measured: {p}"
         );
     }
@@ -109,6 +129,43 @@ fn smoke_run_of_switch_and_create_writes_a_valid_result() {
     assert!(ran.stdout.contains("## switch"), "{}", ran.stdout);
     assert!(dir.path().join("r.md").is_file());
     assert!(ran.stderr.contains("results written to"), "{}", ran.stderr);
+    check_report(&dir.path().join("r-report"), &["switch", "create"]);
+    assert!(ran.stderr.contains("report written to"), "{}", ran.stderr);
+}
+
+/// The report of a real run: every figure as SVG (valid XML) and PNG (decodes, plausible
+/// size), the page referencing each, the summary showing each. Guards against a figure that is
+/// drawn from fixtures but not from what the harness writes, and a page that leaves one out.
+fn check_report(dir: &std::path::Path, figures: &[&str]) {
+    let page = std::fs::read_to_string(dir.join("index.html")).expect("index.html");
+    let summary = std::fs::read_to_string(dir.join("summary.md")).expect("summary.md");
+    for id in figures {
+        let svg = std::fs::read_to_string(dir.join(format!("{id}.svg")))
+            .unwrap_or_else(|e| panic!("{id}.svg: {e}"));
+        let xml = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{id}.svg: {e}"));
+        assert_eq!(xml.root_element().tag_name().name(), "svg");
+        let png = std::fs::read(dir.join(format!("{id}.png"))).expect("png");
+        let reader = png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .unwrap_or_else(|e| panic!("{id}.png: {e}"));
+        let (w, h) = (reader.info().width, reader.info().height);
+        assert_eq!(w, 1200, "{id}.png width");
+        assert!(h > 400 && h < 1200, "{id}.png height {h}");
+        assert!(
+            page.contains(&format!("href=\"{id}.png\"")),
+            "page lacks {id}.png"
+        );
+        assert!(
+            page.contains(&format!("id=\"fig-{id}\"")),
+            "page lacks figure {id}"
+        );
+        assert!(
+            summary.contains(&format!("({id}.png)")),
+            "summary lacks {id}.png"
+        );
+    }
+    assert!(page.contains("Claims of the paper"));
+    assert!(summary.contains("## Claims of the paper"));
 }
 
 /// Every way a worker can fail is recorded, and the run goes on to the end.
@@ -141,21 +198,29 @@ fn selftest_records_errors_crashes_and_hangs() {
     };
     let ok = by("mock-ok");
     assert_eq!(ok["status"], "ok");
-    assert_eq!(ok["runs"], 3);
-    assert_eq!(ok["count"], 300);
-    assert_eq!(ok["min"], 100.0);
-    assert_eq!(ok["max"], 199.0);
+    let s = summary(ok);
+    assert_eq!(s["runs"], 3);
+    assert_eq!(s["count"], 300);
+    assert_eq!(s["min"], 100.0);
+    assert_eq!(s["max"], 199.0);
     assert_eq!(ok["counters"]["mock_events"], 7.0);
     // The interval of the median over the 3 identical runs, at its real coverage, and the
     // time the runs took (guards against either left out of the point).
-    assert_eq!(ok["ci95"]["low"], 149.5, "{ok}");
-    assert_eq!(ok["ci95"]["high"], 149.5, "{ok}");
-    assert_eq!(ok["ci95"]["coverage"], 0.75, "{ok}");
+    assert_eq!(s["ci95"]["low"], 149.5, "{ok}");
+    assert_eq!(s["ci95"]["high"], 149.5, "{ok}");
+    assert_eq!(s["ci95"]["coverage"], 0.75, "{ok}");
     assert!(ok["elapsed_s"].as_f64().is_some_and(|t| t > 0.0), "{ok}");
-    assert!(ok["histogram"].as_str().is_some_and(|h| !h.is_empty()));
+    assert!(s["histogram"].as_str().is_some_and(|h| !h.is_empty()));
     let reason = |b: &str| by(b)["error"].as_str().expect("error").to_owned();
     assert_eq!(by("mock-error")["status"], "failed");
     assert!(reason("mock-error").contains("mock-error always fails"));
+    // Unavailable is not failed: its own status, the reason, no statistics, and its later runs
+    // are not made (one reason, not three).
+    let unavailable = by("mock-unavailable");
+    assert_eq!(unavailable["status"], "unavailable", "{unavailable}");
+    assert!(reason("mock-unavailable").contains("needs a machine nobody has"));
+    assert!(summary(unavailable).is_null());
+    assert_eq!(unavailable["run_errors"].as_array().map(Vec::len), Some(1));
     assert!(reason("mock-crash").contains("SIGABRT"));
     assert!(reason("mock-hang").contains("timed out"));
     // After a timeout the point's other runs are skipped, and say so.
@@ -169,7 +234,15 @@ fn selftest_records_errors_crashes_and_hangs() {
     // without a reason, and a counter presented as a number.
     let index = |b: &str| pts.iter().position(|p| p["backend"] == b).expect("point");
     let mut bad = doc.clone();
-    bad["experiments"][0]["points"][index("mock-ok")]["p50"] = Value::Null;
+    bad["experiments"][0]["points"][index("mock-ok")]["metrics"][0]["summary"] = Value::Null;
+    assert!(!violations(&bad).is_empty());
+    let mut bad = doc.clone();
+    bad["experiments"][0]["points"][index("mock-ok")]["metrics"][0]["summary"]["p50"] = Value::Null;
+    assert!(!violations(&bad).is_empty());
+    // An unavailable point may not carry numbers.
+    let mut bad = doc.clone();
+    bad["experiments"][0]["points"][index("mock-unavailable")]["metrics"][0]["summary"] =
+        summary(ok).clone();
     assert!(!violations(&bad).is_empty());
     let mut bad = doc.clone();
     bad["experiments"][0]["points"][index("mock-crash")]["error"] = Value::Null;

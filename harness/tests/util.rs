@@ -63,6 +63,11 @@ pub fn load(path: &Path) -> serde_json::Value {
     serde_json::from_str(&text).expect("result JSON")
 }
 
+/// The summary of a point's headline metric (`null` when the point was not measured).
+pub fn summary(point: &serde_json::Value) -> &serde_json::Value {
+    &point["metrics"][0]["summary"]
+}
+
 /// Every point of every experiment of a result document, in document order.
 pub fn points(doc: &serde_json::Value) -> Vec<&serde_json::Value> {
     doc["experiments"]
@@ -83,11 +88,11 @@ pub fn entries(dir: &Path) -> Vec<String> {
     v
 }
 
-/// The result JSON Schema of this repository.
+/// The result JSON Schema of this repository (the version `lwcbench run` writes).
 pub fn schema() -> serde_json::Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../results/schema/result-v1.schema.json"
+        "/../results/schema/result-v2.schema.json"
     );
     let text = std::fs::read_to_string(path).expect("read the schema");
     serde_json::from_str(&text).expect("the schema is JSON")

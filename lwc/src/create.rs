@@ -20,11 +20,11 @@ use crate::options::{GroupConfig, Options};
 use crate::spec::{Files, MemoryOp, Region, Rights, Spec};
 use crate::switch::{hand_to, wait_turn, Args, Created, Lwc, Wake};
 use crate::sys::fd;
-use crate::sys::mem;
+use crate::sys::mem::{self, SharedMapping};
 use crate::sys::process::{self, Forked};
 use crate::sys::seccomp;
 use crate::{systrap, Error, Result};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -148,12 +148,14 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
         }
         Forked::Parent(pid) => {
             slot.pid.store(pid, Ordering::Release);
+            // The child's table is a copy of ours: its control socket has this number there.
+            let child_control = ctl_child.as_ref().map_or(-1, |c| c.as_raw_fd());
             drop(ctl_child);
             let lwc = Lwc { id, gen };
             let monitor = match handoff_pair {
                 Some((hs_parent, hs_child)) => {
                     drop(hs_child);
-                    Some(accept_sandbox(&lwc, pid, &hs_parent)?)
+                    Some(accept_sandbox(&lwc, pid, &hs_parent, child_control)?)
                 }
                 None if !acknowledged => None,
                 None => {
@@ -235,7 +237,7 @@ pub(crate) fn setup_error(step: u64, errno: i32) -> Error {
 
 /// Monitor side of creating a sandbox: receive its listener, then run its setup until it
 /// parks in its first marker.
-fn accept_sandbox(lwc: &Lwc, pid: libc::pid_t, hs: &OwnedFd) -> Result<Monitor> {
+fn accept_sandbox(lwc: &Lwc, pid: libc::pid_t, hs: &OwnedFd, control_fd: i32) -> Result<Monitor> {
     let mut buf = [0u8; 24];
     let got = fd::recv(hs, &mut buf, true);
     let (n, mut fds) = match got {
@@ -281,6 +283,7 @@ fn accept_sandbox(lwc: &Lwc, pid: libc::pid_t, hs: &OwnedFd) -> Result<Monitor> 
                         source: e,
                     })?,
                     pending: None,
+                    control_fd,
                 }),
             },
         );
@@ -471,10 +474,11 @@ fn setup(
         let mut v: Vec<i32> = local::with(|l| {
             let mut v: Vec<i32> = l.service.iter().map(|f| f.as_raw_fd()).collect();
             v.extend(l.board_fd.iter().map(|f| f.as_raw_fd()));
-            v.extend(l.regions.iter().map(|m| m.memfd.as_raw_fd()));
+            v.extend(l.regions.iter().filter_map(|m| m.raw_fd()));
             v
         });
         v.extend(handoff_sock.map(|h| h.as_raw_fd()));
+        v.extend(process::supervisor_fd());
         v
     };
     match &spec.files {
@@ -504,43 +508,53 @@ fn setup(
     if let (Some(sys), Some(hs)) = (&opts.systrap, handoff_sock) {
         systrap::lock_switchboard().map_err(at(6))?;
         process::set_no_new_privs().map_err(at(6))?;
-        let prog = seccomp::trap_filter(&sys.set, hs.as_raw_fd());
-        let listener = seccomp::install_with_listener(&prog).map_err(at(6))?;
-        fd::send(hs, b"L", &[listener.as_fd()]).map_err(at(7))?;
+        let prog = seccomp::trap_filter(&sys.set);
+        seccomp::install_and_hand_over(&prog, hs).map_err(at(6))?;
     }
     Ok(())
 }
 
 /// Applies the memory entries of `spec` (and the default COPY of shared regions not named).
+///
+/// A shared region this lwC does not share (COPY, the default, or UNMAP) loses its memfd here,
+/// not only its mapping: the memfd is the right to the creator's live pages, and the program's
+/// `SharedRegion` handles, copied with the rest of memory, must not keep it.
 fn apply_memory(spec: &Spec) -> Result<()> {
-    for (r, op) in &spec.memory {
-        if *op == MemoryOp::Unmap {
-            mem::unmap_range(r.addr, r.len)?;
-            // A shared region inside is gone for us: close its memfd as well.
-            local::with(|l| {
-                l.regions.retain(|m| !m.region().overlaps(r));
-            });
-        }
-    }
     let shared: Vec<Region> = spec
         .memory
         .iter()
         .filter(|(_, op)| *op == MemoryOp::Share)
         .map(|(r, _)| *r)
         .collect();
-    let to_copy: Vec<Region> = local::with(|l| {
-        l.regions
+    let unmapped = |m: &Region| {
+        spec.memory
             .iter()
-            .map(|m| m.region())
-            .filter(|m| !shared.iter().any(|s| s.overlaps(m)))
-            .collect()
+            .any(|(r, op)| *op == MemoryOp::Unmap && r.overlaps(m))
+    };
+    let wholly_unmapped = |m: &Region| {
+        spec.memory
+            .iter()
+            .any(|(r, op)| *op == MemoryOp::Unmap && r.contains(m))
+    };
+    let dropped: Vec<Arc<SharedMapping>> = local::with(|l| {
+        let (kept, dropped) = std::mem::take(&mut l.regions).into_iter().partition(|m| {
+            let r = m.region();
+            shared.iter().any(|s| s.overlaps(&r)) && !unmapped(&r)
+        });
+        l.regions = kept;
+        dropped
     });
-    for r in &to_copy {
-        mem::privatize(r.addr, r.len)?;
+    for m in &dropped {
+        m.close_fd();
+        // What the UNMAP entries leave of it becomes a private copy too.
+        if !wholly_unmapped(&m.region()) {
+            mem::privatize(m.addr, m.len)?;
+        }
     }
-    local::with(|l| {
-        l.regions
-            .retain(|m| !to_copy.iter().any(|r| r.addr == m.addr));
-    });
+    for (r, op) in &spec.memory {
+        if *op == MemoryOp::Unmap {
+            mem::unmap_range(r.addr, r.len)?;
+        }
+    }
     Ok(())
 }

@@ -17,10 +17,13 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// The group must be started from a single-threaded process: forking a multi-threaded
-    /// process can leave the child deadlocked on a lock another thread held.
-    #[error("lwc::init: the process has {threads} threads; an lwC group needs a single-threaded process")]
+    /// The call needs a single-threaded process: forking a multi-threaded process can leave
+    /// the child deadlocked on a lock another thread held, and in-place rollback rewrites
+    /// memory another thread could be using.
+    #[error("{op}: the process has {threads} threads; it must be single-threaded")]
     MultiThreaded {
+        /// The call refused (`lwc::init`, `lwc::create`, `in-place snapshot`, ...).
+        op: &'static str,
         /// Threads counted in /proc/self/task.
         threads: usize,
     },

@@ -1,16 +1,20 @@
 //! Starting a group, and the two processes that stand behind it.
 //!
 //! ```text
-//!   original process (pid P) ── init ──┬── supervisor (stays pid P): reaps, watches every lwC's
-//!                                      │     pidfd, turns a death into an error for whoever
-//!                                      │     waits on the dead lwC, ends the group
-//!                                      ├── guardian: kills every lwC if the supervisor dies
-//!                                      └── first lwC: returns from init and runs the program
+//!   original process (pid P) ── init: the guardian, a child subreaper: waits for the supervisor,
+//!    │                          then kills whatever of the group is left and exits as it did
+//!    └── supervisor (subreaper): reaps, watches every lwC's pidfd and the guardian's, turns a
+//!         │                      death into an error for whoever waits on the dead lwC, ends
+//!         │                      the group by killing its whole process tree
+//!         └── first lwC: returns from init and runs the program (PDEATHSIG: the supervisor)
 //! ```
 //!
 //! The group ends when the lwC holding the thread of control exits (not by a discard): the
-//! supervisor kills the others and exits with that status, so the program's caller sees one
-//! process that ran and exited as usual.
+//! supervisor kills the others and exits with that status, and the guardian with it, so the
+//! program's caller sees one process that ran and exited as usual. Every process of the group
+//! descends from the guardian, and a killed process's children go to the nearest subreaper
+//! above it, so neither the supervisor's death nor a plain `fork()` in an lwC can take a
+//! process out of the tree that the group's end kills.
 
 use crate::board::{kind, state, Board, HEARS_DEATH_ITSELF};
 use crate::handoff::{self, Handoff};
@@ -28,9 +32,10 @@ use std::time::{Duration, Instant};
 /// Starts an lwC group in this process. Call it once, early, while the process is still
 /// single-threaded.
 ///
-/// The process's original pid stays behind as the group's supervisor; this call returns in the
-/// group's first lwC (a new pid), pinned to `cfg.cpus`. When the lwC holding control exits,
-/// the group ends and the original process exits with its status. [`create`](fn@crate::create) starts a
+/// The process's original pid stays behind as the group's guardian (its child is the
+/// supervisor); this call returns in the group's first lwC (a new pid), pinned to `cfg.cpus`.
+/// When the lwC holding control exits, the group ends and the original process exits with its
+/// status. [`create`](fn@crate::create) starts a
 /// group with the default config if none runs yet.
 ///
 /// ```no_run
@@ -46,7 +51,10 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
     }
     let threads = process::thread_count();
     if threads > 1 {
-        return Err(Error::MultiThreaded { threads });
+        return Err(Error::MultiThreaded {
+            op: "lwc::init",
+            threads,
+        });
     }
     let allowed = process::allowed_cpus();
     let cpus = if cfg.cpus.is_empty() {
@@ -72,8 +80,6 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
         .filter(|c| !cpus.contains(c))
         .collect();
     let (board, board_fd): (&'static Board, OwnedFd) = map_sealed_static("lwc-switchboard")?;
-    let supervisor = process::getpid();
-    board.supervisor.store(supervisor, Ordering::Relaxed);
     let (first, gen) = board.allocate(NO_LWC).ok_or(Error::TooMany {
         capacity: crate::board::CAPACITY,
     })?;
@@ -81,28 +87,50 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
         .slot(first)
         .state
         .store(state::RUNNING, Ordering::Release);
-    // Orphans (lwCs whose creator was discarded) come to the supervisor.
+    // No lwC may ptrace or read the two processes that stand behind the group (as the same
+    // user, a dumpable process is open to it): both are non-dumpable, as every lwC is.
+    process::set_non_dumpable()?;
+    // This process becomes the guardian, an ancestor of every process of the group: when the
+    // supervisor dies, whatever it leaves (lwCs, their plain forks, orphans) comes to us.
     process::set_child_subreaper()?;
-
-    // The guardian child only makes system calls and reads the shared board.
-    if let Forked::Child = process::fork_checked()? {
-        guardian(board, supervisor, &others)
+    let guardian_pid = process::getpid();
+    let supervisor = match process::fork_checked()? {
+        Forked::Parent(supervisor) => guardian(supervisor, &others),
+        Forked::Child => process::getpid(),
+    };
+    // The supervisor. Orphans (lwCs whose creator was discarded, plain forks of lwCs that
+    // ended) come to it while it lives.
+    let watch_guardian = process::pidfd_open(guardian_pid);
+    let (Ok(guardian_fd), Ok(())) = (watch_guardian, process::set_child_subreaper()) else {
+        process::exit_now(1)
+    };
+    if process::getppid() != guardian_pid {
+        process::exit_now(1); // the guardian is gone already
     }
+    board.supervisor.store(supervisor, Ordering::Relaxed);
     // The first lwC continues with a copy of this single-threaded process.
-    match process::fork_checked()? {
+    let Ok(forked) = process::fork_checked() else {
+        process::exit_now(1)
+    };
+    match forked {
         Forked::Child => {
             // The first lwC dies with the supervisor (the guardian covers the others).
             process::set_parent_death_signal(libc::SIGKILL)?;
+            let watch = process::pidfd_open(supervisor)?;
             if process::getppid() != supervisor {
                 process::exit_now(1);
             }
+            // Every lwC inherits it: a parked lwC that outlives both the supervisor and the
+            // guardian (both SIGKILLed) sees the supervisor gone and exits.
+            process::watch_supervisor(watch);
             let pid = process::getpid();
             ME.set(first, gen, pid);
             board.slot(first).pid.store(pid, Ordering::Release);
             process::set_non_dumpable()?;
             // No lwC of the group may read another's memory, the first one included: its
-            // rights over its children go through the runtime, never through ptrace.
-            process::drop_ptrace_capability()?;
+            // rights over its children go through the runtime, never through ptrace, perf
+            // or /proc. Every lwC inherits these sets.
+            process::keep_only_lwc_capabilities()?;
             process::pin(&cpus)?;
             process::register_exit_handler(on_process_exit)?;
             local::with(|l| {
@@ -114,7 +142,7 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
         }
         Forked::Parent(pid) => {
             board.slot(first).pid.store(pid, Ordering::Release);
-            Supervisor::new(board, &others).run()
+            Supervisor::new(board, &others, guardian_fd).run()
         }
     }
 }
@@ -140,19 +168,18 @@ extern "C" fn on_process_exit(status: libc::c_int, _arg: *mut libc::c_void) {
     }
 }
 
-/// Waits for the supervisor to die, then kills every lwC of the group.
-fn guardian(board: &'static Board, supervisor: libc::pid_t, cpus: &[usize]) -> ! {
+/// The guardian (the group's original process): waits for the supervisor to end, kills
+/// whatever of the group is left (every process of the group descends from us, and orphans
+/// come to us), and ends as the supervisor did, so the program's caller sees its status.
+fn guardian(supervisor: libc::pid_t, cpus: &[usize]) -> ! {
     let _ = process::pin(cpus);
-    if let Ok(pidfd) = process::pidfd_open(supervisor) {
-        if process::getppid() == supervisor {
-            let _ = process::poll_in(&pidfd, -1);
-        }
+    let ended = process::wait_child(supervisor, true);
+    process::kill_descendants(process::getpid());
+    match ended {
+        Some(status) if libc::WIFSIGNALED(status) => process::die_by_signal(libc::WTERMSIG(status)),
+        Some(status) => process::exit_now(libc::WEXITSTATUS(status)),
+        None => process::exit_now(1),
     }
-    for _ in 0..3 {
-        kill_all(board);
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    process::exit_now(0)
 }
 
 /// SIGKILLs every live lwC of the group. Slots of lwCs that end by themselves (discarded,
@@ -177,10 +204,16 @@ fn kill_all(board: &Board) {
 /// the next scan, so a death is turned into an error within this time.
 const SCAN_EVERY: Duration = Duration::from_millis(20);
 
+/// The epoll token of the guardian's pidfd (lwC tokens are slot ids, below 2^32).
+const GUARDIAN_DIED: u64 = u64::MAX;
+
 /// The supervisor's state: which lwC pids it watches.
 struct Supervisor {
     board: &'static Board,
     epoll: Epoll,
+    /// A pidfd of the guardian (our parent), kept open for the epoll that watches it: its
+    /// death ends the group.
+    _guardian: OwnedFd,
     watched: HashMap<u32, (u32, OwnedFd)>,
     /// How lwC processes that `reap_any` collected ended, by pid (their pidfd event may come
     /// after the reap).
@@ -188,18 +221,20 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    fn new(board: &'static Board, cpus: &[usize]) -> Self {
+    fn new(board: &'static Board, cpus: &[usize], guardian: OwnedFd) -> Self {
         let _ = process::pin(cpus);
-        let epoll = match Epoll::new() {
+        let epoll = match Epoll::new().and_then(|e| e.add(&guardian, GUARDIAN_DIED).map(|_| e)) {
             Ok(e) => e,
             Err(_) => {
                 kill_all(board);
+                process::kill_descendants(process::getpid());
                 process::exit_now(1)
             }
         };
         Supervisor {
             board,
             epoll,
+            _guardian: guardian,
             watched: HashMap::new(),
             reaped: HashMap::new(),
         }
@@ -217,6 +252,10 @@ impl Supervisor {
                 self.end_group(1);
             }
             for &token in &ready {
+                if token == GUARDIAN_DIED {
+                    // Without the guardian, our own death would leave the group unwatched.
+                    self.end_group(137);
+                }
                 self.died(token as u32);
             }
             // Our children and orphans: keep how they ended for their pidfd event.
@@ -361,6 +400,8 @@ impl Supervisor {
     /// Kills what is left of the group and exits with `code`.
     fn end_group(&mut self, code: i32) -> ! {
         kill_all(self.board);
+        // And what no slot names: plain forks of lwCs, and their orphans (ours, as subreaper).
+        process::kill_descendants(process::getpid());
         for (_, (_, pidfd)) in self.watched.drain() {
             let _ = process::poll_in(&pidfd, 2000);
             let _ = process::reap_pidfd(&pidfd);

@@ -11,7 +11,7 @@
 //! ```
 
 use crate::board::{word, Slot};
-use crate::sys::futex;
+use crate::sys::{futex, process};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -47,8 +47,13 @@ pub(crate) fn park(slot: &Slot, mode: Handoff) {
     match mode {
         Handoff::Block => block(slot),
         Handoff::Spin => {
+            let mut n = 0u32;
             while slot.word.load(Ordering::Acquire) != word::WOKEN {
                 std::hint::spin_loop();
+                n = n.wrapping_add(1);
+                if n.is_multiple_of(SPINS_BETWEEN_CHECKS) {
+                    leave_if_group_gone();
+                }
             }
         }
         Handoff::Adaptive { spin } => {
@@ -67,6 +72,21 @@ pub(crate) fn park(slot: &Slot, mode: Handoff) {
     slot.word.store(word::IDLE, Ordering::Release);
 }
 
+/// How long a parked lwC sleeps before it checks that its group still stands. A group ends
+/// by killing its lwCs; this is for the ending that leaves nobody to do it (the guardian
+/// and then the supervisor SIGKILLed), so a parked lwC does not wait forever.
+const GROUP_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// The same for a spinning lwC, in spins (some tens of milliseconds).
+const SPINS_BETWEEN_CHECKS: u32 = 1 << 24;
+
+/// Ends this lwC if its group's supervisor is gone.
+#[cold]
+fn leave_if_group_gone() {
+    if process::supervisor_gone() {
+        process::exit_now(1);
+    }
+}
+
 fn block(slot: &Slot) {
     loop {
         match slot.word.compare_exchange(
@@ -75,7 +95,11 @@ fn block(slot: &Slot) {
             Ordering::AcqRel,
             Ordering::Acquire,
         ) {
-            Ok(_) | Err(word::SLEEPING) => futex::wait(&slot.word, word::SLEEPING, None),
+            Ok(_) | Err(word::SLEEPING) => {
+                if futex::wait(&slot.word, word::SLEEPING, Some(GROUP_CHECK_EVERY)) {
+                    leave_if_group_gone();
+                }
+            }
             Err(_) => return, // WOKEN
         }
     }

@@ -11,12 +11,13 @@
 //! Linux cannot switch one thread between address spaces, so **an lwC is a process**, and a
 //! switch is a direct hand-off between processes through a shared switchboard: post the
 //! target's mailbox, wake it (futex), park. The isolation is the kernel's process isolation,
-//! hardened (every lwC is non-dumpable and none holds CAP_SYS_PTRACE), and
+//! hardened (every lwC is non-dumpable and keeps only a small documented set of
+//! capabilities, none of which reads another process), and
 //! a switch costs what a same-core task switch costs: the kernel's floor, not the paper's
 //! in-kernel lwC switch.
 //!
 //! ```text
-//!   group:  supervisor (original pid) · guardian · lwC 0 ⇄ lwC 1 ⇄ lwC 2 ...   (one CPU)
+//!   group:  guardian (original pid) · supervisor · lwC 0 ⇄ lwC 1 ⇄ lwC 2 ...   (one CPU)
 //!            switchboard (MAP_SHARED): slot per lwC = state, wake word, mailbox
 //! ```
 //!

@@ -82,6 +82,8 @@ pub(crate) struct Monitor {
     pub(crate) listener: OwnedFd,
     /// The notification the sandboxed lwC is blocked in, if any.
     pub(crate) pending: Option<Pending>,
+    /// The number of the sandbox's end of its control socket, in its descriptor table.
+    pub(crate) control_fd: i32,
 }
 
 /// A notification awaiting the monitor's answer.
@@ -108,6 +110,8 @@ pub(crate) struct Local {
     pub(crate) board_fd: Option<OwnedFd>,
     /// Shared regions made or mapped here.
     pub(crate) regions: Vec<Arc<SharedMapping>>,
+    /// Snapshot-pool pages mapped here (address, length): a sandbox unmaps them.
+    pub(crate) pool_pages: Vec<(usize, usize)>,
 }
 
 thread_local! {

@@ -18,9 +18,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-const OP_SYSCALL: u64 = 1;
-const OP_OVERLAY_COPY: u64 = 2;
-const OP_OVERLAY_SHARE: u64 = 3;
+pub(crate) const OP_SYSCALL: u64 = 1;
+pub(crate) const OP_OVERLAY_COPY: u64 = 2;
+pub(crate) const OP_OVERLAY_SHARE: u64 = 3;
 
 /// How [`overlay`] brings memory over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,11 +126,11 @@ pub fn overlay(from: &Lwc, region: Region, how: Overlay) -> Result<()> {
         how == Overlay::Share,
     )?;
     if how == Overlay::Share {
-        local::register_region(Arc::new(SharedMapping {
-            addr: region.addr,
-            len: region.len,
+        local::register_region(Arc::new(SharedMapping::mapped(
+            region.addr,
+            region.len,
             memfd,
-        }));
+        )));
     }
     Ok(())
 }
@@ -161,7 +161,7 @@ fn request(
     };
     fd::send(&ctl, &encode(w), &[])?;
     if monitor {
-        systrap::monitor_service(target)?;
+        systrap::monitor_service(target, w)?;
     } else {
         hand_to(op, target, kind::SERVICE, Args::NONE, state::PARKED)?;
         await_service_done(op)?;
@@ -199,16 +199,24 @@ fn hand_back(requester: &Lwc) {
 /// Reads one request from our control socket, runs it and sends the reply. A wake-up with no
 /// request queued (nobody holding the right sent one) is ignored.
 pub(crate) fn execute_request() {
-    let Some(ctl) = local::with(|l| l.service.as_ref().and_then(|f| f.try_clone().ok())) else {
+    // Borrowed for the request, not duplicated: a sandbox's monitor lets through only the
+    // system calls a request needs (see `systrap`), and a dup is none of them.
+    let Some(ctl) = local::with(|l| l.service.take()) else {
         return;
     };
+    serve_on(&ctl);
+    local::with(|l| {
+        l.service.get_or_insert(ctl);
+    });
+}
+
+fn serve_on(ctl: &OwnedFd) {
     let mut buf = [0u8; 64];
-    let Ok((n, _)) = fd::recv(&ctl, &mut buf, false) else {
+    let Ok((n, _)) = fd::recv(ctl, &mut buf, false) else {
         return;
     };
     let w = decode(&buf[..n.min(64)]);
     let mut reply = [0u64; 8];
-    let mut out_fd: Option<OwnedFd> = None;
     match w[0] {
         OP_SYSCALL => {
             reply[0] = raw_syscall(w[1] as i64, [w[2], w[3], w[4], w[5], w[6], w[7]]) as u64;
@@ -218,7 +226,10 @@ pub(crate) fn execute_request() {
             match mem::memfd("lwc-overlay")
                 .and_then(|m| fd::write_memory_to(&m, addr, len).map(|_| m))
             {
-                Ok(m) => out_fd = Some(m),
+                Ok(m) => {
+                    let _ = fd::send(ctl, &encode(&reply), &[m.as_fd()]);
+                    return;
+                }
                 Err(e) => reply[0] = (-(e.as_errno() as i64)) as u64,
             }
         }
@@ -228,30 +239,24 @@ pub(crate) fn execute_request() {
                 len: w[2] as usize,
             };
             let found = local::with(|l| {
-                l.regions.iter().find_map(|m| {
-                    m.region()
-                        .contains(&want)
-                        .then(|| {
-                            m.memfd
-                                .try_clone()
-                                .ok()
-                                .map(|f| (f, (want.addr - m.addr) as u64))
-                        })
-                        .flatten()
-                })
+                l.regions
+                    .iter()
+                    .find(|m| m.region().contains(&want))
+                    .cloned()
             });
-            match found {
-                Some((f, off)) => {
-                    out_fd = Some(f);
-                    reply[1] = off;
+            if let Some(m) = found {
+                reply[1] = (want.addr - m.addr) as u64;
+                if m.with_fd(|f| fd::send(ctl, &encode(&reply), &[f]))
+                    .is_some()
+                {
+                    return;
                 }
-                None => reply[0] = (-(libc::EINVAL as i64)) as u64,
             }
+            reply[0] = (-(libc::EINVAL as i64)) as u64;
         }
         _ => reply[0] = (-(libc::ENOSYS as i64)) as u64,
     }
-    let fds: Vec<_> = out_fd.iter().map(|f| f.as_fd()).collect();
-    let _ = fd::send(&ctl, &encode(&reply), &fds);
+    let _ = fd::send(ctl, &encode(&reply), &[]);
 }
 
 /// Narrows what our descriptor `l` allows to `rights` (never widens). Dropping both OVERLAY

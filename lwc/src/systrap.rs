@@ -23,6 +23,7 @@ use crate::sys::mem;
 use crate::sys::seccomp::{self, Reply, MARKER_NR};
 use crate::sys::{process, raw_syscall};
 use crate::{service, Error, Result};
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 
 /// A system call of a sandboxed lwC, stopped before it ran, waiting for its monitor.
@@ -69,7 +70,7 @@ pub fn answer(trap: Trap, how: Answer) -> Result<Switched> {
             lwc: trap.lwc.id,
         });
     }
-    wait_event(&trap.lwc, &listener, OP, false)
+    wait_event(&trap.lwc, &listener, OP, None)
 }
 
 /// Takes the pending notification of sandbox `l` (checking it is `expect_id`, or a marker when
@@ -156,12 +157,22 @@ pub(crate) fn monitor_switch(to: &Lwc, why: u32, args: Args) -> Result<Switched>
     if !seccomp::respond(&listener, pending_id, Reply::Value(why as i64))? {
         return Err(Error::Dead { op: OP, lwc: to.id });
     }
-    wait_event(to, &listener, OP, false)
+    wait_event(to, &listener, OP, None)
 }
 
-/// Runs a service request in the sandbox (the request is already on its control socket).
-pub(crate) fn monitor_service(target: &Lwc) -> Result<()> {
+/// Runs service request `request` in the sandbox (it is already on its control socket).
+pub(crate) fn monitor_service(target: &Lwc, request: &[u64; 8]) -> Result<()> {
     const OP: &str = "lwc::syscall";
+    let control_fd = local::with(|l| {
+        l.entry(target.id, target.gen)
+            .and_then(|e| e.monitor.as_ref())
+            .map(|m| m.control_fd)
+    })
+    .ok_or(Error::Dead {
+        op: OP,
+        lwc: target.id,
+    })?;
+    let mut calls = ServiceCalls::new(control_fd, request);
     let (listener, id) = take_pending(target, None, OP)?;
     mark_running(target);
     if !seccomp::respond(&listener, id, Reply::Value(kind::SERVICE as i64))? {
@@ -170,7 +181,97 @@ pub(crate) fn monitor_service(target: &Lwc) -> Result<()> {
             lwc: target.id,
         });
     }
-    wait_event(target, &listener, OP, true).map(|_| ())
+    wait_event(target, &listener, OP, Some(&mut calls)).map(|_| ())
+}
+
+/// The system calls that serving one request makes the sandbox's runtime run
+/// (`service::serve_on`): its monitor lets exactly these through while the sandbox serves, and
+/// refuses (EPERM) any other trapped call made meanwhile, which the sandbox's own code made —
+/// a sandbox that parks with a raw marker call instead of the runtime's would otherwise run
+/// anything unseen while its monitor asks it for a system call.
+struct ServiceCalls {
+    /// The sandbox's control socket's number: one receive (the request) and one send (the
+    /// reply) on it.
+    control: u64,
+    request: [u64; 8],
+    received: bool,
+    sent: bool,
+    /// The requested system call ran.
+    ran: bool,
+    /// For an overlay copy: whether the memfd was made, and its number in the sandbox (we made
+    /// it, so we know it).
+    memfd_made: bool,
+    memfd: Option<u64>,
+}
+
+/// What the monitor does with a call the sandbox makes while it serves.
+enum Verdict {
+    Run,
+    Refuse,
+    /// Make the memfd ourselves and install it as the call's result.
+    GiveMemfd,
+}
+
+impl ServiceCalls {
+    fn new(control_fd: i32, request: &[u64; 8]) -> Self {
+        ServiceCalls {
+            control: control_fd as u64,
+            request: *request,
+            received: false,
+            sent: false,
+            ran: false,
+            memfd_made: false,
+            memfd: None,
+        }
+    }
+
+    fn judge(&mut self, nr: i64, a: &[u64; 6]) -> Verdict {
+        let r = &self.request;
+        let in_region = |buf: u64, len: u64| {
+            buf >= r[1] && buf.checked_add(len).is_some_and(|end| end <= r[1] + r[2])
+        };
+        let anonymous = a[3] & libc::MAP_ANONYMOUS as u64 != 0 && a[4] as i32 == -1;
+        match nr {
+            _ if r[0] == service::OP_SYSCALL
+                && !self.ran
+                && nr == r[1] as i64
+                && a[..] == r[2..8] =>
+            {
+                self.ran = true;
+                Verdict::Run
+            }
+            libc::SYS_recvmsg if a[0] == self.control && !self.received => {
+                self.received = true;
+                Verdict::Run
+            }
+            libc::SYS_sendmsg if a[0] == self.control && self.received && !self.sent => {
+                self.sent = true;
+                Verdict::Run
+            }
+            libc::SYS_memfd_create if r[0] == service::OP_OVERLAY_COPY && !self.memfd_made => {
+                self.memfd_made = true;
+                Verdict::GiveMemfd
+            }
+            // The region's bytes into the memfd (to any descriptor only where memfd_create is
+            // not trapped, as with `Systrap::only`: then we cannot know the number).
+            libc::SYS_write
+                if r[0] == service::OP_OVERLAY_COPY
+                    && self.memfd.is_none_or(|m| m == a[0])
+                    && (self.memfd.is_some() || !self.memfd_made)
+                    && in_region(a[1], a[2]) =>
+            {
+                Verdict::Run
+            }
+            libc::SYS_close if self.memfd == Some(a[0]) => {
+                self.memfd = None;
+                Verdict::Run
+            }
+            // The allocator's own memory.
+            libc::SYS_brk | libc::SYS_munmap | libc::SYS_mremap => Verdict::Run,
+            libc::SYS_mmap if anonymous => Verdict::Run,
+            _ => Verdict::Refuse,
+        }
+    }
 }
 
 /// Closes a parked sandbox: its marker returns TERMINATE and it exits.
@@ -191,7 +292,7 @@ fn wait_event(
     sandbox: &Lwc,
     listener: &std::os::fd::OwnedFd,
     op: &'static str,
-    service: bool,
+    mut service: Option<&mut ServiceCalls>,
 ) -> Result<Switched> {
     loop {
         let revents = process::poll_in(listener, -1)?;
@@ -215,7 +316,7 @@ fn wait_event(
                 },
             );
             mark_back(sandbox);
-            if why == kind::SERVICE_DONE && service {
+            if why == kind::SERVICE_DONE && service.is_some() {
                 return Ok(Switched {
                     caller: *sandbox,
                     args: Args::NONE,
@@ -237,8 +338,24 @@ fn wait_event(
                 trap: None,
             });
         }
-        if service {
-            seccomp::respond(listener, n.id, Reply::Continue)?;
+        if let Some(calls) = service.as_deref_mut() {
+            match calls.judge(n.nr, &n.args) {
+                Verdict::Run => {
+                    seccomp::respond(listener, n.id, Reply::Continue)?;
+                }
+                Verdict::Refuse => {
+                    seccomp::respond(listener, n.id, Reply::Errno(libc::EPERM))?;
+                }
+                Verdict::GiveMemfd => match mem::memfd("lwc-overlay") {
+                    Ok(m) => {
+                        let there = seccomp::answer_with_fd(listener, n.id, m.as_fd())?;
+                        calls.memfd = Some(there as u64);
+                    }
+                    Err(e) => {
+                        seccomp::respond(listener, n.id, Reply::Errno(e.as_errno()))?;
+                    }
+                },
+            }
             continue;
         }
         set_pending(
@@ -307,6 +424,12 @@ pub(crate) fn lock_switchboard() -> Result<()> {
     let fd = local::with(|l| l.board_fd.take());
     if let (Some(board), Some(fd)) = (local::board(), fd) {
         mem::remap_read_only(board, &fd)?;
+    }
+    // The snapshot pools' pages name the lwCs a rollback resumes: a sandbox that could write
+    // them would choose where its monitor's rollback goes. It cannot use a pool (it cannot
+    // create lwCs), so it keeps no view of them at all.
+    for (addr, len) in local::with(|l| std::mem::take(&mut l.pool_pages)) {
+        mem::unmap_range(addr, len)?;
     }
     local::SANDBOXED.store(true, Ordering::Relaxed);
     Ok(())

@@ -6,12 +6,15 @@
 #![allow(unsafe_code)]
 mod support;
 
+#[path = "in_place/exact.rs"]
+mod exact;
+
 use lwc::{Error, Snapshot, Strategy, Taken};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 fn main() {
-    let tests: Vec<(&str, fn())> = vec![
+    let mut tests: Vec<(&str, fn())> = vec![
         ("probe_matches_take", probe_matches_take),
         (
             "restores_heap_stack_static_and_mmap",
@@ -82,19 +85,22 @@ fn main() {
         ),
         ("log_without_cap_sys_ptrace", log_without_cap_sys_ptrace),
     ];
+    tests.extend(exact::tests());
     // Every test but these two needs in-place rollback; where the kernel lacks it they are
     // ignored, not passed.
-    let needs: Vec<support::Need> = tests
+    let io_uring = exact::needs_io_uring();
+    let mut needs: Vec<support::Need> = tests
         .iter()
         .map(|(name, _)| *name)
         .filter(|n| {
             !matches!(
                 *n,
                 "probe_matches_take" | "unprivileged_works_or_is_unavailable"
-            )
+            ) && !io_uring.iter().any(|(i, _)| i == n)
         })
         .map(|n| (n, in_place_unavailable as fn() -> Option<String>))
         .collect();
+    needs.extend(io_uring);
     support::run_tests_unless(tests, &needs);
 }
 
@@ -553,7 +559,7 @@ fn multi_threaded_is_refused() {
     // SAFETY: deliberately multi-threaded: take must refuse before doing anything.
     let r = unsafe { Snapshot::take(Strategy::InPlace) };
     assert!(
-        matches!(r, Err(Error::MultiThreaded { threads: 2 })),
+        matches!(r, Err(Error::MultiThreaded { threads: 2, .. })),
         "{r:?}"
     );
     drop(tx);
@@ -568,6 +574,9 @@ fn multi_threaded_is_refused() {
         });
         let e = snap.rollback();
         assert!(matches!(e, Error::MultiThreaded { .. }), "{e}");
+        // The message names the call refused, not lwc::init.
+        let msg = e.to_string();
+        assert!(msg.starts_with("in-place rollback:"), "{msg}");
         drop(tx);
         t.join().expect("join");
         rollback(&snap);

@@ -6,6 +6,14 @@
 
 mod support;
 
+#[path = "lwc/attack_lifetime.rs"]
+mod attack_lifetime;
+#[path = "lwc/attack_regions.rs"]
+mod attack_regions;
+#[path = "lwc/attack_root.rs"]
+mod attack_root;
+#[path = "lwc/attack_systrap.rs"]
+mod attack_systrap;
 #[path = "lwc/common.rs"]
 mod common;
 #[path = "lwc/isolation.rs"]
@@ -26,6 +34,10 @@ fn main() {
     tests.extend(systrap::tests());
     tests.extend(snapshot::tests());
     tests.extend(leaks::tests());
+    tests.extend(attack_regions::tests());
+    tests.extend(attack_root::tests());
+    tests.extend(attack_lifetime::tests());
+    tests.extend(attack_systrap::tests());
     let mut needs = semantics::needs();
     needs.extend(snapshot::needs());
     support::run_tests_unless(tests, &needs);

@@ -9,11 +9,14 @@
 //! side is slower than every run of the other; with 3 runs on each side it is 0.1, so a smoke run
 //! can never be judged at the default `alpha` of 0.01.
 //!
-//! Lower is better for time units (`ns`, `us`, `ms`, `s`), higher is better for rates (a unit
-//! ending in `/s`); for any other unit a change is reported but never judged.
+//! Every metric of a point is compared on its own. Which direction is better is the metric's
+//! [`Unit`]'s to say ([`Unit::better`]): lower for times and bytes, higher for rates; for a unit
+//! without a known direction a change is reported but never judged.
 
-use crate::document::{Point, PointStatus, ResultDocument};
-use crate::units::{human, ns_per_unit};
+use crate::document::{Point, ResultDocument};
+use model::stats::mann_whitney_p;
+use model::unit::human;
+use model::{Better, MetricResult, PointId, Unit};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -73,8 +76,12 @@ pub struct PointChange {
     pub backend: String,
     /// Parameters, as `name=value` pairs.
     pub params: String,
+    /// The metric's name.
+    pub metric: String,
+    /// True for a point's headline metric (its first).
+    pub headline: bool,
     /// Unit of the medians.
-    pub unit: String,
+    pub unit: Unit,
     /// Baseline median.
     pub base_p50: Option<f64>,
     /// Current median.
@@ -101,6 +108,12 @@ pub struct Comparison {
 }
 
 impl Comparison {
+    /// True when the two results come from the same machine fingerprint (CPU, logical CPUs,
+    /// kernel, virtualization, governors): only then are their numbers comparable.
+    pub fn same_machine(&self) -> bool {
+        self.machine_differences.is_empty()
+    }
+
     /// True when some point regressed or now fails.
     pub fn has_regression(&self) -> bool {
         self.points.iter().any(|p| p.verdict.is_regression())
@@ -140,6 +153,11 @@ impl Comparison {
         );
         for p in &self.points {
             let v = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |x| human(x, &p.unit));
+            let params = if p.headline {
+                p.params.clone()
+            } else {
+                format!("{} [{}]", p.params, p.metric)
+            };
             let change = p
                 .change
                 .map_or_else(|| "-".to_owned(), |c| format!("{:+.1}%", c * 100.0));
@@ -153,10 +171,9 @@ impl Comparison {
                 .map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {change} | {p_value} | {verdict} |",
+                "| {} | {} | {params} | {} | {} | {change} | {p_value} | {verdict} |",
                 p.experiment,
                 p.backend,
-                p.params,
                 v(p.base_p50),
                 v(p.current_p50)
             );
@@ -165,10 +182,20 @@ impl Comparison {
     }
 }
 
-type Key = (String, String, String);
+/// A point's metric: what is compared.
+type Side<'a> = (&'a Point, &'a MetricResult);
 
-fn key(p: &Point) -> Key {
-    (p.experiment.clone(), p.backend.clone(), p.params_label())
+/// Points match by id, metrics by name.
+type Key<'a> = (&'a PointId, &'a str);
+
+fn sides(doc: &ResultDocument) -> BTreeMap<Key<'_>, Side<'_>> {
+    doc.points()
+        .flat_map(|p| {
+            p.metrics
+                .iter()
+                .map(move |m| ((&p.id, m.spec.name.as_str()), (p, m)))
+        })
+        .collect()
 }
 
 /// Compares `current` with `base`; `threshold` is a fraction (0.05 = 5%), `alpha` the
@@ -179,18 +206,17 @@ pub fn compare(
     threshold: f64,
     alpha: f64,
 ) -> Comparison {
-    let base_points: BTreeMap<Key, &Point> = base.points().map(|p| (key(p), p)).collect();
-    let current_points: BTreeMap<Key, &Point> = current.points().map(|p| (key(p), p)).collect();
+    let base_sides = sides(base);
+    let current_sides = sides(current);
     let mut points = Vec::new();
-    for (k, b) in &base_points {
-        let c = current_points.get(k).copied();
-        points.push(judge(b, c, threshold, alpha));
+    for (k, b) in &base_sides {
+        points.push(judge(*b, current_sides.get(k).copied(), threshold, alpha));
     }
-    for (k, c) in &current_points {
-        if !base_points.contains_key(k) {
+    for (k, c) in &current_sides {
+        if !base_sides.contains_key(k) {
             points.push(PointChange {
                 verdict: Verdict::New,
-                ..change_row(c, None, Some(c))
+                ..change_row(*c, None, Some(*c))
             });
         }
     }
@@ -202,24 +228,25 @@ pub fn compare(
     }
 }
 
-fn change_row(p: &Point, base: Option<&Point>, current: Option<&Point>) -> PointChange {
+fn change_row(row: Side<'_>, base: Option<Side<'_>>, current: Option<Side<'_>>) -> PointChange {
+    let (p, m) = row;
     let base_p50 = base.and_then(measured_p50);
     let current_p50 = current.and_then(measured_p50);
     let change = match (base_p50, current_p50) {
         (Some(b), Some(c)) if b != 0.0 => Some((c - b) / b),
         _ => None,
     };
-    let p_value = match (base, current) {
-        (Some(b), Some(c)) if base_p50.is_some() && current_p50.is_some() => {
-            mann_whitney_p(&c.run_medians, &b.run_medians)
-        }
+    let p_value = match (base.and_then(measured), current.and_then(measured)) {
+        (Some(b), Some(c)) => mann_whitney_p(&c.run_medians, &b.run_medians),
         _ => None,
     };
     PointChange {
-        experiment: p.experiment.clone(),
-        backend: p.backend.clone(),
+        experiment: p.id.experiment.clone(),
+        backend: p.id.backend.clone(),
         params: p.params_display(),
-        unit: p.unit.clone(),
+        metric: m.spec.name.clone(),
+        headline: p.headline().is_some_and(|h| h.spec.name == m.spec.name),
+        unit: m.spec.unit.clone(),
         base_p50,
         current_p50,
         change,
@@ -228,90 +255,16 @@ fn change_row(p: &Point, base: Option<&Point>, current: Option<&Point>) -> Point
     }
 }
 
-fn measured_p50(p: &Point) -> Option<f64> {
-    if p.status == PointStatus::Failed {
-        None
-    } else {
-        p.p50
-    }
+/// The metric's summary, when its point was measured.
+fn measured<'a>((p, m): Side<'a>) -> Option<&'a model::Summary> {
+    m.summary.as_ref().filter(|_| p.status.measured())
 }
 
-/// Which way is better for a unit: `Some(true)` lower, `Some(false)` higher, `None` unknown.
-fn lower_is_better(unit: &str) -> Option<bool> {
-    if ns_per_unit(unit).is_some() {
-        Some(true)
-    } else if unit.ends_with("/s") {
-        Some(false)
-    } else {
-        None
-    }
+fn measured_p50(side: Side<'_>) -> Option<f64> {
+    measured(side).map(|s| s.p50)
 }
 
-/// Two-sided p-value of the Mann–Whitney U test of samples `x` and `y` (ties count one half);
-/// `None` when either is empty.
-pub fn mann_whitney_p(x: &[f64], y: &[f64]) -> Option<f64> {
-    let (n, m) = (x.len(), y.len());
-    if n == 0 || m == 0 {
-        return None;
-    }
-    let u: f64 = x
-        .iter()
-        .map(|a| {
-            y.iter()
-                .map(|b| match a.total_cmp(b) {
-                    std::cmp::Ordering::Greater => 1.0,
-                    std::cmp::Ordering::Equal => 0.5,
-                    std::cmp::Ordering::Less => 0.0,
-                })
-                .sum::<f64>()
-        })
-        .sum();
-    let nm = n * m;
-    let p = if nm <= 400 {
-        // Exact: counts[k] = arrangements of n + m values with U = k, by dynamic programming
-        // over (i of x, j of y): the largest value is an x (adds j to U) or a y.
-        let mut table = vec![vec![vec![0.0_f64; nm + 1]; m + 1]; n + 1];
-        for row in table[0].iter_mut() {
-            row[0] = 1.0;
-        }
-        for i in 1..=n {
-            table[i][0][0] = 1.0;
-            for j in 1..=m {
-                for k in 0..=i * j {
-                    let with_x = if k >= j { table[i - 1][j][k - j] } else { 0.0 };
-                    let with_y = table[i][j - 1][k];
-                    table[i][j][k] = with_x + with_y;
-                }
-            }
-        }
-        let counts = &table[n][m];
-        let total: f64 = counts.iter().sum();
-        // Conservative with ties: round U away from the centre of each tail.
-        let lower: f64 = counts[..=(u.ceil() as usize).min(nm)].iter().sum::<f64>() / total;
-        let upper: f64 = counts[(u.floor() as usize).min(nm)..].iter().sum::<f64>() / total;
-        2.0 * lower.min(upper)
-    } else {
-        let (nf, mf) = (n as f64, m as f64);
-        let mean = nf * mf / 2.0;
-        let sd = (nf * mf * (nf + mf + 1.0) / 12.0).sqrt();
-        let z = ((u - mean).abs() - 0.5).max(0.0) / sd;
-        2.0 * normal_upper_tail(z)
-    };
-    Some(p.min(1.0))
-}
-
-/// P(Z > z) for a standard normal Z (Abramowitz and Stegun 7.1.26, error below 1.5e-7).
-fn normal_upper_tail(z: f64) -> f64 {
-    let x = z / std::f64::consts::SQRT_2;
-    let t = 1.0 / (1.0 + 0.327_591_1 * x);
-    let poly = t
-        * (0.254_829_592
-            + t * (-0.284_496_736
-                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
-    0.5 * poly * (-x * x).exp()
-}
-
-fn judge(base: &Point, current: Option<&Point>, threshold: f64, alpha: f64) -> PointChange {
+fn judge(base: Side<'_>, current: Option<Side<'_>>, threshold: f64, alpha: f64) -> PointChange {
     let Some(current) = current else {
         return PointChange {
             verdict: Verdict::Missing,
@@ -319,18 +272,19 @@ fn judge(base: &Point, current: Option<&Point>, threshold: f64, alpha: f64) -> P
         };
     };
     let row = change_row(base, Some(base), Some(current));
+    let (unit, current_unit) = (&base.1.spec.unit, &current.1.spec.unit);
     let verdict = match (row.base_p50, row.current_p50) {
         (None, None) => Verdict::FailedInBoth,
         (Some(_), None) => Verdict::NowFailing,
         (None, Some(_)) => Verdict::NowMeasured,
-        (Some(_), Some(_)) if base.unit != current.unit => Verdict::Unjudged,
-        (Some(_), Some(_)) => match (row.change, lower_is_better(&base.unit)) {
+        (Some(_), Some(_)) if unit != current_unit => Verdict::Unjudged,
+        (Some(_), Some(_)) => match (row.change, unit.better()) {
             (_, None) | (None, _) => Verdict::Unjudged,
-            (Some(change), Some(lower_better)) => {
+            (Some(change), Some(better)) => {
                 let significant = row.p_value.is_some_and(|p| p <= alpha);
                 if change.abs() <= threshold || !significant {
                     Verdict::Noise
-                } else if (change > 0.0) == lower_better {
+                } else if (change > 0.0) == (better == Better::Lower) {
                     Verdict::Regressed
                 } else {
                     Verdict::Improved
@@ -373,51 +327,43 @@ mod tests {
     //! `judge` differs only at a change of exactly 0, which never passes the threshold test
     //! before it, the threshold being 0 or more).
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::document::PointStatus;
+    use model::{stats, MetricSpec, Values};
 
     /// A measured point whose five runs had these medians (p50 = the middle one).
     fn point(medians: [f64; 5]) -> Point {
-        let mut p = Point::failed("switch", "a", BTreeMap::new(), "ns", "m", 5, vec![], 1.0);
-        let mut sorted = medians;
-        sorted.sort_by(f64::total_cmp);
-        p.status = PointStatus::Ok;
+        point_in(medians, Unit::Ns)
+    }
+
+    /// [`point`] in another unit.
+    fn point_in(medians: [f64; 5], unit: Unit) -> Point {
+        let id = PointId {
+            experiment: "switch".into(),
+            backend: "a".into(),
+            params: Default::default(),
+        };
+        let spec = MetricSpec::new("switch", unit, "m");
+        let mut p = Point::unmeasured(id, &[spec], PointStatus::Ok, 5, vec![], 1.0);
         p.error = None;
-        p.runs = 5;
-        p.count = 50;
-        p.p50 = Some(sorted[2]);
-        p.run_medians = medians.to_vec();
+        let runs: Vec<Values> = medians.iter().map(|m| Values::Samples(vec![*m])).collect();
+        p.metrics[0].summary =
+            Some(stats::summarize(&runs.iter().collect::<Vec<_>>()).expect("summary"));
         p
     }
 
-    #[test]
-    fn mann_whitney_matches_known_values() {
-        // Complete separation, 5 against 5: 2 / C(10, 5) = 2 / 252.
-        let p = mann_whitney_p(&[6.0, 7.0, 8.0, 9.0, 10.0], &[1.0, 2.0, 3.0, 4.0, 5.0]);
-        assert!((p.unwrap_or(0.0) - 2.0 / 252.0).abs() < 1e-12);
-        // 3 against 3: 2 / 20.
-        let p = mann_whitney_p(&[4.0, 5.0, 6.0], &[1.0, 2.0, 3.0]);
-        assert!((p.unwrap_or(0.0) - 0.1).abs() < 1e-12);
-        // Identical samples: nothing to see.
-        let p = mann_whitney_p(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]);
-        assert_eq!(p, Some(1.0));
-        assert_eq!(mann_whitney_p(&[], &[1.0]), None);
-        // Large samples use the normal approximation: separated, tiny p.
-        let x: Vec<f64> = (0..30).map(|i| 100.0 + f64::from(i)).collect();
-        let y: Vec<f64> = (0..30).map(f64::from).collect();
-        assert!(mann_whitney_p(&x, &y).unwrap_or(1.0) < 1e-6);
-        assert!(mann_whitney_p(&x, &x).unwrap_or(0.0) > 0.9);
-    }
-
-    #[test]
-    fn normal_tail_is_accurate() {
-        assert!((normal_upper_tail(0.0) - 0.5).abs() < 1e-6);
-        assert!((normal_upper_tail(1.959_964) - 0.025).abs() < 1e-6);
+    fn j(base: &Point, current: Option<&Point>) -> PointChange {
+        judge(
+            (base, &base.metrics[0]),
+            current.map(|c| (c, &c.metrics[0])),
+            0.05,
+            0.01,
+        )
     }
 
     #[test]
     fn verdicts_need_size_and_significance() {
         let base = point([98.0, 99.0, 100.0, 101.0, 102.0]);
-        let against = |medians| judge(&base, Some(&point(medians)), 0.05, 0.01);
+        let against = |medians| j(&base, Some(&point(medians)));
         // +20%, every run slower: regressed.
         let v = against([118.0, 119.0, 120.0, 121.0, 122.0]);
         assert_eq!(v.verdict, Verdict::Regressed);
@@ -435,14 +381,10 @@ mod tests {
 
     #[test]
     fn rates_are_better_higher() {
-        let mut base = point([98.0, 99.0, 100.0, 101.0, 102.0]);
-        base.unit = "req/s".to_owned();
-        let mut cur = point([78.0, 79.0, 80.0, 81.0, 82.0]);
-        cur.unit = "req/s".to_owned();
-        assert_eq!(
-            judge(&base, Some(&cur), 0.05, 0.01).verdict,
-            Verdict::Regressed
-        );
+        let rps = Unit::per_second("req");
+        let base = point_in([98.0, 99.0, 100.0, 101.0, 102.0], rps.clone());
+        let cur = point_in([78.0, 79.0, 80.0, 81.0, 82.0], rps);
+        assert_eq!(j(&base, Some(&cur)).verdict, Verdict::Regressed);
     }
 
     /// A document holding `points`, measured on a machine with these particulars.
@@ -477,7 +419,7 @@ mod tests {
     }
 
     fn on(backend: &str, mut p: Point) -> Point {
-        p.backend = backend.to_owned();
+        p.id.backend = backend.to_owned();
         p
     }
 
@@ -520,28 +462,26 @@ mod tests {
     /// or a change from a zero median.
     #[test]
     fn unknown_or_changed_units_are_unjudged() {
-        let j = |b: &Point, c: &Point| judge(b, Some(c), 0.05, 0.01);
-        let mut base = point(BASE);
-        base.unit = "pages".to_owned();
-        let mut cur = point(SLOWER);
-        cur.unit = "pages".to_owned();
+        let j = |b: &Point, c: &Point| j(b, Some(c));
+        let pages = Unit::parse("pages");
+        let base = point_in(BASE, pages.clone());
+        let cur = point_in(SLOWER, pages);
         let v = j(&base, &cur);
         assert_eq!(v.verdict, Verdict::Unjudged);
         assert!((v.change.unwrap_or(0.0) - 0.2).abs() < 1e-12, "{v:?}");
         // ns against us: the numbers are not comparable.
-        let mut cur = point(SLOWER);
-        cur.unit = "us".to_owned();
+        let cur = point_in(SLOWER, Unit::Us);
         assert_eq!(j(&point(BASE), &cur).verdict, Verdict::Unjudged);
         // A zero median has no relative change.
         let mut zero = point(BASE);
-        zero.p50 = Some(0.0);
+        if let Some(s) = zero.metrics[0].summary.as_mut() {
+            s.p50 = 0.0;
+        }
         let v = j(&zero, &point(SLOWER));
         assert_eq!((v.verdict, v.change), (Verdict::Unjudged, None));
         // Time units are judged, rates too (see the tests above); "s" is a time.
-        let mut base = point(BASE);
-        base.unit = "s".to_owned();
-        let mut cur = point(SLOWER);
-        cur.unit = "s".to_owned();
+        let base = point_in(BASE, Unit::S);
+        let cur = point_in(SLOWER, Unit::S);
         assert_eq!(j(&base, &cur).verdict, Verdict::Regressed);
         assert!(!Verdict::Unjudged.is_regression());
     }
@@ -585,9 +525,8 @@ mod tests {
     fn summary_counts_every_verdict() {
         let mut failed = point(BASE);
         failed.status = PointStatus::Failed;
-        failed.p50 = None;
-        let mut pages = point(BASE);
-        pages.unit = "pages".to_owned();
+        failed.metrics[0].summary = None;
+        let pages = point_in(BASE, Unit::parse("pages"));
         let base = doc(vec![
             on("regressed", point(BASE)),
             on("regressed2", point(BASE)),
@@ -648,18 +587,17 @@ mod tests {
         let base = point([98.0, 99.0, 100.0, 101.0, 102.0]);
         let mut failed = base.clone();
         failed.status = PointStatus::Failed;
-        failed.p50 = None;
-        let j = |b: &Point, c: Option<&Point>| judge(b, c, 0.05, 0.01).verdict;
-        assert_eq!(j(&base, Some(&failed)), Verdict::NowFailing);
-        // A failed side has no median to compare: no change and no test, though its runs'
-        // medians may be there.
+        failed.metrics[0].summary = None;
+        let v = |b: &Point, c: Option<&Point>| j(b, c).verdict;
+        assert_eq!(v(&base, Some(&failed)), Verdict::NowFailing);
+        // A failed side has no median to compare: no change and no test.
         for (b, c) in [(&base, &failed), (&failed, &base)] {
-            let row = judge(b, Some(c), 0.05, 0.01);
+            let row = j(b, Some(c));
             assert_eq!((row.change, row.p_value), (None, None), "{row:?}");
         }
-        assert_eq!(j(&failed, Some(&base)), Verdict::NowMeasured);
-        assert_eq!(j(&failed, Some(&failed)), Verdict::FailedInBoth);
-        assert_eq!(j(&base, None), Verdict::Missing);
+        assert_eq!(v(&failed, Some(&base)), Verdict::NowMeasured);
+        assert_eq!(v(&failed, Some(&failed)), Verdict::FailedInBoth);
+        assert_eq!(v(&base, None), Verdict::Missing);
         assert!(Verdict::NowFailing.is_regression());
         assert!(!Verdict::Missing.is_regression());
     }

@@ -1,20 +1,21 @@
-//! The paper's reference numbers (`results/paper.json`) and our numbers beside them.
+//! The paper's claims (`results/paper.json`): what the paper says, how sure we are of it, and how
+//! our numbers are to be judged against it.
 //!
-//! Each [`Claim`] carries its provenance and whether it was checked against the paper's PDF.
-//! A claim with a [`Match`] names the experiment, backend and statistic it corresponds to:
-//! `p50` and `mean` compare one point directly; `fit_intercept` and `fit_slope` fit a
-//! least-squares line over the parameter `x_param` (lwC creation: the fixed cost is the intercept
-//! over `pages_written`, the per-CoW-fault cost the slope).
+//! Every claim of the paper is listed, also those of experiments not built yet, so the claims
+//! table shows the whole paper. A claim carries its status (`confirmed` by an independent
+//! source, `unverified`, `absent` where the paper has no number, `qualitative`), the sources it
+//! rests on, and, where the suite can judge it, a [`Rule`]: which of our numbers stands for the
+//! paper's and when it counts as reproduced. The judging itself is in [`crate::verdict`]; taking
+//! our numbers out of a result document is in [`crate::evidence`].
 
-use crate::document::{params_display, Param, Point, PointStatus, ResultDocument};
-use crate::fit::{least_squares, Line};
-use crate::units::convert;
+use crate::document::Point;
+use model::{MetricResult, Param};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Schema version of `results/paper.json`.
-pub const PAPER_SCHEMA: &str = "lwcbench/paper/v1";
+pub const PAPER_SCHEMA: &str = "lwcbench/paper/v2";
 
 /// The paper reference file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +48,7 @@ pub enum PaperError {
     },
 }
 
-/// The paper and its reference numbers.
+/// The paper and its claims.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaperReference {
     /// Always [`PAPER_SCHEMA`].
@@ -56,24 +57,10 @@ pub struct PaperReference {
     pub paper: PaperInfo,
     /// The hardware and OS the paper measured on.
     pub hardware: Hardware,
-    /// The reference numbers.
+    /// The sources the claims rest on, by key (`K`: a seminar report written from the paper).
+    pub sources: BTreeMap<String, String>,
+    /// Every claim of the paper, in the paper's order.
     pub claims: Vec<Claim>,
-    /// The paper's findings that are statements rather than numbers.
-    #[serde(default)]
-    pub observations: Vec<Observation>,
-}
-
-/// A finding of the paper that is not a single number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Observation {
-    /// Stable id (`rollback.apache`).
-    pub id: String,
-    /// The finding, in words.
-    pub statement: String,
-    /// Where in the paper it comes from, and from what source it was taken.
-    pub provenance: String,
-    /// True once someone checked it against the paper's PDF.
-    pub verified: bool,
 }
 
 /// Bibliographic data.
@@ -96,32 +83,149 @@ pub struct Hardware {
     pub os: String,
 }
 
-/// One reference number of the paper.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Claim {
-    /// Stable id (`switch.lwc`, `create.lwc.fixed`).
-    pub id: String,
-    /// What the number is, in words.
-    pub description: String,
-    /// The paper's value, in `unit`.
-    pub value: f64,
-    /// Unit of `value` (`us`, `s`, `req/s`).
-    pub unit: String,
-    /// True when the paper gives the number as approximate ("about 3 µs").
-    #[serde(default)]
-    pub approximate: bool,
-    /// Where in the paper the number comes from, and from what source it was taken.
-    pub provenance: String,
-    /// True once someone checked the number against the paper's PDF.
-    pub verified: bool,
-    /// Which of our points it corresponds to; `None` when no experiment measures it yet.
-    #[serde(rename = "match")]
-    pub matcher: Option<Match>,
+/// How sure we are of a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Confirmed by a source written from the paper itself.
+    Confirmed,
+    /// Given only by a source known to misstate results: not to be presented as the paper's
+    /// without its mark.
+    Unverified,
+    /// The paper has no number for it: ours is new.
+    Absent,
+    /// The paper states it in words only.
+    Qualitative,
 }
 
-/// How a claim maps onto our points.
+impl Status {
+    /// The status as written in tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Confirmed => "confirmed",
+            Status::Unverified => "unverified",
+            Status::Absent => "no paper number",
+            Status::Qualitative => "qualitative",
+        }
+    }
+}
+
+/// One claim of the paper.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    /// Stable id (`switch.speedup`, `create.lwc`).
+    pub id: String,
+    /// The experiment of this suite that measures it (`switch`, `web`), built or not.
+    pub experiment: String,
+    /// What the paper claims, in words.
+    pub statement: String,
+    /// The paper's number, when it gives one.
+    #[serde(default)]
+    pub paper: Option<PaperValue>,
+    /// How the paper's result reads in a table when there is no number (`"minimal" overhead`).
+    #[serde(default)]
+    pub shown: Option<String>,
+    /// How sure we are of it.
+    pub status: Status,
+    /// Keys into [`PaperReference::sources`].
+    pub sources: Vec<String>,
+    /// Caveats, definitions, what ours is.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// How our numbers are judged against it; `None` while the suite cannot judge it.
+    #[serde(default)]
+    pub judge: Option<Rule>,
+}
+
+/// A number of the paper.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaperValue {
+    /// The value, in `unit`.
+    pub value: f64,
+    /// `us`, `s`, `ratio` (a plain factor), `%` (a relative change).
+    pub unit: String,
+    /// True when the paper gives it as approximate, or it was read from a plot.
+    #[serde(default)]
+    pub approximate: bool,
+    /// How it reads in a table when the number alone does not say it (`2× faster`).
+    #[serde(default)]
+    pub shown: Option<String>,
+    /// Open readings of the number: for each, the factor that turns it into what we measure
+    /// (a round trip read as one-way switches: 0.5). Empty: one reading, the value itself.
+    #[serde(default)]
+    pub readings: Vec<Reading>,
+}
+
+/// One reading of an ambiguous number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    /// What the number is under this reading (`one-way`, `round trip`).
+    pub name: String,
+    /// Factor from the paper's value to the quantity we measure under this reading.
+    pub scale: f64,
+}
+
+/// How a claim is judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Rule {
+    /// Our number against the paper's: reproduced when within a factor `within` of it (either
+    /// way), under every reading. Absolute numbers come from other hardware, so the tolerance is
+    /// wide.
+    Absolute {
+        /// Our number.
+        of: Selector,
+        /// Largest factor between ours and the paper's that still counts as reproduced.
+        within: f64,
+        /// When ours is explained by what Linux can do.
+        #[serde(default)]
+        linux: Option<LinuxLimit>,
+    },
+    /// A ratio of two of our numbers from one run, against the paper's ratio: hardware-neutral.
+    Ratio {
+        /// Numerator.
+        numerator: Selector,
+        /// Denominator.
+        denominator: Selector,
+        /// Reproduced when our ratio is at most this.
+        #[serde(default)]
+        reproduced_at_most: Option<f64>,
+        /// Reproduced when our ratio is at least this.
+        #[serde(default)]
+        reproduced_at_least: Option<f64>,
+        /// When a ratio that misses is explained by what Linux can do.
+        #[serde(default)]
+        linux: Option<LinuxLimit>,
+    },
+    /// The paper has no number: ours is shown as new (a ratio of two of our numbers).
+    New {
+        /// Numerator.
+        numerator: Selector,
+        /// Denominator.
+        denominator: Selector,
+        /// What the ratio is, in words.
+        meaning: String,
+    },
+}
+
+/// The limit of Linux that explains a miss: "not applicable on Linux" instead of "not
+/// reproduced".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinuxLimit {
+    /// For an absolute rule: the Linux floor ours is compared with (process-futex for a switch).
+    #[serde(default)]
+    pub ratio_to: Option<Selector>,
+    /// The miss is Linux's when ours (over `ratio_to`, or the rule's ratio) is at most this;
+    /// `None`: every miss is.
+    #[serde(default)]
+    pub at_most: Option<f64>,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// Which of our numbers: a point's statistic, or a fit over a parameter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Match {
+pub struct Selector {
     /// Experiment id.
     pub experiment: String,
     /// Backend name.
@@ -129,11 +233,36 @@ pub struct Match {
     /// Parameters a point must have (a subset of its params); empty matches every point.
     #[serde(default)]
     pub params: BTreeMap<String, Param>,
+    /// The metric of the point it reads; `None`: the point's headline metric.
+    #[serde(default)]
+    pub metric: Option<String>,
     /// Which of our numbers stands for the paper's.
     pub statistic: Statistic,
     /// For the fit statistics: the parameter on the x axis (`pages_written`).
     #[serde(default)]
     pub x_param: Option<String>,
+    /// Of the matching points, keep those at the smallest or largest value of a parameter.
+    #[serde(default)]
+    pub extreme: Option<Extreme>,
+}
+
+/// Keep the points at one end of a parameter's range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extreme {
+    /// The parameter (`resident_bytes`).
+    pub param: String,
+    /// Which end.
+    pub end: End,
+}
+
+/// An end of a range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum End {
+    /// The smallest value.
+    Min,
+    /// The largest value.
+    Max,
 }
 
 /// Which of our numbers a claim is compared with.
@@ -148,29 +277,6 @@ pub enum Statistic {
     FitIntercept,
     /// Slope of a least-squares line of p50 over `x_param`.
     FitSlope,
-}
-
-/// Our number beside the paper's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Comparison {
-    /// The claim's id.
-    pub claim_id: String,
-    /// The claim's description.
-    pub description: String,
-    /// The paper's value, in `unit`.
-    pub paper: f64,
-    /// True when the paper's value is approximate.
-    pub approximate: bool,
-    /// True when the paper's value was verified against the PDF.
-    pub verified: bool,
-    /// Our value in the paper's `unit`; `None` when we have none.
-    pub ours: Option<f64>,
-    /// Unit of `paper` and `ours`.
-    pub unit: String,
-    /// `ours / paper`; `None` when we have no value.
-    pub ratio: Option<f64>,
-    /// Which of our points (parameters, fit quality) the number comes from, or why there is none.
-    pub context: String,
 }
 
 impl PaperReference {
@@ -214,133 +320,72 @@ impl PaperReference {
         )
     }
 
-    /// The claim compared directly (p50 or mean) with `point`, if any.
-    pub fn claim_for_point(&self, point: &Point) -> Option<&Claim> {
-        self.claims.iter().find(|c| {
-            c.matcher.as_ref().is_some_and(|m| {
-                matches!(m.statistic, Statistic::P50 | Statistic::Mean) && m.matches(point)
-            })
+    /// The claim whose absolute number is `metric` of our `point` (for a `paper` column beside
+    /// a point), if any.
+    pub fn claim_for(&self, point: &Point, metric: &MetricResult) -> Option<&Claim> {
+        self.claims.iter().find(|c| match &c.judge {
+            Some(Rule::Absolute { of, .. }) => {
+                matches!(of.statistic, Statistic::P50 | Statistic::Mean)
+                    && of.matches(point)
+                    && of
+                        .metric_of(point)
+                        .is_some_and(|m| m.spec.name == metric.spec.name)
+            }
+            _ => false,
         })
-    }
-
-    /// Every claim whose experiment appears in `doc`, with our number beside it.
-    pub fn compare(&self, doc: &ResultDocument) -> Vec<Comparison> {
-        let mut out = Vec::new();
-        for claim in &self.claims {
-            let Some(m) = &claim.matcher else { continue };
-            if !doc.experiments.iter().any(|e| e.id == m.experiment) {
-                continue;
-            }
-            let points: Vec<&Point> = doc
-                .points()
-                .filter(|p| p.status != PointStatus::Failed && m.matches(p))
-                .collect();
-            let before = out.len();
-            match m.statistic {
-                Statistic::P50 | Statistic::Mean => {
-                    for p in &points {
-                        let v = match m.statistic {
-                            Statistic::Mean => p.mean,
-                            _ => p.p50,
-                        };
-                        let ours = v.and_then(|v| convert(v, &p.unit, &claim.unit));
-                        out.push(comparison(claim, ours, p.params_display()));
-                    }
-                }
-                Statistic::FitIntercept | Statistic::FitSlope => {
-                    fit_comparisons(claim, m, &points, &mut out);
-                }
-            }
-            if out.len() == before {
-                out.push(comparison(
-                    claim,
-                    None,
-                    "not measured in this run".to_owned(),
-                ));
-            }
-        }
-        out
     }
 }
 
-impl Match {
+impl Claim {
+    /// The paper's side as a table reads it: the number (`~` when approximate, `†` when
+    /// unverified) and its readings, or the words.
+    pub fn paper_shown(&self) -> String {
+        let dagger = if self.status == Status::Unverified {
+            " †"
+        } else {
+            ""
+        };
+        match &self.paper {
+            Some(v) => {
+                let number = v
+                    .shown
+                    .clone()
+                    .unwrap_or_else(|| crate::verdict::show(v.value, &v.unit, v.approximate));
+                let readings = if v.readings.len() > 1 {
+                    format!(
+                        " ({})",
+                        v.readings
+                            .iter()
+                            .map(|r| r.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    )
+                } else {
+                    String::new()
+                };
+                format!("{number}{dagger}{readings}")
+            }
+            None => format!("{}{dagger}", self.shown.as_deref().unwrap_or("no number")),
+        }
+    }
+}
+
+impl Selector {
     /// True when `point` is of this experiment and backend and has every required parameter.
     pub fn matches(&self, point: &Point) -> bool {
-        point.experiment == self.experiment
-            && point.backend == self.backend
+        point.id.experiment == self.experiment
+            && point.id.backend == self.backend
             && self
                 .params
                 .iter()
-                .all(|(k, v)| point.params.get(k) == Some(v))
+                .all(|(k, v)| point.id.params.get(k) == Some(v))
     }
-}
 
-fn comparison(claim: &Claim, ours: Option<f64>, context: String) -> Comparison {
-    Comparison {
-        claim_id: claim.id.clone(),
-        description: claim.description.clone(),
-        paper: claim.value,
-        approximate: claim.approximate,
-        verified: claim.verified,
-        ours,
-        unit: claim.unit.clone(),
-        ratio: ours.map(|o| o / claim.value),
-        context,
-    }
-}
-
-/// One comparison per group of points that differ only in `x_param`.
-fn fit_comparisons(claim: &Claim, m: &Match, points: &[&Point], out: &mut Vec<Comparison>) {
-    let Some(x_param) = &m.x_param else {
-        out.push(comparison(
-            claim,
-            None,
-            "claim has no x_param to fit over".to_owned(),
-        ));
-        return;
-    };
-    // Keyed by the other params themselves, so that numbers sort as numbers.
-    let mut groups: BTreeMap<BTreeMap<String, Param>, Vec<(f64, f64)>> = BTreeMap::new();
-    for p in points {
-        let Some(Param::Int(x)) = p.params.get(x_param) else {
-            continue;
-        };
-        let Some(y) = p.p50.and_then(|v| convert(v, &p.unit, &claim.unit)) else {
-            continue;
-        };
-        let mut rest = p.params.clone();
-        rest.remove(x_param);
-        groups.entry(rest).or_default().push((*x as f64, y));
-    }
-    for (rest, pts) in groups {
-        let label = if rest.is_empty() {
-            String::new()
-        } else {
-            format!("{}; ", params_display(&rest))
-        };
-        let line: Option<Line> = least_squares(&pts);
-        let (ours, context) = match line {
-            Some(l) => {
-                let v = match m.statistic {
-                    Statistic::FitIntercept => l.intercept,
-                    _ => l.slope,
-                };
-                let r2 = l
-                    .r_squared
-                    .map_or_else(|| "undefined".to_owned(), |r| format!("{r:.3}"));
-                (
-                    Some(v),
-                    format!(
-                        "{label}least squares over {x_param}, {} points, r² {r2}",
-                        l.n
-                    ),
-                )
-            }
-            None => (
-                None,
-                format!("{label}fewer than two distinct {x_param} values to fit"),
-            ),
-        };
-        out.push(comparison(claim, ours, context));
+    /// The metric of `point` this selector reads: the named one, or the headline.
+    pub fn metric_of<'a>(&self, point: &'a Point) -> Option<&'a MetricResult> {
+        match &self.metric {
+            Some(name) => point.metric(name),
+            None => point.headline(),
+        }
     }
 }

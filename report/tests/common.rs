@@ -1,12 +1,47 @@
 //! A small hand-built result document shared by the tests.
 
+use model::{Interval, MetricResult, MetricSpec, Param, PointId, Summary, Unit};
 use report::{
-    Configuration, ExperimentResult, ExperimentStatus, Interval, Machine, Param, Point,
-    PointStatus, ResultDocument, SCHEMA,
+    Configuration, ExperimentResult, ExperimentStatus, Machine, Point, PointStatus, ResultDocument,
+    SCHEMA,
 };
 use std::collections::BTreeMap;
 
-/// An ok point with round numbers: p50 = `p50`, the other statistics derived from it.
+/// A point id.
+pub fn id(experiment: &str, backend: &str, params: &[(&str, Param)]) -> PointId {
+    PointId {
+        experiment: experiment.to_owned(),
+        backend: backend.to_owned(),
+        params: params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+    }
+}
+
+/// A summary with round numbers: p50 = `p50`, the other statistics derived from it.
+pub fn summary(p50: f64) -> Summary {
+    Summary {
+        count: 300,
+        runs: 3,
+        min: p50 * 0.9,
+        p50,
+        p90: p50 * 1.1,
+        p99: p50 * 1.5,
+        max: p50 * 3.0,
+        mean: p50 * 1.05,
+        ci95: Some(Interval {
+            low: p50 * 0.98,
+            high: p50 * 1.02,
+            coverage: Some(0.75),
+        }),
+        run_medians: vec![p50 * 0.99, p50, p50 * 1.01],
+        histogram: "HISTFAAAAA==".to_owned(),
+        histogram_scale: 1.0,
+    }
+}
+
+/// An ok point with one metric (`experiment`'s, "one-way switch") whose median is `p50`.
 pub fn point(
     experiment: &str,
     backend: &str,
@@ -15,34 +50,15 @@ pub fn point(
     p50: f64,
 ) -> Point {
     Point {
-        experiment: experiment.to_owned(),
-        backend: backend.to_owned(),
-        params: params
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect::<BTreeMap<_, _>>(),
-        unit: unit.to_owned(),
-        metric: "one-way switch".to_owned(),
+        id: id(experiment, backend, params),
         status: PointStatus::Ok,
         error: None,
         run_errors: Vec::new(),
         runs_planned: 3,
-        runs: 3,
-        count: 300,
-        min: Some(p50 * 0.9),
-        p50: Some(p50),
-        p90: Some(p50 * 1.1),
-        p99: Some(p50 * 1.5),
-        max: Some(p50 * 3.0),
-        mean: Some(p50 * 1.05),
-        ci95: Some(Interval {
-            low: p50 * 0.98,
-            high: p50 * 1.02,
-            coverage: Some(0.75),
-        }),
-        run_medians: vec![p50 * 0.99, p50, p50 * 1.01],
-        histogram: Some("HISTFAAAAA==".to_owned()),
-        histogram_scale: Some(1.0),
+        metrics: vec![MetricResult {
+            spec: MetricSpec::new(experiment, Unit::parse(unit), "one-way switch"),
+            summary: Some(summary(p50)),
+        }],
         counters: BTreeMap::new(),
         elapsed_s: 1.0,
     }
@@ -51,12 +67,10 @@ pub fn point(
 /// A document with a switch experiment (three backends, one failed) and a create experiment.
 pub fn sample() -> ResultDocument {
     let same = ("cores", Param::Text("same-core".to_owned()));
-    let failed = Point::failed(
-        "switch",
-        "lwc",
-        [("cores".to_owned(), Param::Text("same-core".to_owned()))].into(),
-        "ns",
-        "one-way switch",
+    let failed = Point::unmeasured(
+        id("switch", "lwc", std::slice::from_ref(&same)),
+        &[MetricSpec::new("switch", Unit::Ns, "one-way switch")],
+        PointStatus::Failed,
         3,
         vec!["worker exited with signal 6 (SIGABRT)".to_owned(); 3],
         0.5,
@@ -70,7 +84,7 @@ pub fn sample() -> ResultDocument {
             "us",
             us,
         );
-        p.metric = "create + first switch + discard".to_owned();
+        p.metrics[0].spec.what = "create + first switch + discard".to_owned();
         create.push(p);
     }
     let mut machine = Machine::unknown("0.1.0", "2025-01-01T00:00:00Z");
@@ -125,4 +139,72 @@ pub fn sample() -> ResultDocument {
             },
         ],
     }
+}
+
+/// A document shaped like a quick run: switch on both placements for every backend, create
+/// over two parent sizes and two page counts for four backends, with medians near a real run's.
+pub fn quick_like(cpu: &str) -> ResultDocument {
+    let mut doc = sample();
+    doc.machine.cpu_model = Some(cpu.to_owned());
+    let mut switch = Vec::new();
+    for (cores, backends) in [
+        (
+            "same-core",
+            &[
+                ("coroutine", 2.4),
+                ("thread-futex", 3380.0),
+                ("process-futex", 3830.0),
+                ("lwc", 4090.0),
+                ("process-pipe", 4180.0),
+                ("thread-condvar", 12100.0),
+            ][..],
+        ),
+        (
+            "two-cores",
+            &[
+                ("lwc-spin", 168.0),
+                ("thread-futex", 7190.0),
+                ("process-futex", 7340.0),
+                ("lwc", 7740.0),
+            ][..],
+        ),
+    ] {
+        for (backend, ns) in backends {
+            switch.push(point(
+                "switch",
+                backend,
+                &[("cores", Param::Text(cores.to_owned()))],
+                "ns",
+                *ns,
+            ));
+        }
+    }
+    doc.experiments[0].points = switch;
+    let mut create = Vec::new();
+    for (backend, base, per_page, per_mib) in [
+        ("lwc", 300.0, 3.8, 60.0),
+        ("fork", 250.0, 3.9, 120.0),
+        ("spawn", 540.0, 0.0, 1.5),
+        ("thread", 39.0, 0.0, 0.1),
+    ] {
+        for mib in [1_i64, 64] {
+            for pages in [0_i64, 256] {
+                let us = base + per_page * pages as f64 + per_mib * (mib - 1) as f64;
+                let mut p = point(
+                    "create",
+                    backend,
+                    &[
+                        ("pages_written", Param::Int(pages)),
+                        ("resident_bytes", Param::Int(mib << 20)),
+                    ],
+                    "us",
+                    us,
+                );
+                p.metrics[0].spec.what = "create".to_owned();
+                create.push(p);
+            }
+        }
+    }
+    doc.experiments[1].points = create;
+    doc
 }

@@ -1,6 +1,10 @@
 //! Integration tests of the report crate: one module per area.
 
+mod bundle;
 mod common;
+mod export;
+mod figures;
 mod load;
 mod markdown;
 mod paper;
+mod verdict;

@@ -5,7 +5,8 @@
 
 use std::time::Instant;
 
-use workloads::{isolate, stats, Setting};
+use model::stats;
+use workloads::{isolate, Setting};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -30,23 +31,32 @@ fn main() {
                     }
                 }
             }
-            let params: Vec<String> = p.params.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-            let line = match (failure, stats::try_summarize(&runs, &p.unit)) {
+            let params: Vec<String> =
+                p.id.params
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+            let metric = &p.metrics[0];
+            let values: Vec<_> = runs
+                .iter()
+                .filter_map(|r| r.series(&metric.name))
+                .map(|s| &s.values)
+                .collect();
+            let line = match (failure, stats::summarize(&values)) {
                 (Some(f), _) => format!("FAILED: {f}"),
                 (None, Ok(s)) => format!(
-                    "p50 {:.3} {} [{:.3}, {:.3}] p99 {:.3} n={} batch={} {:?}",
+                    "p50 {:.3} {} {:?} p99 {:.3} n={} batch={} {:?}",
                     s.p50,
-                    s.unit,
-                    s.ci95_low.unwrap_or(f64::NAN),
-                    s.ci95_high.unwrap_or(f64::NAN),
+                    metric.unit,
+                    s.ci95.map(|c| (c.low, c.high)),
                     s.p99,
                     s.count,
-                    runs[0].batch,
+                    runs[0].series[0].batch,
                     runs[0]
                         .counters
                         .iter()
                         .filter(|(k, _)| k.ends_with("_per_op"))
-                        .map(|(k, v)| format!("{k}={v:.2}"))
+                        .filter_map(|(k, v)| v.value().map(|v| format!("{k}={v:.2}")))
                         .collect::<Vec<_>>()
                 ),
                 (None, Err(err)) => format!("FAILED: {err}"),
@@ -54,7 +64,7 @@ fn main() {
             println!(
                 "{:7} {:15} {:45} {:>6.2}s  {line}",
                 e.id(),
-                p.backend,
+                p.id.backend,
                 params.join(" "),
                 t0.elapsed().as_secs_f64()
             );

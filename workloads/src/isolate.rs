@@ -1,48 +1,35 @@
-//! Running a measurement in a forked child and getting its result back.
+//! Running a measurement in a forked child and getting its [`Outcome`] back.
 //!
 //! ```text
-//!   caller ──fork──► child: f() ─► JSON (length-prefixed) ─► pipe ─► _exit(0)
-//!     │                                                        │
-//!     └──────────── read one message, waitpid ◄────────────────┘
+//!   caller ──fork──► child: f() ─► Outcome JSON (length-prefixed) ─► pipe ─► _exit(0)
+//!     │                                                               │
+//!     └──────────── read one message, waitpid ◄───────────────────────┘
 //! ```
 //!
 //! The lwc backends need this: `lwc::init` turns the calling process into a group supervisor and
 //! continues in another pid, so it must run in a process of its own. Whichever process ends up
-//! running the rest of `f` (the lwC holding control) writes the message and exits normally.
+//! running the rest of `f` (the lwC holding control) writes the message and exits normally. The
+//! message is the same [`Outcome`] the worker sends the harness: one wire type for both hops.
 
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::experiment::{os, MeasureError};
+use crate::experiment::{os, MeasureError, Outcome};
 use crate::sys;
-
-/// A `Result<T, MeasureError>` that can cross a pipe.
-#[derive(Serialize, Deserialize)]
-enum Wire<T> {
-    Ok(T),
-    Unavailable(String),
-    BadPoint(String),
-    Failed(String),
-}
+use model::exit;
 
 fn send<T: Serialize>(fd: OwnedFd, r: Result<T, MeasureError>) -> i32 {
-    let wire = match r {
-        Ok(v) => Wire::Ok(v),
-        Err(MeasureError::Unavailable(m)) => Wire::Unavailable(m),
-        Err(MeasureError::BadPoint(m)) => Wire::BadPoint(m),
-        Err(e) => Wire::Failed(e.to_string()),
-    };
-    let Ok(body) = serde_json::to_vec(&wire) else {
-        return 2;
+    let Ok(body) = serde_json::to_vec(&MeasureError::outcome(r)) else {
+        return i32::from(exit::CHILD_UNENCODABLE);
     };
     let mut file = std::fs::File::from(fd);
     let len = (body.len() as u64).to_le_bytes();
     match file.write_all(&len).and_then(|()| file.write_all(&body)) {
-        Ok(()) => 0,
-        Err(_) => 3,
+        Ok(()) => i32::from(exit::SUCCESS),
+        Err(_) => i32::from(exit::CHILD_UNWRITABLE),
     }
 }
 
@@ -50,7 +37,7 @@ fn send<T: Serialize>(fd: OwnedFd, r: Result<T, MeasureError>) -> i32 {
 ///
 /// Errors: the fork is refused when the process has other threads; a child that dies without a
 /// result gives [`MeasureError::Os`] naming its exit status; an error returned by `f` comes back
-/// as the same variant for `Unavailable` and `BadPoint`, as `Os` with its message otherwise.
+/// as the same variant for `Unavailable` and `BadPoint`, as `Failed` with its message otherwise.
 pub fn run_isolated<T, F>(f: F) -> Result<T, MeasureError>
 where
     T: Serialize + DeserializeOwned,
@@ -81,12 +68,7 @@ where
         }
         (Err(_), Err(e)) => return Err(os("isolated worker", e)),
     };
-    let wire: Wire<T> = serde_json::from_slice(&body)
+    let outcome: Outcome<T> = serde_json::from_slice(&body)
         .map_err(|e| os("isolated worker result", std::io::Error::other(e)))?;
-    match wire {
-        Wire::Ok(v) => Ok(v),
-        Wire::Unavailable(m) => Err(MeasureError::Unavailable(m)),
-        Wire::BadPoint(m) => Err(MeasureError::BadPoint(m)),
-        Wire::Failed(m) => Err(os("isolated worker", std::io::Error::other(m))),
-    }
+    MeasureError::from_outcome(outcome)
 }

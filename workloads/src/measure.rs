@@ -17,7 +17,8 @@
 //! [`RunSamples::counters`] per metric unit (per one-way switch, per create): `task_clock_ns_per_op`,
 //! `page_faults_per_op`, `context_switches_per_op`, `cpu_migrations_per_op`, `cycles_per_op`,
 //! `instructions_per_op`, plus `ops` (metric units timed) and `clock_overhead_ns`. A counter the
-//! kernel refuses is left out, never written as zero; [`counter_availability`] says why.
+//! kernel refuses is recorded as [`Counter::Unavailable`] with the kernel's reason, never as
+//! zero.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 use perf_event::events::{Event, Hardware, Software};
 use rustix::thread::CpuSet;
 
-use crate::experiment::{os, MeasureError, RunSamples};
+use crate::experiment::{os, Counter, MeasureError, RunSamples};
 
 /// Largest share of a sample the clock reads may take (the batching target).
 pub const MAX_CLOCK_SHARE: f64 = 0.05;
@@ -121,6 +122,13 @@ impl Placement {
         Self::ALL.into_iter().find(|p| p.label() == label)
     }
 
+    /// The CPUs of a ring of `k` parties: all on one CPU (`SameCore`), or alternating between
+    /// two (`TwoCores`; for K = 2 one party on each), party 0 first.
+    pub fn ring(self, k: usize) -> Result<Vec<usize>, MeasureError> {
+        let (a, b) = self.cpus()?;
+        Ok((0..k).map(|i| if i % 2 == 0 { a } else { b }).collect())
+    }
+
     /// The CPUs of (the measuring party, the other party). The highest usable CPUs are used
     /// (CPU 0 tends to take more interrupts). [`MeasureError::Unavailable`] for
     /// [`Placement::TwoCores`] with fewer than two usable CPUs.
@@ -150,26 +158,48 @@ pub struct SamplePlan {
     pub budget: Duration,
 }
 
-/// What one call of `op(1)` is, in the point's unit.
+/// What one call of `op(1)` is, in the point's unit, and which series the samples go to.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Metric {
-    /// Metric units one operation counts for (2 one-way switches per round trip).
+    /// The series' name (the point's [`model::MetricSpec::name`]).
+    pub series: &'static str,
+    /// Metric units one operation counts for (K one-way switches per lap of a ring).
     pub units_per_op: u64,
     /// Nanoseconds in one unit of the samples (1 for `ns`, 1000 for `us`).
     pub ns_per_value: f64,
 }
 
 impl Metric {
-    /// One-way switches timed as round trips, reported in ns.
-    pub const ONE_WAY_SWITCH_NS: Metric = Metric {
-        units_per_op: 2,
-        ns_per_value: 1.0,
-    };
+    /// One-way switches timed as laps of `switches_per_lap`, reported in ns.
+    pub const fn switch_ns(series: &'static str, switches_per_lap: u64) -> Metric {
+        Metric {
+            series,
+            units_per_op: switches_per_lap,
+            ns_per_value: 1.0,
+        }
+    }
+
     /// One operation per unit, reported in µs.
-    pub const OP_US: Metric = Metric {
-        units_per_op: 1,
-        ns_per_value: 1000.0,
-    };
+    pub const fn op_us(series: &'static str) -> Metric {
+        Metric {
+            series,
+            units_per_op: 1,
+            ns_per_value: 1000.0,
+        }
+    }
+}
+
+/// Nanoseconds `op(iters)` takes, after an untimed `op(warm)` (warms the path), for criterion's
+/// `iter_custom`.
+pub fn time_ns(
+    warm: u64,
+    iters: u64,
+    mut op: impl FnMut(u64) -> Result<(), MeasureError>,
+) -> Result<u64, MeasureError> {
+    op(warm)?;
+    let t0 = now();
+    op(iters)?;
+    Ok(t0.elapsed().as_nanos() as u64)
 }
 
 fn elapsed_of<F>(op: &mut F, n: u64) -> Result<Duration, MeasureError>
@@ -247,14 +277,16 @@ where
             break;
         }
     }
-    let mut out = counters.finish(units * counted_batches);
-    out.insert("ops".into(), (units * samples.len() as u64) as f64);
-    out.insert("clock_overhead_ns".into(), overhead.as_nanos() as f64);
-    Ok(RunSamples {
-        samples,
-        batch: units,
-        counters: out,
-    })
+    let timed_ops = units * samples.len() as u64;
+    let mut run = RunSamples::single(metric.series, samples, units);
+    run.counters = counters.finish(units * counted_batches);
+    run.counters
+        .insert("ops".into(), Counter::Value(timed_ops as f64));
+    run.counters.insert(
+        "clock_overhead_ns".into(),
+        Counter::Value(overhead.as_nanos() as f64),
+    );
+    Ok(run)
 }
 
 /// The counters [`Counters`] tries, by the name they get in `RunSamples::counters` (before the
@@ -295,9 +327,10 @@ pub fn counter_availability() -> Vec<(String, Result<(), String>)> {
         .collect()
 }
 
-/// The perf counters of one measured phase; those the kernel refuses are simply absent.
+/// The perf counters of one measured phase, with the reason of each one the kernel refused.
 pub struct Counters {
     open: Vec<(&'static str, perf_event::Counter)>,
+    refused: Vec<(&'static str, String)>,
 }
 
 impl Counters {
@@ -305,30 +338,40 @@ impl Counters {
     /// processes and threads it creates from now on.
     pub fn start() -> Self {
         let mut open = Vec::new();
+        let mut refused = Vec::new();
         for (name, kind) in counter_kinds() {
-            if let Ok(mut c) = open_counter(kind) {
-                if c.reset().and_then(|()| c.enable()).is_ok() {
-                    open.push((name, c));
-                }
+            match open_counter(kind)
+                .and_then(|mut c| c.reset().and_then(|()| c.enable()).map(|()| c))
+            {
+                Ok(c) => open.push((name, c)),
+                Err(e) => refused.push((name, format!("perf_event_open: {e}"))),
             }
         }
-        Self { open }
+        Self { open, refused }
     }
 
-    /// Stops the counters and returns each as `<name>_per_op` = total / `ops`. A counter that
-    /// could not be read, or never ran, is left out.
-    pub fn finish(&mut self, ops: u64) -> BTreeMap<String, f64> {
+    /// Stops the counters and returns each as `<name>_per_op` = total / `ops`; a counter the
+    /// kernel refused, that could not be read or never ran is unavailable, with the reason.
+    pub fn finish(&mut self, ops: u64) -> BTreeMap<String, Counter> {
+        let unavailable = |why: String| Counter::Unavailable { unavailable: why };
         let mut out = BTreeMap::new();
+        for (name, why) in &self.refused {
+            out.insert(format!("{name}_per_op"), unavailable(why.clone()));
+        }
         for (name, c) in &mut self.open {
             let _ = c.disable();
-            if let Ok(ct) = c.read_count_and_time() {
-                if ct.time_running == 0 || ops == 0 {
-                    continue;
+            let value = match c.read_count_and_time() {
+                Err(e) => unavailable(format!("reading the counter: {e}")),
+                Ok(ct) if ct.time_running == 0 => {
+                    unavailable("the kernel never scheduled the counter".into())
                 }
+                Ok(_) if ops == 0 => unavailable("no operation was counted".into()),
                 // Scale up if the kernel multiplexed the counter.
-                let value = ct.count as f64 * ct.time_enabled as f64 / ct.time_running as f64;
-                out.insert(format!("{name}_per_op"), value / ops as f64);
-            }
+                Ok(ct) => Counter::Value(
+                    ct.count as f64 * ct.time_enabled as f64 / ct.time_running as f64 / ops as f64,
+                ),
+            };
+            out.insert(format!("{name}_per_op"), value);
         }
         out
     }
@@ -337,6 +380,17 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rings_alternate_between_the_placement_cpus() {
+        let (a, b) = Placement::SameCore.cpus().expect("same-core");
+        assert_eq!(a, b);
+        assert_eq!(Placement::SameCore.ring(3).expect("ring"), vec![a; 3]);
+        if let Ok((a, b)) = Placement::TwoCores.cpus() {
+            assert_eq!(Placement::TwoCores.ring(2).expect("ring"), vec![a, b]);
+            assert_eq!(Placement::TwoCores.ring(3).expect("ring"), vec![a, b, a]);
+        }
+    }
 
     #[test]
     fn placement_labels_round_trip() {
@@ -380,28 +434,43 @@ mod tests {
             min_samples: 5,
             budget: Duration::from_millis(5),
         };
-        let r = run_timed(&plan, Metric::ONE_WAY_SWITCH_NS, |n| {
+        let r = run_timed(&plan, Metric::switch_ns("switch", 2), |n| {
             for _ in 0..n {
                 std::thread::yield_now();
             }
             Ok(())
         })
         .expect("run");
-        assert!(r.samples.len() >= 5 && r.samples.len() <= 20);
-        assert!(r.samples.iter().all(|x| x.is_finite() && *x > 0.0));
-        assert_eq!(r.batch % 2, 0);
+        let series = r.series("switch").expect("the metric's series");
+        let model::Values::Samples(samples) = &series.values else {
+            panic!("samples expected");
+        };
+        assert!(samples.len() >= 5 && samples.len() <= 20);
+        assert!(samples.iter().all(|x| x.is_finite() && *x > 0.0));
+        assert_eq!(series.batch % 2, 0);
+        assert_eq!(
+            r.counters.get("ops"),
+            Some(&Counter::Value(
+                (samples.len() as u64 * series.batch) as f64
+            ))
+        );
         // Not a check over an empty map (a machine without a PMU has no hardware counters):
-        // every software counter the kernel allows is reported, and nothing it refuses is.
-        // A hardware counter may be left out when the kernel never scheduled it.
+        // every software counter the kernel allows is reported as a value, and every counter it
+        // refuses is reported unavailable with a reason, never as a number. A hardware counter
+        // may be unavailable when the kernel never scheduled it.
         for (name, ok) in counter_availability() {
             let v = r.counters.get(&format!("{name}_per_op"));
             let software = !matches!(name.as_str(), "cycles" | "instructions");
-            match ok {
-                Ok(()) if software => assert!(v.is_some(), "{name} missing: {:?}", r.counters),
-                Ok(()) => {}
-                Err(_) => assert!(v.is_none(), "{name} is unavailable, yet reported"),
+            match (ok, v) {
+                (Ok(()), Some(Counter::Value(v))) => assert!(v.is_finite(), "{name}: {v}"),
+                (Ok(()), Some(Counter::Unavailable { unavailable })) if !software => {
+                    assert!(!unavailable.is_empty(), "{name}")
+                }
+                (Err(_), Some(Counter::Unavailable { unavailable })) => {
+                    assert!(!unavailable.is_empty(), "{name}")
+                }
+                (ok, v) => panic!("{name}: available {ok:?}, reported {v:?}"),
             }
-            assert!(v.is_none_or(|v| v.is_finite()), "{name}: {v:?}");
         }
     }
 

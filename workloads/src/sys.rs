@@ -4,7 +4,7 @@
 //! ```text
 //!   worker process (single-threaded)
 //!   ├── fork_with(f) ──► child runs f, then _exit(code)       (process backends, create/fork)
-//!   ├── SharedPage   ──► one MAP_SHARED page: a futex word both processes see
+//!   ├── SharedPage   ──► one MAP_SHARED page: futex words every party of a ring sees
 //!   └── Region       ──► private anonymous memory, 4 KiB pages, populated (resident)
 //! ```
 //!
@@ -191,11 +191,17 @@ impl SharedPage {
         Mapping::new(rustix::param::page_size(), MapFlags::SHARED).map(Self)
     }
 
-    /// The page's first 32-bit word, as an atomic (the futex word).
-    pub(crate) fn word(&self) -> &AtomicU32 {
-        // SAFETY: the mapping is page-aligned (so 4-byte aligned), readable and writable, lives
-        // as long as `self` (the returned reference borrows it), and is only accessed atomically.
-        unsafe { &*self.0.ptr.as_ptr().cast::<AtomicU32>() }
+    /// The page as 32-bit atomic words (futex words, one per party of a ring).
+    pub(crate) fn words(&self) -> &[AtomicU32] {
+        // SAFETY: the mapping is page-aligned (so 4-byte aligned), `len` readable and writable
+        // bytes, lives as long as `self` (the returned slice borrows it), and is only accessed
+        // atomically.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.0.ptr.as_ptr().cast::<AtomicU32>(),
+                self.0.len / std::mem::size_of::<AtomicU32>(),
+            )
+        }
     }
 }
 
@@ -217,12 +223,27 @@ impl Region {
         Ok(region)
     }
 
+    /// Writes one byte in each of the first `pages` pages (a copy-on-write fault each in a
+    /// forked copy).
+    pub(crate) fn write_pages(&mut self, pages: usize) {
+        write_pages(self.bytes_mut(), pages);
+    }
+
     /// The whole region.
     pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
         // SAFETY: the mapping is `len` readable+writable bytes owned by `self`, initialised (zero
         // pages or written), and the `&mut self` borrow makes this the only reference.
         unsafe { std::slice::from_raw_parts_mut(self.0.ptr.as_ptr().cast::<u8>(), self.0.len) }
     }
+}
+
+/// Writes one byte in each of the first `pages` pages of `bytes`.
+pub(crate) fn write_pages(bytes: &mut [u8], pages: usize) {
+    let page = rustix::param::page_size();
+    for chunk in bytes.chunks_mut(page).take(pages) {
+        chunk[0] = chunk[0].wrapping_add(1);
+    }
+    std::hint::black_box(bytes);
 }
 
 /// `lwc::create` with the default (copy-everything) spec or another one that unmaps nothing

@@ -3,23 +3,56 @@
 //! deadlock the child. Compatible with cargo-nextest (one process per test).
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use model::{Counter, Values};
 use workloads::experiment::{MeasureError, RunSamples, Setting};
-use workloads::{isolate, stats};
+use workloads::experiments::switch;
+use workloads::isolate;
+use workloads::measure::{Placement, SamplePlan};
 
-fn check_samples(what: &str, r: &RunSamples) -> Result<(), Failed> {
-    if r.samples.is_empty() {
+/// Checks the run's series `name`: samples, all finite and positive, a batch that is a multiple
+/// of `batch_multiple`; counters finite and not negative, or unavailable with a reason.
+fn check_series(what: &str, r: &RunSamples, name: &str, batch_multiple: u64) -> Result<(), Failed> {
+    let series = r
+        .series(name)
+        .ok_or_else(|| format!("{what}: no series {name}: {r:?}"))?;
+    let Values::Samples(samples) = &series.values else {
+        return Err(format!("{what}: a histogram instead of samples").into());
+    };
+    if samples.is_empty() {
         return Err(format!("{what}: no samples").into());
     }
-    if let Some(bad) = r.samples.iter().find(|x| !x.is_finite() || **x <= 0.0) {
+    if let Some(bad) = samples.iter().find(|x| !x.is_finite() || **x <= 0.0) {
         return Err(format!("{what}: bad sample {bad}").into());
     }
-    if r.batch == 0 {
-        return Err(format!("{what}: batch 0").into());
+    // Batches are a power of two of operations (laps): the switches per lap times a power of
+    // two. A ring that counts its switches per lap wrong fails here.
+    if series.batch == 0
+        || series.batch % batch_multiple != 0
+        || !(series.batch / batch_multiple).is_power_of_two()
+    {
+        return Err(format!(
+            "{what}: batch {} (want {batch_multiple} times a power of two)",
+            series.batch
+        )
+        .into());
     }
-    if let Some((k, v)) = r.counters.iter().find(|(_, v)| !v.is_finite() || **v < 0.0) {
-        return Err(format!("{what}: bad counter {k} = {v}").into());
+    for (k, c) in &r.counters {
+        match c {
+            Counter::Value(v) if !v.is_finite() || *v < 0.0 => {
+                return Err(format!("{what}: bad counter {k} = {v}").into())
+            }
+            Counter::Unavailable { unavailable } if unavailable.is_empty() => {
+                return Err(format!("{what}: counter {k} unavailable without a reason").into())
+            }
+            _ => {}
+        }
     }
     Ok(())
+}
+
+fn check_samples(what: &str, r: &RunSamples) -> Result<(), Failed> {
+    let name = r.series.first().map(|s| s.name.clone()).unwrap_or_default();
+    check_series(what, r, &name, 1)
 }
 
 /// Fails if this process has a child left (not reaped, or still running).
@@ -45,7 +78,7 @@ fn smoke(
             return Err("empty plan".into());
         }
         for p in &points {
-            let what = format!("{backend} {:?}", p.params);
+            let what = format!("{backend} {:?}", p.id.params);
             let mut runs = Vec::new();
             for _ in 0..p.runs {
                 match e.measure(p, Setting::Smoke) {
@@ -61,7 +94,13 @@ fn smoke(
                 }
             }
             if !runs.is_empty() {
-                let s = stats::try_summarize(&runs, &p.unit).map_err(|e| e.to_string())?;
+                let name = &p.metrics[0].name;
+                let values: Vec<&Values> = runs
+                    .iter()
+                    .filter_map(|r| r.series(name))
+                    .map(|s| &s.values)
+                    .collect();
+                let s = model::stats::summarize(&values).map_err(|e| e.to_string())?;
                 if !(s.min <= s.p50 && s.p50 <= s.max) {
                     return Err(format!("{what}: p50 outside [min, max]: {s:?}").into());
                 }
@@ -103,7 +142,7 @@ fn isolate_tests() -> Vec<Trial> {
             let r: Result<u8, _> = isolate::run_isolated(|| panic!("boom"));
             std::panic::set_hook(hook);
             match r {
-                Err(MeasureError::Os { .. }) => no_children_left(),
+                Err(MeasureError::Os { .. } | MeasureError::Failed(_)) => no_children_left(),
                 other => Err(format!("got {other:?}").into()),
             }
         }),
@@ -137,6 +176,46 @@ fn mock_is_deterministic() -> Trial {
     })
 }
 
+/// A ring of three parties for `backend`, on one CPU and (where there are two) alternating
+/// between two: control must come back to the caller every lap (a party that passes control to
+/// the wrong neighbour, or a lap counted as two switches, fails here; a lost hand-off hangs), and
+/// no partner is left afterwards.
+fn ring_of_three(backend: &'static str) -> Trial {
+    Trial::test(format!("ring::{backend}::three_parties"), move || {
+        let b = switch::BACKENDS
+            .iter()
+            .find(|b| b.info.name == backend)
+            .ok_or("unknown backend")?;
+        let plan = SamplePlan {
+            warmup: std::time::Duration::ZERO,
+            max_samples: 10,
+            min_samples: 3,
+            budget: std::time::Duration::from_millis(5),
+        };
+        // corosensei's asymmetric coroutines: 2 switches per coroutine and lap.
+        let per_lap = if backend == "coroutine" { 4 } else { 3 };
+        for placement in Placement::ALL {
+            let cpus = match placement.ring(3) {
+                Ok(c) => c,
+                Err(MeasureError::Unavailable(why)) => {
+                    eprintln!("{backend} {placement:?}: {why}");
+                    continue;
+                }
+                Err(e) => return Err(e.to_string().into()),
+            };
+            let what = format!("{backend} ring of 3 on {cpus:?}");
+            match b.context.measure(&cpus, "ring", &plan) {
+                Ok(r) => check_series(&what, &r, "ring", per_lap)?,
+                // One CPU for a coroutine; distinct CPUs for a spinning hand-off.
+                Err(MeasureError::Unavailable(why)) => eprintln!("{what}: unavailable: {why}"),
+                Err(e) => return Err(format!("{what}: {e}").into()),
+            }
+            no_children_left()?;
+        }
+        Ok(())
+    })
+}
+
 fn main() {
     let mut args = Arguments::from_args();
     args.test_threads = Some(1);
@@ -153,6 +232,9 @@ fn main() {
     }
     for b in ["lwc", "lwc-spin"] {
         tests.push(smoke("switch", b, only_two_cores));
+    }
+    for b in switch::BACKENDS.iter().filter(|b| b.info.default) {
+        tests.push(ring_of_three(b.info.name));
     }
     for b in ["fork", "spawn", "thread"] {
         tests.push(smoke("create", b, |_| false));

@@ -47,16 +47,42 @@
 //! most 1 MiB; a larger one makes `take` fail.
 //!
 //! # Layout changes between take and rollback
-//! Checked at every rollback against the layout recorded after the last take or rollback:
+//! Checked at every rollback against the layout recorded after the last take or rollback, and
+//! by identity, not only by address: a mapping replaced by one of the same shape (MAP_FIXED
+//! over it, munmap then mmap at the same address, glibc's free + malloc of a same-size block,
+//! mremap away and back) has the same /proc/self/maps line but is no longer registered
+//! memory of this snapshot. For async-tracked memory one PAGEMAP_SCAN per span asks the kernel
+//! whether every mapping in it is still registered (`PM_SCAN_CHECK_WPASYNC`, with a query that
+//! walks no page table); for logged memory the handler task reports every munmap, mremap and
+//! madvise that drops pages (userfaultfd events). Then:
 //! - the program break moved: it is put back (brk);
 //! - new private mappings (malloc's large blocks, a moved `mremap`, anything mmapped): unmapped;
-//! - anonymous tracked memory unmapped, moved or re-protected: unmapped if still there in another
-//!   shape, mapped again, refilled from the pristine copy and tracked again;
+//! - a piece of tracked memory re-protected: its protection is put back (its pages are intact
+//!   and still tracked);
+//! - anonymous tracked memory unmapped, replaced or moved: what is there now is unmapped, the
+//!   hole mapped again, refilled with the pages that were populated at take and tracked again —
+//!   only the piece that changed, so a one-page change costs about one page;
+//! - pages of logged memory dropped (MADV_DONTNEED, MADV_FREE): refilled from the pristine copy;
+//! - pages of `.data` or of a MAP_PRIVATE file mapping dropped (they read as the file again,
+//!   and write-protect still calls them unwritten): found by PAGEMAP_SCAN (`PAGE_IS_FILE`: take
+//!   turns every page of such a mapping into a private copy first) and refilled;
 //! - the stack grown below its extent at take: left alone (it lies below the resumed stack
 //!   pointer, so it is dead);
-//! - anything else (a file-backed writable mapping, a library's code, a shared mapping over
-//!   tracked memory, the stack changed otherwise) cannot be repaired: rollback returns
-//!   [`crate::Error::Unsupported`] before it changes anything.
+//! - anything else (a file-backed writable mapping unmapped or replaced, a library's code, a
+//!   shared mapping over tracked memory, the stack changed otherwise) cannot be repaired:
+//!   rollback returns [`crate::Error::Unsupported`] before it changes anything.
+//!
+//! # Pinned memory
+//! Pages pinned for I/O (io_uring registered buffers) are written by the kernel through the
+//! pin, without a page fault: write-protect cannot see those writes, whichever way it tracks.
+//! So `take` refuses while the process has pinned memory (`VmPin` in /proc/self/status), and
+//! rollback refuses while a mapping that can pin (an io_uring's rings) is in the layout and
+//! memory is pinned (one read of /proc/self/status then, ~20 µs), both with
+//! [`crate::Error::Unsupported`] before anything changes. Pinning after take counts as a write
+//! (the kernel faults the page in for writing), so buffers registered and unregistered between
+//! two rollbacks are restored exactly. Not detected: pins without such a mapping (an io_uring
+//! set up with `IORING_SETUP_NO_MMAP`, RDMA), and asynchronous I/O into tracked memory still in
+//! flight at rollback; use [`crate::Strategy::Fork`] there.
 //!
 //! New MAP_SHARED mappings are left mapped (other processes may share them) and leak.
 //!
@@ -64,10 +90,7 @@
 //! File descriptors, and all kernel state (processes, sockets, file offsets, timers, the signal
 //! disposition), the contents of shared mappings. The signal mask is put back as it was at take.
 //! glibc's rseq area lies in tracked memory; after a rollback its cpu_id may be stale until the
-//! kernel next refreshes it (sched_getcpu may lag once). Memory discarded with
-//! `madvise(MADV_DONTNEED/MADV_FREE)` after take and not written again is not detected (the
-//! kernel drops write-protect state with the page); glibc's single-threaded malloc does not do
-//! that (it trims with brk, which is detected).
+//! kernel next refreshes it (sched_getcpu may lag once).
 //!
 //! # The write log's handler task
 //! It lives from `take` to `release` and dies with the process (`PR_SET_PDEATHSIG`). Killed on
@@ -80,12 +103,17 @@
 //! Litton et al., OSDI '16, §3 (snapshot and rollback); DESIGN.md §2 ("in-place rollback");
 //! MACHINE.md ("Tracking and restoring written pages").
 
-use crate::sys::process;
-use crate::sys::uffd::{self, Range, Vma, KIND_ANON, KIND_SPECIAL, KIND_STACK};
-use crate::{Error, Result};
+mod body;
+mod handle;
+mod layout;
+mod registered;
+mod repair;
+mod restore;
+mod rollback;
 
-/// Largest unregistrable mapping that is copied back whole at each rollback.
-const COPY_WHOLE_MAX: usize = 1 << 20;
+use crate::sys::{process, uffd};
+use crate::{Error, Result};
+use handle::SnapshotRef;
 
 /// A handle to an in-place snapshot of the calling process (cheap, Copy; state lives in a
 /// mapping that is excluded from tracking and survives rollbacks).
@@ -95,7 +123,7 @@ const COPY_WHOLE_MAX: usize = 1 << 20;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct InPlace {
     /// The engine's handle.
-    snap: uffd::SnapshotRef,
+    snap: SnapshotRef,
 }
 
 /// Ok(()) when this kernel supports the strategy; else
@@ -144,11 +172,14 @@ impl InPlace {
         probe_arch()?;
         let threads = process::thread_count();
         if threads > 1 {
-            return Err(Error::MultiThreaded { threads });
+            return Err(Error::MultiThreaded {
+                op: "in-place snapshot",
+                threads,
+            });
         }
         // SAFETY: single-threaded (checked above); the rest of the contract is ours to pass on
         // to our caller, as stated in this function's `# Safety`.
-        let (snap, restored) = unsafe { uffd::SnapshotRef::take() }?;
+        let (snap, restored) = unsafe { SnapshotRef::take() }?;
         Ok((InPlace { snap }, restored))
     }
 
@@ -179,159 +210,5 @@ fn probe_arch() -> Result<()> {
         Ok(())
     } else {
         probe()
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Layout policy, used by the engine in `sys::uffd`. Pure functions over maps listings; they must
-// not allocate or panic (rollback runs them while the heap is about to be rewritten).
-// ---------------------------------------------------------------------------------------------
-
-/// Whether a mapping is tracked: private, writable, not kernel-provided.
-pub(crate) fn is_tracked(v: &Vma) -> bool {
-    v.writable() && !v.shared && v.kind != KIND_SPECIAL
-}
-
-/// Whether a tracked mapping goes to the write log (synchronous write-protect, pages recorded as
-/// they are first written) rather than async write-protect plus a scan at rollback: private
-/// anonymous mmaps of at least `min_bytes`. The heap and the stack stay async: they are small
-/// and written often, where a logged first write (~8 µs) costs more than their scan.
-pub(crate) fn is_logged(v: &Vma, min_bytes: usize) -> bool {
-    is_tracked(v) && v.kind == KIND_ANON && v.len() >= min_bytes
-}
-
-/// Whether a mapping userfaultfd will not register may be copied back whole at each rollback.
-pub(crate) fn may_copy_whole(v: &Vma) -> bool {
-    v.len() <= COPY_WHOLE_MAX
-}
-
-/// Whether current mapping `v` is expected mapping `e`. The stack may have grown down: what lies
-/// below its extent at take is below the stack pointer that rollback resumes, hence dead.
-fn same(e: &Vma, v: &Vma) -> bool {
-    if e.kind == KIND_STACK && v.kind == KIND_STACK {
-        return v.end == e.end && v.start <= e.start && v.prot == e.prot && v.shared == e.shared;
-    }
-    e == v
-}
-
-/// Whether the layout is the one expected (after the last take or rollback).
-pub(crate) fn layout_unchanged(expected: &[Vma], current: &[Vma]) -> bool {
-    expected.len() == current.len() && expected.iter().zip(current).all(|(e, v)| same(e, v))
-}
-
-/// The mapping of `layout` (sorted by address, so by end too) that ends at `end`.
-fn ending_at(layout: &[Vma], end: usize) -> Option<&Vma> {
-    let i = layout.binary_search_by_key(&end, |v| v.end).ok()?;
-    layout.get(i)
-}
-
-/// Whether `v` is one of `layout`.
-pub(crate) fn kept(v: &Vma, layout: &[Vma]) -> bool {
-    ending_at(layout, v.end).is_some_and(|e| same(e, v))
-}
-
-/// Whether `e` (expected) is still in `current`.
-fn still_there(e: &Vma, current: &[Vma]) -> bool {
-    ending_at(current, e.end).is_some_and(|v| same(e, v))
-}
-
-/// Decides whether a changed layout can be put back by rollback; the reason when it cannot.
-pub(crate) fn check_repairable(
-    expected: &[Vma],
-    current: &[Vma],
-    ranges: &[Range],
-) -> std::result::Result<(), &'static str> {
-    for e in expected {
-        if still_there(e, current) || e.shared {
-            continue;
-        }
-        if e.kind == KIND_STACK {
-            return Err("the stack mapping changed since the snapshot (other than growing)");
-        }
-        if is_tracked(e) && e.anonymous() {
-            continue; // re-created from the pristine copy
-        }
-        if is_tracked(e) {
-            return Err(
-                "a file-backed writable mapping present at the snapshot was unmapped or \
-                        changed; it cannot be re-created",
-            );
-        }
-        return Err(
-            "a read-only or executable mapping present at the snapshot was unmapped or \
-                    changed (e.g. a library was unloaded); it cannot be re-created",
-        );
-    }
-    for v in current {
-        if kept(v, expected) {
-            continue;
-        }
-        if v.shared && ranges.iter().any(|r| v.overlaps(r.vma.start, r.vma.end)) {
-            return Err("a shared mapping now covers memory the snapshot tracks");
-        }
-        if v.kind == KIND_SPECIAL {
-            return Err("a kernel-provided mapping ([vdso], [vvar]) changed since the snapshot");
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sys::uffd::{KIND_FILE, KIND_HEAP};
-
-    fn vma(start: usize, end: usize, prot: u8, kind: u8) -> Vma {
-        Vma {
-            start,
-            end,
-            prot,
-            kind,
-            inode: if kind == KIND_FILE { 7 } else { 0 },
-            ..Vma::default()
-        }
-    }
-    const RW: u8 = 3;
-    const RX: u8 = 5;
-
-    #[test]
-    fn only_large_anonymous_mmaps_are_logged() {
-        let big = 256 << 20;
-        assert!(is_logged(&vma(0, big, RW, KIND_ANON), 128 << 20));
-        assert!(!is_logged(&vma(0, 1 << 20, RW, KIND_ANON), 128 << 20));
-        assert!(!is_logged(&vma(0, big, RW, KIND_HEAP), 128 << 20));
-        assert!(!is_logged(&vma(0, big, RW, KIND_STACK), 128 << 20));
-        assert!(!is_logged(&vma(0, big, RW, KIND_FILE), 128 << 20));
-        assert!(!is_logged(&vma(0, big, RX, KIND_ANON), 0));
-    }
-
-    #[test]
-    fn stack_growth_is_the_same_layout() {
-        let e = [
-            vma(0x1000, 0x3000, RW, KIND_HEAP),
-            vma(0x9000, 0xa000, RW, KIND_STACK),
-        ];
-        let c = [
-            vma(0x1000, 0x3000, RW, KIND_HEAP),
-            vma(0x8000, 0xa000, RW, KIND_STACK),
-        ];
-        assert!(layout_unchanged(&e, &c));
-    }
-
-    #[test]
-    fn new_private_mapping_is_repairable_but_lost_code_is_not() {
-        let e = [
-            vma(0x1000, 0x3000, RX, KIND_FILE),
-            vma(0x9000, 0xa000, RW, KIND_STACK),
-        ];
-        let c = [
-            vma(0x1000, 0x3000, RX, KIND_FILE),
-            vma(0x5000, 0x6000, RW, KIND_ANON),
-            vma(0x9000, 0xa000, RW, KIND_STACK),
-        ];
-        assert!(!layout_unchanged(&e, &c));
-        assert!(check_repairable(&e, &c, &[]).is_ok());
-        let gone = [vma(0x9000, 0xa000, RW, KIND_STACK)];
-        assert!(check_repairable(&e, &gone, &[]).is_err());
     }
 }

@@ -90,8 +90,9 @@ impl Snapshot {
     ///
     /// # Errors
     /// [`Error::Unavailable`] for [`Strategy::InPlace`] on kernels without the needed
-    /// userfaultfd features, [`Error::Invalid`] for a pool size outside 1–64, and errors of
-    /// `create`.
+    /// userfaultfd features, [`Error::Unsupported`] for it while memory is pinned (io_uring
+    /// registered buffers: the kernel writes them unseen), [`Error::Invalid`] for a pool size
+    /// outside 1–64, and errors of `create`.
     #[allow(unsafe_code)]
     pub unsafe fn take(strategy: Strategy) -> Result<Taken> {
         let pool =

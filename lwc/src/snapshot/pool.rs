@@ -55,6 +55,12 @@ impl Pool {
             });
         }
         let page: &'static PoolPage = map_shared_static()?;
+        local::with(|l| {
+            l.pool_pages.push((
+                page as *const PoolPage as usize,
+                std::mem::size_of::<PoolPage>(),
+            ))
+        });
         let pool = Pool {
             page,
             size: size as u32,
@@ -63,21 +69,31 @@ impl Pool {
         Ok((pool, restored))
     }
 
+    /// Copies parked now, as the page says, but never more than the pool holds: the page is
+    /// shared with every lwC forked since, and a count written there must not index past the
+    /// table. None in a sandbox, which has no view of the page.
+    fn count(&self) -> Option<u32> {
+        if local::SANDBOXED.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(self.page.count.load(Ordering::Acquire).min(self.size))
+    }
+
     /// Forks copies until the pool is full. Returns true in a copy that a rollback resumed
     /// (it has refilled the pool itself if it was empty).
     #[allow(unsafe_code)]
     fn fill(&self) -> Result<bool> {
-        while (self.page.count.load(Ordering::Acquire) as usize) < self.size as usize {
+        while self.count().is_some_and(|n| n < self.size) {
             // SAFETY: Snapshot::take's contract (single-threaded, fork semantics) covers this.
             match unsafe { crate::create(&copy_spec(), &Options::new())? } {
                 Created::Parent(l) => {
-                    let n = self.page.count.load(Ordering::Acquire) as usize;
+                    let n = self.count().unwrap_or(self.size) as usize;
                     self.page.entries[n].store(pack(&l), Ordering::Release);
                     self.page.count.store(n as u32 + 1, Ordering::Release);
                 }
                 Created::Child { .. } => {
                     // A rollback resumed us: we are the new current state. Refill if dry.
-                    if self.page.count.load(Ordering::Acquire) == 0 {
+                    if self.count() == Some(0) {
                         self.fill()?;
                     }
                     return Ok(true);
@@ -90,7 +106,12 @@ impl Pool {
     /// Drops the caller and resumes a pristine copy. Returns only on failure.
     pub(crate) fn rollback(&self) -> Error {
         loop {
-            let n = self.page.count.load(Ordering::Acquire);
+            let Some(n) = self.count() else {
+                return Error::Unsupported {
+                    op: "Snapshot::rollback",
+                    reason: "a sandboxed (SYSTRAP) lwC cannot roll back a pool snapshot",
+                };
+            };
             if n == 0 {
                 return Error::Dead {
                     op: "Snapshot::rollback",
@@ -108,12 +129,12 @@ impl Pool {
 
     /// Pristine copies parked now.
     pub(crate) fn ready(&self) -> usize {
-        self.page.count.load(Ordering::Acquire) as usize
+        self.count().unwrap_or(0) as usize
     }
 
     /// Ends every parked copy.
     pub(crate) fn release(&self) {
-        while let Some(n) = self.page.count.load(Ordering::Acquire).checked_sub(1) {
+        while let Some(n) = self.count().and_then(|n| n.checked_sub(1)) {
             let l = unpack(self.page.entries[n as usize].load(Ordering::Acquire));
             self.page.count.store(n, Ordering::Release);
             if local::with(|loc| loc.entry(l.id, l.gen).is_some()) {

@@ -21,7 +21,7 @@
 //! # Safety
 //!
 //! [`save_and_call`] returns twice and [`resume`] never returns; both are `unsafe fn`s whose
-//! contracts the in-place snapshot engine (`sys::uffd`) upholds: the second return happens only
+//! contracts the in-place snapshot engine (`snapshot::in_place`) upholds: the second return happens only
 //! after every byte of the tracked memory (the stack included) has been put back as it was when
 //! `save_and_call` was entered, so the caller's frame is exactly as the first return left it.
 //! [`call_on_stack`] switches to a stack the caller owns and switches back before returning.

@@ -185,11 +185,17 @@ impl Drop for Pages {
 }
 
 /// A memfd-backed MAP_SHARED mapping: the backing object of a [`crate::SharedRegion`].
+///
+/// The memfd is the right to the shared memory: an lwC that holds it can map the region's live
+/// pages. A new lwC that does not share the region closes it ([`SharedMapping::close_fd`])
+/// while the mapping value lives on in its copy of the creator's memory (the program's
+/// `SharedRegion` handles), so the descriptor is kept behind a lock that a close empties:
+/// nothing closes the same number twice.
 #[derive(Debug)]
 pub(crate) struct SharedMapping {
     pub(crate) addr: usize,
     pub(crate) len: usize,
-    pub(crate) memfd: OwnedFd,
+    memfd: std::sync::Mutex<Option<OwnedFd>>,
 }
 
 impl SharedMapping {
@@ -197,11 +203,16 @@ impl SharedMapping {
     pub(crate) fn new(len: usize) -> Result<Self> {
         let len = round_up(len.max(1));
         let (p, memfd) = map_new_memfd("lwc-shared", len, false)?;
-        Ok(SharedMapping {
-            addr: p as usize,
+        Ok(SharedMapping::mapped(p as usize, len, memfd))
+    }
+
+    /// Records `memfd`, already mapped shared at `[addr, addr+len)`.
+    pub(crate) fn mapped(addr: usize, len: usize, memfd: OwnedFd) -> Self {
+        SharedMapping {
+            addr,
             len,
-            memfd,
-        })
+            memfd: std::sync::Mutex::new(Some(memfd)),
+        }
     }
 
     /// The address range of the mapping.
@@ -210,6 +221,57 @@ impl SharedMapping {
             addr: self.addr,
             len: self.len,
         }
+    }
+
+    fn fd(&self) -> std::sync::MutexGuard<'_, Option<OwnedFd>> {
+        // A panic while holding the lock left the Option intact: use it.
+        self.memfd.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The memfd's number, while this lwC holds it.
+    pub(crate) fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.fd().as_ref().map(|f| f.as_raw_fd())
+    }
+
+    /// Runs `f` with the memfd, while this lwC holds it.
+    pub(crate) fn with_fd<R>(&self, f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> R) -> Option<R> {
+        use std::os::fd::AsFd;
+        self.fd().as_ref().map(|m| f(m.as_fd()))
+    }
+
+    /// Closes the memfd in this lwC (which keeps a private copy of the pages, or none): the
+    /// mapping's other handles then hold no descriptor.
+    pub(crate) fn close_fd(&self) {
+        drop(self.fd().take());
+    }
+}
+
+/// One page of MAP_SHARED anonymous memory holding a futex word, for two processes forked
+/// after it was made (unmapped on drop).
+pub(crate) struct SharedWord {
+    ptr: NonNull<u8>,
+}
+
+impl SharedWord {
+    /// A zeroed word.
+    pub(crate) fn new() -> Result<Self> {
+        Ok(SharedWord {
+            ptr: map_anonymous(page_size(), true, "mmap shared word")?,
+        })
+    }
+
+    /// The word.
+    pub(crate) fn word(&self) -> &std::sync::atomic::AtomicU32 {
+        // SAFETY: the page is mapped, zeroed and page-aligned until drop; an AtomicU32 is valid
+        // at all-zero bytes, and other processes touch it only through atomics.
+        unsafe { &*(self.ptr.as_ptr() as *const std::sync::atomic::AtomicU32) }
+    }
+}
+
+impl Drop for SharedWord {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the page we own; no reference to it outlives self.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), page_size()) };
     }
 }
 
@@ -324,4 +386,31 @@ pub(crate) fn copy_from(addr: usize, buf: &mut [u8]) {
 pub(crate) fn copy_to(addr: usize, data: &[u8]) {
     // SAFETY: as in `copy_from`, for writing.
     unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len()) };
+}
+
+/// `lseek(fd, from, SEEK_DATA)` then `SEEK_HOLE`: the next run of `[from, end)` of a sparse
+/// file that holds data, or None when the rest is a hole.
+pub(crate) fn next_data(
+    fd: std::os::fd::BorrowedFd<'_>,
+    from: usize,
+    end: usize,
+) -> Option<(usize, usize)> {
+    if from >= end {
+        return None;
+    }
+    // SAFETY: lseek has no memory effects.
+    let d = unsafe {
+        libc::lseek(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            from as libc::off_t,
+            libc::SEEK_DATA,
+        )
+    };
+    if d < 0 || d as usize >= end {
+        return None; // ENXIO: only a hole follows
+    }
+    // SAFETY: as above.
+    let h = unsafe { libc::lseek(std::os::fd::AsRawFd::as_raw_fd(&fd), d, libc::SEEK_HOLE) };
+    let h = if h < 0 { end } else { (h as usize).min(end) };
+    Some((d as usize, h))
 }

@@ -8,12 +8,16 @@
 //! switchboard), file descriptors are `OwnedFd`s, and the call that returns twice
 //! ([`process::fork`]) is an `unsafe fn` whose contract its callers restate. Outside `sys`, only
 //! the public calls that return twice (`create`, `Snapshot::take`) are `unsafe fn`s, which call
-//! fork (or save a CPU context) under their own documented contract.
+//! fork (or save a CPU context) under their own documented contract; and the in-place snapshot
+//! engine (`snapshot::in_place`), which rewrites the process's own memory by address from these
+//! wrappers, opts in file by file with its own `# Safety` paragraphs.
 //!
 //! ```text
 //!   lwc (safe)          switch, create, overlay, syscall, snapshot
 //!     └── sys (unsafe)  futex · mem (mmap, memfd) · process (fork, pidfd, prctl, caps)
 //!                       fd (SCM_RIGHTS, epoll) · seccomp (filters, user notification)
+//!                       uffd (userfaultfd, PAGEMAP_SCAN) · procfs (/proc/self/maps, status)
+//!                       wp_log (the write log's handler task) · context (save/resume a CPU)
 //! ```
 #![allow(unsafe_code)]
 
@@ -22,6 +26,7 @@ pub(crate) mod fd;
 pub(crate) mod futex;
 pub(crate) mod mem;
 pub(crate) mod process;
+pub(crate) mod procfs;
 pub(crate) mod seccomp;
 pub(crate) mod uffd;
 pub(crate) mod wp_log;

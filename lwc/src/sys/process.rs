@@ -26,12 +26,33 @@ pub(crate) unsafe fn fork() -> Result<Forked> {
     }
 }
 
+/// Forks a child that shares our descriptor table (clone with CLONE_FILES, SIGCHLD at its
+/// exit): what either process opens or closes, the other sees.
+///
+/// # Safety
+/// As [`fork`]; the child must also not rely on glibc's view of its own thread (its cached
+/// tid is the parent's): it should make raw system calls only, and `_exit`.
+pub(crate) unsafe fn fork_sharing_files() -> Result<Forked> {
+    let flags = (libc::CLONE_FILES | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: the caller upholds the contract above; no new stack (the child gets a
+    // copy-on-write copy of ours, as with fork), no tid pointers, no TLS.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    match pid {
+        -1 => Err(Error::last_os("clone(CLONE_FILES)")),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as libc::pid_t)),
+    }
+}
+
 /// Forks, after checking that the calling process is single-threaded (the one condition under
 /// which running arbitrary code in the child is sound).
 pub(crate) fn fork_checked() -> Result<Forked> {
     let threads = thread_count();
     if threads > 1 {
-        return Err(Error::MultiThreaded { threads });
+        return Err(Error::MultiThreaded {
+            op: "lwc::init",
+            threads,
+        });
     }
     // SAFETY: single-threaded (checked just above): the child's copy holds no lock another
     // thread owned.
@@ -77,6 +98,124 @@ pub(crate) fn kill(pid: libc::pid_t, sig: i32) {
         // SAFETY: kill has no memory effects.
         unsafe { libc::kill(pid, sig) };
     }
+}
+
+/// Ends this process by signal `sig` (its default action), as the process whose status we
+/// pass on ended; exits with 128 + `sig` if the signal does not end it.
+pub(crate) fn die_by_signal(sig: i32) -> ! {
+    // SAFETY: resetting a disposition to the default and raising the signal at ourselves.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+    exit_now(128 + sig)
+}
+
+/// How many times [`kill_descendants`] looks again for processes forked meanwhile.
+const KILL_ROUNDS: usize = 64;
+
+/// SIGKILLs every descendant of `root` (a child subreaper: what a killed process leaves comes
+/// to it, so nothing leaves the tree while `root` lives). The tree is first frozen with
+/// SIGSTOP, one generation at a time, until a look at /proc finds no process that is not
+/// stopped (a stopped process cannot fork), then killed; what forked meanwhile is killed in
+/// later rounds. Reaps our own children.
+pub(crate) fn kill_descendants(root: libc::pid_t) {
+    let mut stopped: Vec<libc::pid_t> = Vec::new();
+    for _ in 0..KILL_ROUNDS {
+        let new: Vec<libc::pid_t> = descendants(root)
+            .into_iter()
+            .filter(|p| !stopped.contains(p))
+            .collect();
+        if new.is_empty() {
+            break;
+        }
+        for &p in &new {
+            kill(p, libc::SIGSTOP);
+        }
+        stopped.extend(new);
+    }
+    for &p in &stopped {
+        kill(p, libc::SIGKILL);
+    }
+    for _ in 0..KILL_ROUNDS {
+        while reap_any().is_some() {}
+        let left = descendants(root);
+        if left.is_empty() {
+            return;
+        }
+        for p in left {
+            kill(p, libc::SIGKILL);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// The live (not zombie) descendants of `root`, from one pass over /proc.
+fn descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut parent_of: Vec<(libc::pid_t, libc::pid_t)> = Vec::new();
+    for e in dir.flatten() {
+        let Some(pid) = e
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold anything, so parse after its last ')'.
+        let mut rest = stat.rsplit(')').next().unwrap_or("").split_whitespace();
+        let state = rest.next().unwrap_or("Z");
+        let ppid = rest.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        if state != "Z" && state != "X" {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let p = tree[i];
+        tree.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    tree.remove(0);
+    tree
+}
+
+/// A pidfd of the group's supervisor, in every lwC (inherited from the first), or -1.
+static SUPERVISOR: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Keeps `pidfd` (of the group's supervisor) for [`supervisor_gone`], for the life of the
+/// process and of every lwC forked from it.
+pub(crate) fn watch_supervisor(pidfd: OwnedFd) {
+    use std::os::fd::IntoRawFd;
+    SUPERVISOR.store(pidfd.into_raw_fd(), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The descriptor [`watch_supervisor`] keeps (a runtime descriptor a FILES spec must spare).
+pub(crate) fn supervisor_fd() -> Option<libc::c_int> {
+    let fd = SUPERVISOR.load(std::sync::atomic::Ordering::Relaxed);
+    (fd >= 0).then_some(fd)
+}
+
+/// Whether the group's supervisor has ended (then the group has: a parked lwC that finds this
+/// was missed by whoever should have killed it).
+pub(crate) fn supervisor_gone() -> bool {
+    let Some(fd) = supervisor_fd() else {
+        return false;
+    };
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; a zero timeout only looks.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r > 0 && p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLNVAL) != 0
 }
 
 /// This process's pid.
@@ -163,12 +302,34 @@ struct CapData {
 }
 
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-const CAP_SYS_PTRACE: u32 = 19;
 
-/// Drops CAP_SYS_PTRACE from the effective, permitted and inheritable sets (and from the
-/// bounding set where we may), so this lwC cannot read other lwCs' memory even as root.
-/// A no-op for an unprivileged process.
-pub(crate) fn drop_ptrace_capability() -> Result<()> {
+/// The capabilities an lwC keeps (bit numbers from linux/capability.h): what a root program
+/// needs for files, credentials (a spec's `Credentials`), signals and binding low ports.
+/// Everything else is dropped at `init`, among them every capability that reads or steers
+/// another process or the kernel: SYS_PTRACE (ptrace, process_vm_readv, /proc/PID/mem),
+/// SYS_ADMIN and PERFMON (either one grants a read of a non-dumpable sibling's
+/// /proc/PID/{maps,smaps,environ,pagemap,map_files} and CPU-wide perf sampling of its registers
+/// and stack), BPF, SYS_RAWIO, SYS_MODULE, CHECKPOINT_RESTORE, NET_RAW and NET_ADMIN (capture
+/// of loopback traffic), DAC_READ_SEARCH (open_by_handle_at), IPC_OWNER, SYSLOG.
+pub(crate) const KEPT_CAPABILITIES: u64 = (1 << 0) // CHOWN
+    | (1 << 1) // DAC_OVERRIDE
+    | (1 << 3) // FOWNER
+    | (1 << 4) // FSETID
+    | (1 << 5) // KILL
+    | (1 << 6) // SETGID
+    | (1 << 7) // SETUID
+    | (1 << 8) // SETPCAP (only lowers: the bounding set no longer holds the rest)
+    | (1 << 10) // NET_BIND_SERVICE
+    | (1 << 18) // SYS_CHROOT
+    | (1 << 27) // MKNOD
+    | (1 << 29) // AUDIT_WRITE
+    | (1 << 31); // SETFCAP (file capabilities are capped by the bounding set)
+
+/// Keeps only [`KEPT_CAPABILITIES`]: drops the rest from the bounding set (while CAP_SETPCAP
+/// is still held, so no execve can give them back), the ambient set, and the effective,
+/// permitted and inheritable sets. A no-op for an unprivileged process beyond the ambient set
+/// (it holds none, and cannot change its bounding set).
+pub(crate) fn keep_only_lwc_capabilities() -> Result<()> {
     let mut hdr = CapHeader {
         version: LINUX_CAPABILITY_VERSION_3,
         pid: 0,
@@ -178,24 +339,37 @@ pub(crate) fn drop_ptrace_capability() -> Result<()> {
     if unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) } != 0 {
         return Err(Error::last_os("capget"));
     }
-    let bit = 1u32 << CAP_SYS_PTRACE;
-    if data[0].permitted & bit == 0 && data[0].effective & bit == 0 {
-        return Ok(());
+    for cap in (0..64u32).filter(|c| KEPT_CAPABILITIES & (1 << c) == 0) {
+        // Fails with EINVAL past the kernel's last capability and with EPERM without
+        // CAP_SETPCAP (an unprivileged process): neither is an error here.
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
     }
-    // The bounding set first (needs CAP_SETPCAP; fine to fail without it).
     // SAFETY: prctl with integer arguments only.
     unsafe {
         libc::prctl(
-            libc::PR_CAPBSET_DROP,
-            CAP_SYS_PTRACE as libc::c_ulong,
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
             0,
             0,
             0,
         )
     };
-    data[0].effective &= !bit;
-    data[0].permitted &= !bit;
-    data[0].inheritable &= !bit;
+    let held = |d: &[CapData; 2]| {
+        d.iter().enumerate().any(|(i, w)| {
+            (w.permitted | w.effective | w.inheritable) as u64 & !(KEPT_CAPABILITIES >> (32 * i))
+                != 0
+        })
+    };
+    if !held(&data) {
+        return Ok(());
+    }
+    for (i, w) in data.iter_mut().enumerate() {
+        let keep = (KEPT_CAPABILITIES >> (32 * i)) as u32;
+        w.effective &= keep;
+        w.permitted &= keep;
+        w.inheritable &= keep;
+    }
     // SAFETY: as above; capset only lowers capabilities here.
     if unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) } != 0 {
         return Err(Error::last_os("capset"));

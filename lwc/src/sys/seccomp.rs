@@ -7,8 +7,11 @@
 //!   returns ◄──────────────────────────────────────────────── NOTIF_SEND (CONTINUE | val | errno)
 //! ```
 
+use crate::sys::process::{self, Forked};
+use crate::sys::{fd, futex, mem};
 use crate::{Error, Result};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
 
 /// The first of the system call numbers the runtime uses for its own hand-offs between a
 /// sandboxed lwC and its monitor: `MARKER_NR + kind`, with the switch's six words as arguments,
@@ -35,6 +38,23 @@ const BPF_LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 const BPF_JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
 const BPF_JGE_K: u16 = (libc::BPF_JMP | 0x30 | libc::BPF_K) as u16;
 const BPF_RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+const BPF_AND_K: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
+/// Offset of the low 32 bits of the second argument (futex's `op`) in `seccomp_data`.
+const OFF_ARG1: u32 = OFF_ARG0 + 8;
+
+/// The futex operations a sandbox may run untrapped: waits and wakes, shared or private, with
+/// either clock — what the runtime's parking (and a program's locks, and `futex_waitv`'s
+/// companions) use. The others act on words other than the caller's own: a requeue
+/// (`FUTEX_CMP_REQUEUE`) moves a parked sibling's waiters off its word, so no wake reaches it
+/// again; `WAKE_OP` writes a word; the PI operations take over a lock.
+const FUTEX_OPS_ALLOWED: [u32; 4] = [
+    libc::FUTEX_WAIT as u32,
+    libc::FUTEX_WAKE as u32,
+    libc::FUTEX_WAIT_BITSET as u32,
+    libc::FUTEX_WAKE_BITSET as u32,
+];
+/// The flag bits of a futex `op` that do not change what it does.
+const FUTEX_OP_FLAGS: u32 = (libc::FUTEX_PRIVATE_FLAG | libc::FUTEX_CLOCK_REALTIME) as u32;
 
 /// Which system calls a filter sends to the monitor.
 #[derive(Debug, Clone)]
@@ -63,12 +83,10 @@ fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     }
 }
 
-/// Builds the classic-BPF program of a SYSTRAP lwC.
-///
-/// `handoff_fd` is the one socket on which `sendmsg` is let through untrapped, so the new lwC
-/// can hand its listener to the monitor before the monitor listens (the monitor then closes
-/// its end, and later sends on it fail with EPIPE).
-pub(crate) fn trap_filter(set: &TrapSet, handoff_fd: i32) -> Vec<libc::sock_filter> {
+/// Builds the classic-BPF program of a SYSTRAP lwC. Nothing is let through by descriptor
+/// number: the listener is handed over by a helper that the filter does not cover (see
+/// [`install_and_hand_over`]).
+pub(crate) fn trap_filter(set: &TrapSet) -> Vec<libc::sock_filter> {
     let notify = libc::SECCOMP_RET_USER_NOTIF;
     let allow = libc::SECCOMP_RET_ALLOW;
     let mut p = vec![
@@ -99,9 +117,30 @@ pub(crate) fn trap_filter(set: &TrapSet, handoff_fd: i32) -> Vec<libc::sock_filt
         },
         stmt(BPF_RET_K, notify),
     ];
-    // What the runtime needs to park (futex) and to end (exit, exit_group, sigreturn).
+    // futex with the operations of FUTEX_OPS_ALLOWED only; any other goes to the monitor when
+    // every call does (or the program asked for futex), else fails with ENOSYS.
+    let futex_trapped = match set {
+        TrapSet::All => true,
+        TrapSet::Only(nrs) => nrs.contains(&libc::SYS_futex),
+    };
+    let refused = if futex_trapped {
+        notify
+    } else {
+        libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+    };
+    let checks = FUTEX_OPS_ALLOWED.len() as u8;
+    p.push(jeq(libc::SYS_futex as u32, 0, checks + 4));
+    p.push(stmt(BPF_LD_W_ABS, OFF_ARG1));
+    p.push(stmt(BPF_AND_K, !FUTEX_OP_FLAGS));
+    for (i, op) in FUTEX_OPS_ALLOWED.iter().enumerate() {
+        // Jump over the remaining checks and the refusal, to the allow.
+        p.push(jeq(*op, checks - i as u8, 0));
+    }
+    p.push(stmt(BPF_RET_K, refused));
+    p.push(stmt(BPF_RET_K, allow));
+    // What the runtime needs to end (exit, exit_group, sigreturn); futex_waitv only waits.
     for nr in [
-        libc::SYS_futex,
+        libc::SYS_futex_waitv,
         libc::SYS_exit,
         libc::SYS_exit_group,
         libc::SYS_rt_sigreturn,
@@ -110,12 +149,6 @@ pub(crate) fn trap_filter(set: &TrapSet, handoff_fd: i32) -> Vec<libc::sock_filt
         p.push(jeq(nr as u32, 0, 1));
         p.push(stmt(BPF_RET_K, allow));
     }
-    // sendmsg on the hand-off socket only.
-    p.push(jeq(libc::SYS_sendmsg as u32, 0, 4));
-    p.push(stmt(BPF_LD_W_ABS, OFF_ARG0));
-    p.push(jeq(handoff_fd as u32, 0, 1));
-    p.push(stmt(BPF_RET_K, allow));
-    p.push(stmt(BPF_LD_W_ABS, OFF_NR));
     match set {
         TrapSet::All => p.push(stmt(BPF_RET_K, notify)),
         TrapSet::Only(nrs) => {
@@ -129,9 +162,57 @@ pub(crate) fn trap_filter(set: &TrapSet, handoff_fd: i32) -> Vec<libc::sock_filt
     p
 }
 
+/// Installs `prog` on the calling process and sends its listener over `hs` to the monitor,
+/// which cannot listen before it has it. Every call the process makes from the filter's
+/// installation on is trapped, `sendmsg` included, so the sending is done by a helper forked
+/// just before, which shares our descriptor table (CLONE_FILES) but not the filter: it waits
+/// for the listener's number on a shared futex word, sends it, and exits. The caller must have
+/// set no_new_privs (or hold CAP_SYS_ADMIN).
+pub(crate) fn install_and_hand_over(prog: &[libc::sock_filter], hs: &OwnedFd) -> Result<()> {
+    /// The word's values besides a listener's number + 1.
+    const WAITING: u32 = 0;
+    const FAILED: u32 = u32::MAX;
+    let page = mem::SharedWord::new()?;
+    let word = page.word();
+    // SAFETY: a new lwC in its setup is single-threaded; the helper runs only the code below
+    // (raw calls on the shared table and word) and exits.
+    match unsafe { process::fork_sharing_files() }? {
+        Forked::Child => {
+            while word.load(Ordering::Acquire) == WAITING {
+                futex::wait(word, WAITING, None);
+            }
+            let v = word.load(Ordering::Acquire);
+            if v == FAILED {
+                process::exit_now(0); // the lwC reports the failure itself
+            }
+            // SAFETY: the lwC stored the listener's number after seccomp returned it; the
+            // table is shared, and the lwC keeps it open until we are reaped.
+            let listener = unsafe { BorrowedFd::borrow_raw(v as i32 - 1) };
+            if fd::send(hs, b"L", &[listener]).is_err() {
+                // Its every call is trapped now, and nobody holds the listener: end it, so
+                // its monitor sees end-of-file instead of waiting forever.
+                process::kill(process::getppid(), libc::SIGKILL);
+            }
+            process::exit_now(0)
+        }
+        Forked::Parent(helper) => {
+            let installed = install_with_listener(prog);
+            let v = installed
+                .as_ref()
+                .map_or(FAILED, |l| l.as_raw_fd() as u32 + 1);
+            word.store(v, Ordering::Release);
+            futex::wake(word, 1);
+            // Trapped from here on (if installed): the monitor, once it has the listener,
+            // lets the rest of the setup run.
+            process::wait_child(helper, true);
+            installed.map(drop)
+        }
+    }
+}
+
 /// Installs `prog` on the calling process and returns the user-notification listener.
 /// The caller must have set no_new_privs (or hold CAP_SYS_ADMIN).
-pub(crate) fn install_with_listener(prog: &[libc::sock_filter]) -> Result<OwnedFd> {
+fn install_with_listener(prog: &[libc::sock_filter]) -> Result<OwnedFd> {
     let fprog = libc::sock_fprog {
         len: prog.len() as u16,
         filter: prog.as_ptr() as *mut libc::sock_filter,
@@ -198,6 +279,31 @@ pub(crate) enum Reply {
     Value(i64),
     /// The call fails with this errno without running.
     Errno(i32),
+}
+
+/// Answers notification `id` (a trapped call that makes a descriptor, such as memfd_create)
+/// by installing a copy of `fd` in the trapped process, close-on-exec, as the call's value.
+/// Returns the number it has there; ENOENT when the process is gone.
+pub(crate) fn answer_with_fd(listener: &OwnedFd, id: u64, fd: BorrowedFd<'_>) -> Result<i32> {
+    let mut add = libc::seccomp_notif_addfd {
+        id,
+        flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
+        srcfd: fd.as_raw_fd() as u32,
+        newfd: 0,
+        newfd_flags: libc::O_CLOEXEC as u32,
+    };
+    // SAFETY: a valid seccomp_notif_addfd for NOTIF_ADDFD; the kernel only reads it.
+    let r = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ADDFD as _,
+            &mut add as *mut libc::seccomp_notif_addfd,
+        )
+    };
+    if r < 0 {
+        return Err(Error::last_os("SECCOMP_IOCTL_NOTIF_ADDFD"));
+    }
+    Ok(r)
 }
 
 /// Answers notification `id`. Returns false when the trapped process is gone (ENOENT).

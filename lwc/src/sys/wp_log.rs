@@ -9,7 +9,18 @@
 //!      read(2), a signal frame, rseq)  │     UFFDIO_WRITEPROTECT(addr, 1 page, mode 0)
 //!   ◄── woken, the write completes ────┘       → un-protects and wakes the writer
 //!   rollback: restore exactly log[..len], re-protect them, len = 0   (no page-table walk)
+//!
+//!   madvise(DONTNEED/FREE), munmap, MAP_FIXED over, mremap of a logged range
+//!     ─ event (the caller waits until it is read) ─► events[..] = (kind, start, end)
 //! ```
+//!
+//! The events are why the log stays exact when pages are dropped or mappings replaced without a
+//! write fault (MADV_DONTNEED leaves an anonymous page zero and unprotected; a mapping replaced
+//! by one of the same shape has the same line in /proc/self/maps): rollback reads them and
+//! repairs exactly those ranges. The caller of the system call is released when the task
+//! *reads* the event, before the task records it, so the task raises `busy` before each read
+//! (having polled, so the read does not block) and drops it after recording; rollback waits
+//! for `busy` to fall before it looks at the log.
 //!
 //! Why a task and not a SIGBUS handler (`UFFD_FEATURE_SIGBUS`): measured on Linux 6.18, with
 //! SIGBUS mode a write *by the kernel* into a protected page (read(2) into a buffer, a signal
@@ -52,6 +63,33 @@ const UFFD_EVENT_PAGEFAULT: u8 = 0x12;
 const UFFD_MSG_LEN: usize = 32;
 /// Messages read per read(2).
 const MSGS_PER_READ: usize = 16;
+/// `UFFD_EVENT_REMAP`: a registered mapping was moved by mremap (`arg.remap`: from, to, len).
+const UFFD_EVENT_REMAP: u8 = 0x14;
+/// `UFFD_EVENT_REMOVE`: madvise(DONTNEED/FREE/REMOVE) dropped pages (`arg.remove`: start, end).
+const UFFD_EVENT_REMOVE: u8 = 0x15;
+/// `UFFD_EVENT_UNMAP`: munmap, or a mapping made over it (`arg.remove`: start, end).
+const UFFD_EVENT_UNMAP: u8 = 0x16;
+/// Events the log holds between two rollbacks; more set `events_overflow`.
+pub(crate) const EVENT_CAP: usize = 64;
+
+/// What happened to a logged range without a write fault.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Event {
+    /// One of the `EVENT_*` kinds.
+    pub(crate) kind: u8,
+    /// First byte.
+    pub(crate) start: usize,
+    /// One past the last byte.
+    pub(crate) end: usize,
+}
+
+/// [`Event::kind`]: pages of `[start, end)` were dropped (they read zero, unprotected).
+pub(crate) const EVENT_REMOVED: u8 = 1;
+/// [`Event::kind`]: `[start, end)` was unmapped (whatever is there now is another mapping).
+pub(crate) const EVENT_UNMAPPED: u8 = 2;
+/// [`Event::kind`]: a mapping was moved from `[start, end)`; pages logged may be elsewhere.
+pub(crate) const EVENT_MOVED: u8 = 3;
 
 /// The log, in the snapshot's untracked arena. Valid at all-zero bytes.
 #[repr(C)]
@@ -66,6 +104,15 @@ pub(crate) struct WriteLog {
     len: AtomicUsize,
     /// Page addresses, in fault order.
     pages: [AtomicUsize; LOG_CAP],
+    /// Set by the task before each read(2) of a message it has polled, cleared once it has
+    /// recorded what it read.
+    busy: AtomicBool,
+    /// Entries of `events` in use.
+    events_len: AtomicUsize,
+    /// More events than `events` holds arrived; the tail was not recorded.
+    events_overflow: AtomicBool,
+    /// Events since the last [`WriteLog::clear`], in order (kind, start, end; 0 when unused).
+    events: [[AtomicUsize; 3]; EVENT_CAP],
 }
 
 impl WriteLog {
@@ -97,6 +144,41 @@ impl WriteLog {
     pub(crate) fn clear(&self) {
         self.overflow.store(false, Ordering::Release);
         self.len.store(0, Ordering::Release);
+        self.events_overflow.store(false, Ordering::Release);
+        self.events_len.store(0, Ordering::Release);
+    }
+
+    /// Waits until the task has recorded every message it has read (bounded: it records in
+    /// microseconds; if it does not within a second, false). After this, every event that a
+    /// system call of this process raised before the call has been recorded.
+    pub(crate) fn settle(&self) -> bool {
+        if !self.busy.load(Ordering::Acquire) {
+            return true;
+        }
+        let since = std::time::Instant::now();
+        while self.busy.load(Ordering::Acquire) {
+            if since.elapsed() > READY_WITHIN {
+                return false;
+            }
+            // The task may share our CPU: let it run.
+            std::thread::yield_now();
+        }
+        true
+    }
+
+    /// The events recorded since the last clear, and whether some were not.
+    pub(crate) fn events(&self) -> (usize, bool) {
+        let n = self.events_len.load(Ordering::Acquire).min(EVENT_CAP);
+        (n, self.events_overflow.load(Ordering::Acquire))
+    }
+
+    /// Event `i` (kind 0 when out of range).
+    pub(crate) fn event(&self, i: usize) -> Event {
+        self.events.get(i).map_or(Event::default(), |e| Event {
+            kind: e[0].load(Ordering::Relaxed) as u8,
+            start: e[1].load(Ordering::Relaxed),
+            end: e[2].load(Ordering::Relaxed),
+        })
     }
 }
 
@@ -166,6 +248,26 @@ extern "C" fn handler_main(arg: *mut libc::c_void) -> libc::c_int {
     log.ready.store(true, Ordering::Release);
     let mut buf = [0u8; UFFD_MSG_LEN * MSGS_PER_READ];
     loop {
+        // Wait for a message without reading it: its sender stays blocked until the read.
+        let mut pfd = libc::pollfd {
+            fd: uffd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll reads and writes one pollfd, a live local.
+        let r = unsafe {
+            raw(
+                libc::SYS_poll,
+                [&mut pfd as *mut _ as usize, 1, usize::MAX, 0],
+            )
+        };
+        if r == -(libc::EINTR as isize) {
+            continue;
+        }
+        if r < 0 || pfd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+            exit();
+        }
+        log.busy.store(true, Ordering::SeqCst);
         // SAFETY: read(2) writes at most buf.len() bytes into the live local `buf`.
         let n = unsafe {
             raw(
@@ -174,29 +276,61 @@ extern "C" fn handler_main(arg: *mut libc::c_void) -> libc::c_int {
             )
         };
         if n == -(libc::EINTR as isize) || n == -(libc::EAGAIN as isize) {
+            log.busy.store(false, Ordering::Release);
             continue;
         }
         if n <= 0 {
             // The userfaultfd is gone or broken: nothing left to serve.
-            // SAFETY: exit ends this task only.
-            unsafe { raw(libc::SYS_exit, [0, 0, 0, 0]) };
-            continue;
+            exit();
         }
         for msg in buf
             .chunks_exact(UFFD_MSG_LEN)
             .take(n as usize / UFFD_MSG_LEN)
         {
-            if msg.first() != Some(&UFFD_EVENT_PAGEFAULT) {
-                continue;
+            let word = |at: usize| {
+                let mut w = [0u8; 8];
+                if let Some(a) = msg.get(at..at + 8) {
+                    w.copy_from_slice(a);
+                }
+                u64::from_ne_bytes(w) as usize
+            };
+            match msg.first().copied() {
+                Some(UFFD_EVENT_PAGEFAULT) => {
+                    let page = word(16) & !(super::uffd::PAGE - 1);
+                    record(log, page);
+                    resolve(uffd, page);
+                }
+                Some(UFFD_EVENT_REMOVE) => record_event(log, EVENT_REMOVED, word(8), word(16)),
+                Some(UFFD_EVENT_UNMAP) => record_event(log, EVENT_UNMAPPED, word(8), word(16)),
+                Some(UFFD_EVENT_REMAP) => {
+                    record_event(log, EVENT_MOVED, word(8), word(8).wrapping_add(word(24)))
+                }
+                _ => {}
             }
-            let mut addr = [0u8; 8];
-            if let Some(a) = msg.get(16..24) {
-                addr.copy_from_slice(a);
-            }
-            let page = (u64::from_ne_bytes(addr) as usize) & !(super::uffd::PAGE - 1);
-            record(log, page);
-            resolve(uffd, page);
         }
+        log.busy.store(false, Ordering::Release);
+    }
+}
+
+/// Ends the task (its userfaultfd is gone or broken: nothing left to serve).
+fn exit() -> ! {
+    loop {
+        // SAFETY: exit ends this task only.
+        unsafe { raw(libc::SYS_exit, [0, 0, 0, 0]) };
+    }
+}
+
+/// Appends an event, or marks the events overflowed.
+fn record_event(log: &WriteLog, kind: u8, start: usize, end: usize) {
+    let n = log.events_len.load(Ordering::Relaxed);
+    match log.events.get(n) {
+        Some(e) => {
+            e[0].store(kind as usize, Ordering::Relaxed);
+            e[1].store(start, Ordering::Relaxed);
+            e[2].store(end, Ordering::Relaxed);
+            log.events_len.store(n.wrapping_add(1), Ordering::Release);
+        }
+        None => log.events_overflow.store(true, Ordering::Release),
     }
 }
 

@@ -50,6 +50,21 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
+/// The parent of process `pid`, from /proc (0 if unknown).
+pub fn parent_of(pid: i32) -> i32 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
 /// Processes whose parent is `ppid`, with their state letter.
 pub fn children_of(ppid: i32) -> Vec<(i32, String)> {
     let mut out = Vec::new();

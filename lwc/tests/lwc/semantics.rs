@@ -587,7 +587,7 @@ fn init_refuses_threads() {
     });
     let r = lwc::init(&lwc::GroupConfig::default());
     assert!(
-        matches!(r, Err(Error::MultiThreaded { threads: 2 })),
+        matches!(r, Err(Error::MultiThreaded { threads: 2, .. })),
         "got {r:?}"
     );
     let _ = tx.send(());

@@ -20,7 +20,104 @@ pub fn tests() -> Vec<(&'static str, fn())> {
             "snapshot::in_place_reports_availability",
             in_place_available,
         ),
+        (
+            "snapshot::fork_restores_dropped_and_replaced_memory",
+            fork_hazards,
+        ),
+        (
+            "snapshot::pool_restores_dropped_and_replaced_memory",
+            pool_hazards,
+        ),
     ]
+}
+
+/// Three pages of `.data` (file-backed private memory), aligned for madvise.
+#[repr(C, align(4096))]
+struct DataPages([u8; 3 * 4096]);
+static mut DATA_PAGES: DataPages = DataPages([0x5A; 3 * 4096]);
+
+/// The cases in-place rollback must detect (tests/in_place/exact.rs), on the strategies that
+/// resume a copy made at take: dropped pages (`.data`, anonymous), a mapping replaced by one of
+/// the same shape, one moved away and back, a malloc'd block freed and allocated again. Guards
+/// against a copy that shares (rather than copies) the memory it is to restore.
+fn hazards(strategy: Strategy) {
+    const PAGE: usize = 4096;
+    start();
+    let shared = SharedRegion::new(4096).expect("region");
+    // SAFETY: single-threaded test process; the only reference to DATA_PAGES.
+    let data = unsafe { &mut *std::ptr::addr_of_mut!(DATA_PAGES.0) };
+    data[..PAGE].fill(0x11);
+    let mut anon = lwc::Pages::new(16 << 20).expect("pages");
+    anon.as_mut_slice()
+        .iter_mut()
+        .step_by(PAGE)
+        .for_each(|b| *b = 7);
+    let block = std::mem::ManuallyDrop::new(vec![0x6Bu8; 1 << 20]);
+    // SAFETY: single-threaded test process.
+    let taken = unsafe { Snapshot::take(strategy) }.expect("take");
+    let snap = taken.snapshot();
+    let n = counter(&shared);
+    assert_eq!(data[0], 0x11, "round {n}: .data");
+    assert_eq!(data[PAGE], 0x5A, "round {n}: .data");
+    assert!(
+        anon.as_slice().iter().step_by(PAGE).all(|&b| b == 7),
+        "round {n}: anon"
+    );
+    assert!(block.iter().all(|&b| b == 0x6B), "round {n}: block");
+    if n < 3 {
+        let mem = anon.as_mut_slice();
+        let (at, len) = (mem.as_mut_ptr(), mem.len());
+        // SAFETY: our own mappings; the rollback brings back what is changed here.
+        unsafe {
+            assert_eq!(
+                libc::madvise(data.as_mut_ptr().cast(), 3 * PAGE, libc::MADV_DONTNEED),
+                0
+            );
+            match n {
+                1 => assert_eq!(libc::madvise(at.cast(), len, libc::MADV_DONTNEED), 0),
+                2 => {
+                    let p = libc::mmap(
+                        at.cast(),
+                        len,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                        -1,
+                        0,
+                    );
+                    assert_eq!(p.cast::<u8>(), at);
+                }
+                _ => {
+                    let away = libc::mmap(
+                        std::ptr::null_mut(),
+                        len,
+                        libc::PROT_NONE,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                        -1,
+                        0,
+                    );
+                    let fixed = libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED;
+                    assert_eq!(libc::mremap(at.cast(), len, len, fixed, away), away);
+                    let back = libc::mremap(away, len, len, fixed, at.cast::<libc::c_void>());
+                    assert_eq!(back.cast::<u8>(), at);
+                }
+            }
+        }
+        let mut block = block;
+        // SAFETY: dropped once in this pass; the rollback brings the block back.
+        unsafe { std::mem::ManuallyDrop::drop(&mut block) };
+        std::hint::black_box(vec![0u8; 1 << 20]);
+        let err = snap.rollback();
+        panic!("rollback failed: {err}");
+    }
+    snap.release().expect("release");
+}
+
+fn fork_hazards() {
+    hazards(Strategy::Fork);
+}
+
+fn pool_hazards() {
+    hazards(Strategy::Pool { size: 2 });
 }
 
 fn counter(shared: &SharedRegion) -> u64 {

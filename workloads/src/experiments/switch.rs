@@ -1,104 +1,245 @@
 //! `switch`: one-way switch latency (ns) per backend, same core and two cores.
 //!
-//! Each run pins the measuring party to one CPU and the partner to the same CPU (`same-core`)
-//! or to another one (`two-cores`), warms up, and times batches of round trips; a sample is a
-//! batch's time divided by its one-way switches (two per round trip).
+//! Each run opens a ring of two parties (ping-pong) from the context layer: the measuring party
+//! on one CPU and the partner on the same CPU (`same-core`) or another one (`two-cores`); it
+//! warms up and times batches of laps; a sample is a batch's time divided by its one-way
+//! switches (two per lap).
 
 use std::time::Duration;
 
-use super::{point, text_param, wanted};
-use crate::backend::{self, Backend};
-use crate::experiment::{Experiment, MeasureError, Param, PointSpec, RunSamples, Setting};
+use super::{text_param, unknown_backend};
+use crate::context::{self, Backend};
+use crate::experiment::{
+    BackendInfo, Experiment, MeasureError, MetricSpec, Param, PerSetting, PointId, PointSpec,
+    RunSamples, Setting, Unit,
+};
 use crate::measure::{Placement, SamplePlan};
 
 /// The `switch` experiment.
 #[derive(Debug, Clone, Copy)]
 pub struct Switch;
 
-/// Unit of the samples.
-pub const UNIT: &str = "ns";
-/// What one sample is.
-pub const METRIC: &str = "one-way switch";
+/// The id.
+pub const ID: &str = "switch";
+/// The name of the series every run reports.
+pub const SERIES: &str = "switch";
 
-/// Runs per point for a setting.
-pub fn runs(setting: Setting) -> u32 {
-    match setting {
-        Setting::Smoke => 3,
-        Setting::Quick => 5,
-        Setting::Full => 10,
+/// The metric of every point: ns per one-way switch.
+pub fn metric() -> MetricSpec {
+    MetricSpec::new(SERIES, Unit::Ns, "one-way switch")
+}
+
+/// One backend of the experiment: its name, its context-layer implementation and the
+/// placements it is measured with (a coroutine never leaves its thread, so it has no two-core
+/// variant; a spinning hand-off on one core only measures the time slice).
+pub struct SwitchBackend {
+    /// Name and description.
+    pub info: BackendInfo,
+    /// The ring implementation.
+    pub context: &'static dyn Backend,
+    /// Where its two parties are placed.
+    pub placements: &'static [Placement],
+}
+
+const BOTH: &[Placement] = &Placement::ALL;
+
+const fn backend(
+    name: &'static str,
+    about: &'static str,
+    context: &'static dyn Backend,
+    placements: &'static [Placement],
+) -> SwitchBackend {
+    SwitchBackend {
+        info: BackendInfo {
+            name,
+            about,
+            default: true,
+        },
+        context,
+        placements,
     }
 }
 
-/// How much one run measures for a setting.
-pub fn sample_plan(setting: Setting) -> SamplePlan {
-    match setting {
-        Setting::Smoke => SamplePlan {
+/// The backends, in plan order.
+pub static BACKENDS: [SwitchBackend; 8] = [
+    backend("lwc", "lwc::switch, blocking hand-off", &context::Lwc, BOTH),
+    backend(
+        "lwc-spin",
+        "lwc::switch, spinning hand-off",
+        &context::LwcSpin,
+        &[Placement::TwoCores],
+    ),
+    backend(
+        "process-pipe",
+        "two processes, a byte over pipes (lmbench lat_ctx)",
+        &context::ProcessPipe,
+        BOTH,
+    ),
+    backend(
+        "process-futex",
+        "two processes, futex on a shared page (the kernel's floor)",
+        &context::ProcessFutex,
+        BOTH,
+    ),
+    backend(
+        "thread-futex",
+        "two threads, private futex",
+        &context::ThreadFutex,
+        BOTH,
+    ),
+    backend(
+        "thread-condvar",
+        "two threads, Mutex + Condvar",
+        &context::ThreadCondvar,
+        BOTH,
+    ),
+    backend(
+        "coroutine",
+        "user-level stack switch (corosensei), no isolation",
+        &context::Coroutine,
+        &[Placement::SameCore],
+    ),
+    SwitchBackend {
+        info: BackendInfo {
+            name: "mock",
+            about: "deterministic fake timings, for tests",
+            default: false,
+        },
+        context: &context::Mock,
+        placements: BOTH,
+    },
+];
+
+/// Runs and sampling per setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    /// Runs per point.
+    pub runs: u32,
+    /// How much one run measures.
+    pub sample: SamplePlan,
+}
+
+/// The sweep of each setting.
+pub const SWEEPS: PerSetting<Sweep> = PerSetting {
+    smoke: Sweep {
+        runs: 3,
+        sample: SamplePlan {
             warmup: Duration::from_millis(2),
             max_samples: 30,
             min_samples: 5,
             budget: Duration::from_millis(10),
         },
-        Setting::Quick => SamplePlan {
+    },
+    quick: Sweep {
+        runs: 5,
+        sample: SamplePlan {
             warmup: Duration::from_millis(30),
             max_samples: 5_000,
             min_samples: 50,
             budget: Duration::from_millis(250),
         },
-        Setting::Full => SamplePlan {
+    },
+    full: Sweep {
+        runs: 10,
+        sample: SamplePlan {
             warmup: Duration::from_millis(300),
             max_samples: 100_000,
             min_samples: 500,
             budget: Duration::from_secs(3),
         },
+    },
+};
+
+/// A point of `switch`, typed: which backend, where its parties run.
+#[derive(Clone, Copy)]
+pub struct SwitchPoint {
+    /// The backend.
+    pub backend: &'static SwitchBackend,
+    /// Same core or two cores.
+    pub placement: Placement,
+}
+
+impl std::fmt::Debug for SwitchPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.backend.info.name, self.placement.label())
     }
 }
 
-fn plan_backend(b: &dyn Backend, setting: Setting) -> Vec<PointSpec> {
-    b.placements()
-        .iter()
-        .map(|p| {
-            point(
-                "switch",
-                b.name(),
-                [("cores", Param::Text(p.label().into()))],
-                UNIT,
-                METRIC,
-                runs(setting),
-            )
-        })
-        .collect()
+impl PartialEq for SwitchPoint {
+    fn eq(&self, other: &Self) -> bool {
+        self.backend.info == other.backend.info && self.placement == other.placement
+    }
+}
+
+impl SwitchPoint {
+    /// The point as the harness carries it.
+    pub fn spec(&self, runs: u32) -> PointSpec {
+        PointSpec {
+            id: PointId {
+                experiment: ID.to_owned(),
+                backend: self.backend.info.name.to_owned(),
+                params: model::params([("cores", Param::Text(self.placement.label().into()))]),
+            },
+            metrics: vec![metric()],
+            runs,
+        }
+    }
+
+    /// Parses a point spec once: backend by name, `cores` into a placement.
+    pub fn parse(spec: &PointSpec) -> Result<Self, MeasureError> {
+        let backend = BACKENDS
+            .iter()
+            .find(|b| b.info.name == spec.id.backend)
+            .ok_or_else(|| unknown_backend(&spec.id.backend))?;
+        let cores = text_param(&spec.id.params, "cores")?;
+        let placement = Placement::parse(cores)
+            .ok_or_else(|| MeasureError::BadPoint(format!("cores = {cores}")))?;
+        if !backend.placements.contains(&placement) {
+            return Err(MeasureError::Unavailable(format!(
+                "{} is not measured with cores = {cores}",
+                backend.info.name
+            )));
+        }
+        Ok(SwitchPoint { backend, placement })
+    }
+
+    /// Measures one run: a ring of two parties placed as the point says.
+    pub fn measure(&self, setting: Setting) -> Result<RunSamples, MeasureError> {
+        let cpus = self.placement.ring(2)?;
+        self.backend
+            .context
+            .measure(&cpus, SERIES, &SWEEPS.get(setting).sample)
+    }
 }
 
 impl Experiment for Switch {
     fn id(&self) -> &'static str {
-        "switch"
+        ID
     }
 
     fn describe(&self) -> &'static str {
         "ping-pong between two contexts: ns per one-way switch, per backend, same core and two cores"
     }
 
+    fn backends(&self) -> Vec<BackendInfo> {
+        BACKENDS.iter().map(|b| b.info).collect()
+    }
+
     fn plan(&self, setting: Setting, backends: &[String]) -> Vec<PointSpec> {
-        let mut all: Vec<&dyn Backend> = backend::all().to_vec();
-        all.push(&backend::Mock);
-        all.into_iter()
-            .filter(|b| wanted(b.name(), backends))
-            .flat_map(|b| plan_backend(b, setting))
+        let runs = SWEEPS.get(setting).runs;
+        BACKENDS
+            .iter()
+            .filter(|b| b.info.wanted(backends))
+            .flat_map(|backend| {
+                backend
+                    .placements
+                    .iter()
+                    .map(move |&placement| SwitchPoint { backend, placement }.spec(runs))
+            })
             .collect()
     }
 
     fn measure(&self, point: &PointSpec, setting: Setting) -> Result<RunSamples, MeasureError> {
-        let b = backend::by_name(&point.backend)
-            .ok_or_else(|| MeasureError::BadPoint(format!("unknown backend {}", point.backend)))?;
-        let cores = text_param(point, "cores")?;
-        let placement = Placement::parse(cores)
-            .ok_or_else(|| MeasureError::BadPoint(format!("cores = {cores}")))?;
-        if !b.placements().contains(&placement) {
-            return Err(MeasureError::Unavailable(format!(
-                "{} is not measured with cores = {cores}",
-                b.name()
-            )));
-        }
-        b.measure(placement, &sample_plan(setting))
+        SwitchPoint::parse(point)?.measure(setting)
     }
 }
