@@ -85,8 +85,6 @@ fn killed_lwc_is_reaped() {
     }
 }
 
-
-
 /// Slots in an lwC group (lwc's `board::CAPACITY`): the most lwCs alive at once.
 const SLOT_CAPACITY: u64 = 16 * 1024;
 
