@@ -136,33 +136,17 @@ pub struct ReportArgs {
     pub out: Option<PathBuf>,
 }
 
-/// The setting as the worker receives it.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum SettingArg {
-    /// [`Setting::Smoke`].
-    Smoke,
-    /// [`Setting::Quick`].
-    Quick,
-    /// [`Setting::Full`].
-    Full,
-}
-
-impl From<SettingArg> for Setting {
-    fn from(s: SettingArg) -> Setting {
-        match s {
-            SettingArg::Smoke => Setting::Smoke,
-            SettingArg::Quick => Setting::Quick,
-            SettingArg::Full => Setting::Full,
-        }
-    }
+/// Parses a setting by its name (`smoke`, `quick`, `full`), as `model::Setting` spells it.
+fn setting_name(s: &str) -> Result<Setting, String> {
+    Setting::from_name(s).ok_or_else(|| format!("{s:?} is not smoke, quick or full"))
 }
 
 /// Arguments of the hidden worker subcommand.
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     /// The setting of the run.
-    #[arg(long, value_enum)]
-    pub setting: SettingArg,
+    #[arg(long, value_parser = setting_name)]
+    pub setting: Setting,
     /// The point, as PointSpec JSON.
     #[arg(long)]
     pub point: String,

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The worker comes first and alone: no thread, no output but its samples.
     if let Some(Command::Worker(w)) = &cli.command {
-        return ExitCode::from(worker::main(w.setting.into(), &w.point));
+        return ExitCode::from(worker::main(w.setting, &w.point));
     }
     match dispatch(cli.command.unwrap_or(Command::Run(RunArgs::default()))) {
         Ok(code) => code,

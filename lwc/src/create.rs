@@ -354,6 +354,9 @@ fn child_main(
     } = *birth;
     let pid = process::getpid();
     local::ME.set(id, gen, pid);
+    // Our parent is our creator: its death must not end us, so only the bounded waits of a
+    // parked lwC notice a group whose supervisor died unwatched.
+    process::set_dies_with_supervisor(false);
     if let Some(b) = local::board() {
         b.slot(id).pid.store(pid, Ordering::Release);
     }

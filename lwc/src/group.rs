@@ -123,6 +123,7 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
             // Every lwC inherits it: a parked lwC that outlives both the supervisor and the
             // guardian (both SIGKILLed) sees the supervisor gone and exits.
             process::watch_supervisor(watch);
+            process::set_dies_with_supervisor(true);
             let pid = process::getpid();
             ME.set(first, gen, pid);
             board.slot(first).pid.store(pid, Ordering::Release);

@@ -96,7 +96,8 @@ fn block(slot: &Slot) {
             Ordering::Acquire,
         ) {
             Ok(_) | Err(word::SLEEPING) => {
-                if futex::wait(&slot.word, word::SLEEPING, Some(GROUP_CHECK_EVERY)) {
+                let bound = process::needs_supervisor_checks().then_some(GROUP_CHECK_EVERY);
+                if futex::wait(&slot.word, word::SLEEPING, bound) {
                     leave_if_group_gone();
                 }
             }

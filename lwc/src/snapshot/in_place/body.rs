@@ -15,8 +15,8 @@
 use super::layout::Range;
 use crate::sys::context::Context;
 use crate::sys::mem::next_data;
-use crate::sys::procfs::*;
-use crate::sys::uffd::*;
+use crate::sys::procfs::{parse_maps, read_proc, MapsError, Vma, KIND_IO_RING};
+use crate::sys::uffd::{PageRegion, PAGE};
 use crate::sys::wp_log::{WriteLog, HANDLER_STACK_LEN};
 use crate::{Error, Result};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};

@@ -25,12 +25,18 @@
 //! kernel objects (fds, other processes, shared memory) are not rolled back.
 #![allow(unsafe_code)]
 
-use super::body::*;
+use super::body::{
+    current_brk, Arena, Body, Failure, Header, Pristine, LOG_MIN_BYTES, LOG_MIN_ENV, MAGIC, PINNED,
+    RESTORED, TAKE_FAILED, TAKE_OK,
+};
 use super::layout;
 use super::layout::Range;
 use super::rollback::rollback_on_stack;
-use crate::sys::procfs::*;
-use crate::sys::uffd::*;
+use crate::sys::procfs::{open_maps, open_status, pinned_kib};
+use crate::sys::uffd::{
+    open_pagemap, register_wp, scan_all, unregister, write_protect, ScanQuery, Uffd, PAGE,
+    PAGE_IS_PRESENT, PAGE_IS_SWAPPED,
+};
 use crate::sys::wp_log::{self, HANDLER_STACK_LEN};
 use crate::sys::{context, process};
 use crate::{Error, Result};

@@ -7,9 +7,9 @@
 //! Borrows the body's fds only.
 #![allow(unsafe_code)]
 
-use super::body::*;
+use super::body::{Body, Failure};
 use super::layout;
-use crate::sys::uffd::*;
+use crate::sys::uffd::{scan_once, STILL_REGISTERED};
 use crate::sys::wp_log;
 use std::os::fd::BorrowedFd;
 

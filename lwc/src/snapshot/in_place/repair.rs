@@ -8,12 +8,12 @@
 //! tracked range holds; called by rollback after its checks.
 #![allow(unsafe_code)]
 
-use super::body::*;
+use super::body::{current_brk, die, die_failure, reread_or_die, Body};
 use super::layout;
 use super::layout::Range;
 use super::registered::check_registration;
 use crate::sys::errno;
-use crate::sys::uffd::*;
+use crate::sys::uffd::{register_wp, write_protect};
 use crate::sys::wp_log;
 
 /// Puts the layout back: the break, then unmaps what is new or replaced and puts back the

@@ -8,9 +8,15 @@
 //! the log lists only pages of logged ranges); called by rollback after its checks.
 #![allow(unsafe_code)]
 
-use super::body::*;
+use super::body::{
+    copy_back, die, reread_or_die, Body, LOG_BREAK_EVEN_BYTES, LOG_HEAVY_MIN_PAGES,
+    LOG_HEAVY_ROUNDS, REPROTECT_ONE_BY_ONE,
+};
 use super::layout::Range;
-use crate::sys::uffd::*;
+use crate::sys::uffd::{
+    register_wp, scan_all, unregister, write_protect, ScanQuery, FILE_AGAIN, PAGE,
+    PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING, WRITTEN,
+};
 use std::os::fd::BorrowedFd;
 
 /// Async-tracked file-backed ranges: pages that are the file's again (MADV_DONTNEED on `.data`

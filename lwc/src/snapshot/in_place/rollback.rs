@@ -8,12 +8,12 @@
 //! saved at take).
 #![allow(unsafe_code)]
 
-use super::body::*;
+use super::body::{current_brk, Body, Failure, PINNED, RESTORED};
 use super::layout;
 use super::registered::{async_spans_registered, check_registration};
 use super::repair::fix_layout;
 use super::restore::{restore_file_again, restore_logged, restore_written};
-use crate::sys::procfs::*;
+use crate::sys::procfs::pinned_kib;
 use crate::sys::{context, process};
 use std::os::fd::BorrowedFd;
 
