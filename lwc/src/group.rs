@@ -205,6 +205,10 @@ fn kill_all(board: &Board) {
 /// the next scan, so a death is turned into an error within this time.
 const SCAN_EVERY: Duration = Duration::from_millis(20);
 
+/// How many milliseconds the supervisor waits for the status of an lwC that held control
+/// and died while its parent was exiting too.
+const AWAIT_STATUS_TRIES: usize = 50;
+
 /// The epoll token of the guardian's pidfd (lwC tokens are slot ids, below 2^32).
 const GUARDIAN_DIED: u64 = u64::MAX;
 
@@ -319,7 +323,7 @@ impl Supervisor {
     }
 
     /// Turns the death of `id` into what the group must see.
-    fn settle(&mut self, id: u32, gen: u32, status: Option<process::Ended>) {
+    fn settle(&mut self, id: u32, gen: u32, mut status: Option<process::Ended>) {
         let s = self.board.slot(id);
         if s.gen.load(Ordering::Acquire) != gen {
             return;
@@ -328,6 +332,11 @@ impl Supervisor {
         match prev {
             state::EXITED => self.end_group(s.exit_code.load(Ordering::Acquire)),
             state::RUNNING => {
+                // An lwC whose parent is exiting too (a discarded creator) comes to us as a
+                // zombie a moment later: wait for its status rather than take it for killed.
+                if status.is_none() {
+                    status = self.await_status(s.pid.load(Ordering::Acquire));
+                }
                 // It held control and exited by itself (_exit): the program ended.
                 if let Some(process::Ended::Exited(code)) = status {
                     self.end_group(code);
@@ -359,6 +368,21 @@ impl Supervisor {
             }
         }
         s.state.store(state::FREE, Ordering::Release);
+    }
+
+    /// Reaps for a short while (bounded), looking for how `pid` ended; keeps what else it
+    /// reaps. None when `pid` does not come to us (its parent lwC lives and reaps it).
+    fn await_status(&mut self, pid: libc::pid_t) -> Option<process::Ended> {
+        for _ in 0..AWAIT_STATUS_TRIES {
+            while let Some((p, ended)) = process::reap_any() {
+                if p == pid {
+                    return Some(ended);
+                }
+                self.reaped.insert(p, ended);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.reaped.remove(&pid)
     }
 
     /// Wakes `to`, parked waiting on `dead`, with the news that `dead` died. True when `to`
