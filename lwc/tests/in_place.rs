@@ -3,6 +3,13 @@
 //! Each test runs in its own forked child (support::in_child). A rollback brings the child back
 //! into `Snapshot::take`, so every test keeps its progress in a MAP_SHARED page ([`Shared`]),
 //! which is never rolled back.
+//!
+//! Mutation testing (cargo-mutants on the layout check and the write log's adaptation) leaves
+//! three survivors in `adapt_logging`, all in the heuristic that decides when a heavily written
+//! logged range is cheaper to scan: `round_pages > LOG_HEAVY_MIN_PAGES` as `>=`, the
+//! break-even rate's `>` as `>=` (both differ only at the exact threshold) and their `&&` as
+//! `||` (more rounds count as heavy). Each changes only which tracking a range gets, so only
+//! the cost of a rollback; what is restored is the same, and the tests check that it is.
 #![allow(unsafe_code)]
 mod support;
 
