@@ -204,6 +204,12 @@ fn selftest_records_errors_crashes_and_hangs() {
     assert_eq!(s["min"], 100.0);
     assert_eq!(s["max"], 199.0);
     assert_eq!(ok["counters"]["mock_events"], 7.0);
+    // The interval of the median over the 3 identical runs, at its real coverage, and the
+    // time the runs took (guards against either left out of the point).
+    assert_eq!(s["ci95"]["low"], 149.5, "{ok}");
+    assert_eq!(s["ci95"]["high"], 149.5, "{ok}");
+    assert_eq!(s["ci95"]["coverage"], 0.75, "{ok}");
+    assert!(ok["elapsed_s"].as_f64().is_some_and(|t| t > 0.0), "{ok}");
     assert!(s["histogram"].as_str().is_some_and(|h| !h.is_empty()));
     let reason = |b: &str| by(b)["error"].as_str().expect("error").to_owned();
     assert_eq!(by("mock-error")["status"], "failed");

@@ -3,6 +3,13 @@
 //! Each test runs in its own forked child (support::in_child). A rollback brings the child back
 //! into `Snapshot::take`, so every test keeps its progress in a MAP_SHARED page ([`Shared`]),
 //! which is never rolled back.
+//!
+//! Mutation testing (cargo-mutants on the layout check and the write log's adaptation) leaves
+//! three survivors in `adapt_logging`, all in the heuristic that decides when a heavily written
+//! logged range is cheaper to scan: `round_pages > LOG_HEAVY_MIN_PAGES` as `>=`, the
+//! break-even rate's `>` as `>=` (both differ only at the exact threshold) and their `&&` as
+//! `||` (more rounds count as heavy). Each changes only which tracking a range gets, so only
+//! the cost of a rollback; what is restored is the same, and the tests check that it is.
 #![allow(unsafe_code)]
 mod support;
 
@@ -32,6 +39,10 @@ fn main() {
         (
             "heap_trimmed_after_take_is_restored",
             heap_trimmed_after_take_is_restored,
+        ),
+        (
+            "break_moved_within_a_page_is_restored",
+            break_moved_within_a_page_is_restored,
         ),
         (
             "unmapped_and_reprotected_memory_is_recreated",
@@ -432,6 +443,35 @@ fn heap_trimmed_after_take_is_restored() {
     assert!(
         trimmed.iter().all(|&t| t > 0),
         "the heap was not trimmed in every round: {trimmed:?} bytes"
+    );
+    snap.release().expect("release");
+}
+
+/// Guards against a rollback that trusts an unchanged /proc/self/maps when the program break
+/// moved within its last page: the maps show whole pages, only brk(2) tells.
+fn break_moved_within_a_page_is_restored() {
+    let shared = Shared::new();
+    let taken = take();
+    let snap = taken.snapshot();
+    let at_take = brk_now();
+    if shared.bump(0) == 0 {
+        shared.set(1, at_take as u64);
+        // Down by 8 bytes: the heap mapping keeps its last page, so the maps do not change.
+        let delta = 8;
+        assert!(
+            at_take.is_multiple_of(4096) || at_take % 4096 > delta,
+            "break {at_take:#x}"
+        );
+        // SAFETY: moves the break down by 8 bytes within its page: nothing is unmapped, and
+        // the rollback puts it back before the allocator uses the heap again.
+        unsafe { libc::syscall(libc::SYS_brk, at_take - delta) };
+        assert_eq!(brk_now(), at_take - delta, "the kernel moved the break");
+        rollback(&snap);
+    }
+    assert_eq!(
+        brk_now() as u64,
+        shared.get(1),
+        "program break not restored"
     );
     snap.release().expect("release");
 }

@@ -322,6 +322,10 @@ fn machine_differences(a: &ResultDocument, b: &ResultDocument) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    //! Verdicts, matching, machine differences and the summary (cargo-mutants: every mutant of
+    //! the verdict code is caught but one, which is equivalent: `change > 0.0` as `>=` in
+    //! `judge` differs only at a change of exactly 0, which never passes the threshold test
+    //! before it, the threshold being 0 or more).
     use super::*;
     use crate::document::PointStatus;
     use model::{stats, MetricSpec, Values};
@@ -586,6 +590,11 @@ mod tests {
         failed.metrics[0].summary = None;
         let v = |b: &Point, c: Option<&Point>| j(b, c).verdict;
         assert_eq!(v(&base, Some(&failed)), Verdict::NowFailing);
+        // A failed side has no median to compare: no change and no test.
+        for (b, c) in [(&base, &failed), (&failed, &base)] {
+            let row = j(b, Some(c));
+            assert_eq!((row.change, row.p_value), (None, None), "{row:?}");
+        }
         assert_eq!(v(&failed, Some(&base)), Verdict::NowMeasured);
         assert_eq!(v(&failed, Some(&failed)), Verdict::FailedInBoth);
         assert_eq!(v(&base, None), Verdict::Missing);

@@ -2,7 +2,7 @@
 //! that only another lwC holds. Every attempt must fail, as root and as an unprivileged user.
 
 use crate::common::{become_nobody, one, random, start};
-use lwc::{Args, Created, Options, Pages, Spec};
+use lwc::{Args, Created, Options, Pages, SharedRegion, Spec};
 
 pub fn tests() -> Vec<(&'static str, fn())> {
     vec![
@@ -25,6 +25,18 @@ pub fn tests() -> Vec<(&'static str, fn())> {
         (
             "isolation::parent_fd_unreachable_from_child",
             parent_fd_unreachable,
+        ),
+        (
+            "isolation::no_lwc_keeps_cap_sys_ptrace_permitted",
+            no_cap_sys_ptrace_permitted,
+        ),
+        (
+            "isolation::unmapping_a_shared_region_keeps_the_others_private",
+            unmap_keeps_other_regions_private,
+        ),
+        (
+            "isolation::a_grandchild_gets_a_private_copy_of_a_shared_region",
+            grandchild_gets_a_private_copy,
         ),
         (
             "isolation::switch_args_do_not_stay_on_the_board",
@@ -438,6 +450,136 @@ fn parent_fd_unreachable() {
         Created::Child { caller, args } => {
             let won = steal_fd(args.0[0] as i32, args.0[1] as i32);
             panic!("{}", lwc::discard_switch(&caller, one(won)));
+        }
+    }
+}
+
+/// A shared region the spec does not name is a private copy in the child (the paper's COPY
+/// default), also when the spec unmaps another shared region. Guards against the runtime's
+/// list of shared regions losing the wrong entries when one is unmapped: a region left off it
+/// is never made private, and the child's writes reach its creator.
+fn unmap_keeps_other_regions_private() {
+    start();
+    let gone = SharedRegion::new(4096).expect("region");
+    let kept = SharedRegion::new(4096).expect("region");
+    // SAFETY: single-threaded; the child never touches `gone`.
+    match unsafe { lwc::create(&Spec::new().unmap(gone.region()), &Options::new()) }
+        .expect("create")
+    {
+        Created::Parent(child) => {
+            let back = lwc::switch(&child, Args::NONE).expect("switch");
+            assert_eq!(back.args.0[0], 1, "the child wrote its copy");
+            let mut b = [0u8; 1];
+            kept.read(0, &mut b).expect("read");
+            assert_eq!(
+                b,
+                [0],
+                "the child's write to a region it was not given reached us"
+            );
+        }
+        Created::Child { caller, .. } => {
+            kept.write(0, &[9]).expect("write");
+            let mut b = [0u8; 1];
+            kept.read(0, &mut b).expect("read");
+            panic!("{}", lwc::discard_switch(&caller, one((b == [9]) as u64)));
+        }
+    }
+}
+
+/// A child given a shared region passes on a private copy of it to its own children unless
+/// their spec shares it too. Guards against the child's list of shared regions losing the
+/// regions it was given once the others were made private: the grandchild would then share
+/// the region with the whole family.
+fn grandchild_gets_a_private_copy() {
+    start();
+    let region = SharedRegion::new(4096).expect("region");
+    // A second region, not shared with the child: the child's list holds one region it copied
+    // and one it shares, and must keep the second.
+    let _copied = SharedRegion::new(4096).expect("region");
+    // SAFETY: single-threaded.
+    match unsafe { lwc::create(&Spec::new().share(&region), &Options::new()) }.expect("create") {
+        Created::Parent(child) => {
+            let back = lwc::switch(&child, Args::NONE).expect("switch");
+            assert_eq!(back.args.0[0], 1, "the grandchild ran");
+            let mut b = [0u8; 2];
+            region.read(0, &mut b).expect("read");
+            assert_eq!(b[0], 1, "the child's write is shared with us");
+            assert_eq!(b[1], 0, "the grandchild's write to its copy reached us");
+        }
+        Created::Child { caller, .. } => {
+            region.write(0, &[1]).expect("write");
+            // SAFETY: single-threaded.
+            match unsafe { lwc::create(&Spec::new(), &Options::new()) }.expect("create") {
+                Created::Parent(grandchild) => {
+                    let back = lwc::switch(&grandchild, Args::NONE).expect("switch");
+                    panic!("{}", lwc::discard_switch(&caller, back.args));
+                }
+                Created::Child { caller, .. } => {
+                    region.write(1, &[2]).expect("write");
+                    panic!("{}", lwc::discard_switch(&caller, one(1)));
+                }
+            }
+        }
+    }
+}
+
+/// CAP_SYS_PTRACE in the permitted and effective sets of this process, from /proc/self/status.
+fn cap_sys_ptrace() -> (bool, bool) {
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let set = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .is_some_and(|caps| caps & (1 << 19) != 0)
+    };
+    (set("CapPrm:"), set("CapEff:"))
+}
+
+/// A program that holds CAP_SYS_PTRACE permitted but not effective could raise it again at
+/// any time: lwc must drop it from every set. Guards against dropping it only when it is in
+/// both sets (or in the effective one).
+fn no_cap_sys_ptrace_permitted() {
+    if !crate::common::is_root() {
+        return; // nothing to drop
+    }
+    // Lower the effective set only: CAP_SYS_PTRACE stays permitted.
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut h = Header {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let mut d = [Data::default(); 2];
+    // SAFETY: capget/capset read and write the live locals given; they change only our own
+    // capabilities.
+    unsafe {
+        assert_eq!(libc::syscall(libc::SYS_capget, &mut h, d.as_mut_ptr()), 0);
+        d[0].effective &= !(1 << 19);
+        assert_eq!(libc::syscall(libc::SYS_capset, &mut h, d.as_ptr()), 0);
+    }
+    assert_eq!(cap_sys_ptrace(), (true, false), "set up: permitted only");
+    start();
+    assert_eq!(cap_sys_ptrace(), (false, false), "the first lwC kept it");
+    // SAFETY: single-threaded.
+    match unsafe { lwc::create(&Spec::new(), &Options::new()) }.expect("create") {
+        Created::Parent(child) => {
+            let back = lwc::switch(&child, Args::NONE).expect("switch");
+            assert_eq!(back.args.0[0], 0, "a child lwC holds CAP_SYS_PTRACE");
+        }
+        Created::Child { caller, .. } => {
+            let (p, e) = cap_sys_ptrace();
+            panic!("{}", lwc::discard_switch(&caller, one((p || e) as u64)));
         }
     }
 }
