@@ -135,10 +135,14 @@ fn many_cycles() {
         kids.is_empty(),
         "children left after {cycles} cycles: {kids:?}"
     );
-    assert_eq!(
-        fds_and_mappings(),
-        before,
-        "(descriptors, mappings, mapped bytes) after {warm_up} cycles and after {cycles}"
+    // Descriptors must match exactly; mappings and mapped bytes may shrink (the allocator can
+    // trim or merge what it held after the warm-up) but must not grow: a leaked page per create
+    // grows the bytes even where it merges into a neighbouring mapping.
+    let after = fds_and_mappings();
+    assert!(
+        after.0 == before.0 && after.1 <= before.1 && after.2 <= before.2,
+        "(descriptors, mappings, mapped bytes) after {warm_up} cycles {before:?} and after \
+         {cycles} {after:?}"
     );
 }
 
