@@ -1,16 +1,15 @@
 //! Programs that lwcbench experiments drive, and the experiments that drive them.
 //!
-//! Nothing here is built yet: this crate is the home the coming experiments share, so that their
-//! heavy dependencies (an event loop, HTTP parsing, TLS) stay out of the `workloads` crate and
-//! out of the switch and create micro-benchmarks. Each program is a library module, usable by its
-//! experiment in-process, with a thin binary in `src/bin/` so it can also run on its own for
-//! debugging. Where each goes (DESIGN.md §4):
+//! Each program is a library module, usable by its experiment in-process, with a thin binary
+//! in `src/bin/` so it can also run on its own for debugging. Their heavy dependencies (an
+//! event loop, HTTP parsing, TLS) stay out of the `workloads` crate and out of the switch and
+//! create micro-benchmarks. Where each goes (DESIGN.md §4):
 //!
 //! | program | module | binary | experiment | issue |
 //! |---|---|---|---|---|
 //! | event-driven HTTP/1.1 server (mio + httparse), isolation none / lwc / lwc-pool / process / thread | `http` | `lwcbench serve` and `src/bin/http-server.rs` | `web` | session isolation in a web server |
 //! | closed- and open-loop load generator (hdrhistogram, coordinated omission corrected) | `loadgen` | `src/bin/loadgen.rs` | `web` | same |
-//! | TLS server (rustls + ring, rcgen certificates) and the private-key signer (in-process, lwC, process, thread) | `tls` | `lwcbench serve-tls` and `src/bin/tls-server.rs` | `crypto` | private-key isolation under TLS |
+//! | TLS server (rustls + ring, rcgen certificates) and the private-key signer (in-process, lwC, process, thread) | [`tls`] (built) | `lwcbench serve-tls` and `src/bin/tls-server.rs` | `crypto` | private-key isolation under TLS |
 //! | request handler with a costly start-up state, rolled back per session | `rollback` | `src/bin/rollback-handler.rs` | `rollback` | snapshot and rollback per session |
 //! | reference-monitor policy and the sandboxed system-call mix | `monitor` | `src/bin/monitor.rs` | `monitor` | the in-process reference monitor |
 //!
@@ -20,3 +19,4 @@
 #![deny(unsafe_code)]
 
 pub mod experiments;
+pub mod tls;

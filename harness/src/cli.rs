@@ -28,6 +28,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Draw the figures, the HTML page and the Markdown summary of one or more result files.
     Report(ReportArgs),
+    /// Run the TLS server of the `crypto` experiment on loopback until interrupted.
+    #[command(name = "serve-tls")]
+    ServeTls(ServeTlsArgs),
     /// Measure one run of one point (used by `run`; prints its Outcome as one line of JSON).
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
@@ -82,6 +85,33 @@ fn positive_seconds(s: &str) -> Result<f64, String> {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!("{s:?} is not a positive number of seconds")),
     }
+}
+
+/// Arguments of `serve-tls`.
+#[derive(Debug, Args)]
+pub struct ServeTlsArgs {
+    /// Where the private key lives: in-process, lwc, process or thread.
+    #[arg(long = "key", value_name = "HOME", default_value = "in-process", value_parser = key_home)]
+    pub home: apps::tls::signer::KeyHome,
+    /// The key's type: rsa2048 or p256.
+    #[arg(long, value_name = "TYPE", default_value = "p256", value_parser = key_type)]
+    pub key_type: apps::tls::key::KeyType,
+    /// Port on 127.0.0.1 (0: any free port; the URL is printed on stdout).
+    #[arg(long, default_value_t = 8443)]
+    pub port: u16,
+    /// Write the certificate (PEM) here, for `openssl -CAfile` and `curl --cacert`.
+    #[arg(long, value_name = "FILE")]
+    pub cert_out: Option<PathBuf>,
+}
+
+fn key_home(s: &str) -> Result<apps::tls::signer::KeyHome, String> {
+    apps::tls::signer::KeyHome::parse(s)
+        .ok_or_else(|| format!("{s:?} is not a key home (in-process, lwc, process, thread)"))
+}
+
+fn key_type(s: &str) -> Result<apps::tls::key::KeyType, String> {
+    apps::tls::key::KeyType::parse(s)
+        .ok_or_else(|| format!("{s:?} is not a key type (rsa2048, p256)"))
 }
 
 /// Arguments of `env`.

@@ -15,6 +15,7 @@ mod output;
 mod report_dir;
 mod run;
 mod selftest;
+mod serve_tls;
 mod suite;
 mod supervise;
 mod worker;
@@ -60,6 +61,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Env(args) => info::env(args.json).map(|()| ExitCode::SUCCESS),
         Command::Compare(args) => compare::main(&args),
         Command::Report(args) => report_dir::main(&args).map(|()| ExitCode::SUCCESS),
+        Command::ServeTls(args) => serve_tls::main(&args).map(|()| ExitCode::SUCCESS),
         Command::Worker(_) => Ok(ExitCode::from(exit::ERROR)),
     }
 }
