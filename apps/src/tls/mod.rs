@@ -18,7 +18,7 @@ pub mod key;
 pub mod serve;
 pub mod server;
 pub mod signer;
-mod sys;
+pub(crate) mod sys;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
