@@ -235,7 +235,7 @@ fn a_crashed_session_costs_only_its_connection() {
     // Guards against a session crash that takes the worker (or other sessions) with it, and
     // a crash that the server does not count.
     for mode in CRASH_ISOLATED {
-        let server = ServerProc::start(mode, &["--crash-paths"]);
+        let server = ServerProc::start(mode, &["--test-paths"]);
         let mut b = Client::connect(server.addr);
         assert_eq!(b.get().body, body(BODY, 1), "{mode}");
         for path in ["/crash/abort", "/crash/segv"] {
@@ -257,12 +257,46 @@ fn a_crashed_session_costs_only_its_connection() {
     }
 }
 
+/// The number of descriptors a new session's context holds, as its `/probe/fds` answers.
+fn session_fds(server: &ServerProc) -> u64 {
+    let mut p = Client::connect(server.addr);
+    p.send(b"GET /probe/fds HTTP/1.1\r\n\r\n");
+    let r = p.response(false).expect("probe");
+    String::from_utf8_lossy(&r.body[..10])
+        .trim()
+        .parse()
+        .expect("a count")
+}
+
+#[test]
+fn a_session_holds_no_other_connection() {
+    // Guards against a session context that inherits the worker's descriptors: the listener,
+    // the event loop, other clients' connections (a hostile session could read their requests
+    // or write into their responses). Without isolation (`none`) the count grows with every
+    // open connection: that shows the probe sees them.
+    for mode in ["none", "lwc", "lwc-pool", "process"] {
+        let server = ServerProc::start(mode, &["--test-paths"]);
+        let alone = session_fds(&server);
+        let mut others: Vec<Client> = (0..5).map(|_| Client::connect(server.addr)).collect();
+        for o in &mut others {
+            assert_eq!(o.get().status, 200);
+        }
+        let crowded = session_fds(&server);
+        if mode == "none" {
+            assert!(crowded >= alone + 5, "{mode}: {alone} then {crowded}");
+        } else {
+            assert_eq!(crowded, alone, "{mode}: the session sees other connections");
+        }
+        drop(others);
+    }
+}
+
 #[test]
 fn a_crash_without_isolation_is_reported() {
     // Guards against a worker that dies (no isolation: the session is the worker) while the
     // server goes on as if nothing happened.
     for mode in ["none", "thread"] {
-        let server = ServerProc::start(mode, &["--crash-paths"]);
+        let server = ServerProc::start(mode, &["--test-paths"]);
         let mut a = Client::connect(server.addr);
         a.send(b"GET /crash/abort HTTP/1.1\r\n\r\n");
         assert!(a.closed());

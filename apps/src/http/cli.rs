@@ -44,9 +44,10 @@ pub struct ServeArgs {
     /// A keep-alive connection silent for this many milliseconds is closed.
     #[arg(long, default_value_t = Limits::default().idle_timeout.as_millis() as u64)]
     pub idle_timeout_ms: u64,
-    /// Crash the session on /crash/abort and /crash/segv (for tests of crash isolation).
+    /// Test paths: /crash/abort and /crash/segv crash the session, /probe/fds answers with the
+    /// number of descriptors the session's context holds (for tests of session isolation).
     #[arg(long, hide = true)]
-    pub crash_paths: bool,
+    pub test_paths: bool,
 }
 
 fn parse_isolation(s: &str) -> Result<Isolation, String> {
@@ -74,7 +75,7 @@ impl ServeArgs {
                 request_timeout: Duration::from_millis(self.request_timeout_ms.max(1)),
                 idle_timeout: Duration::from_millis(self.idle_timeout_ms.max(1)),
             },
-            crash_paths: self.crash_paths,
+            test_paths: self.test_paths,
         };
         cfg.validate()?;
         Ok(cfg)

@@ -108,9 +108,10 @@ pub struct Config {
     pub pool_size: usize,
     /// Limits on bad input.
     pub limits: Limits,
-    /// Serve `/crash/abort` and `/crash/segv` by crashing the session (for tests that check a
-    /// crash costs only its own connection). Off by default.
-    pub crash_paths: bool,
+    /// Serve the test paths: `/crash/abort` and `/crash/segv` crash the session (a crash must
+    /// cost only its own connection), `/probe/fds` shows the descriptors its context holds
+    /// (another connection's must not be among them). Off by default.
+    pub test_paths: bool,
 }
 
 impl Default for Config {
@@ -124,7 +125,7 @@ impl Default for Config {
             body_bytes: 45,
             pool_size: 32,
             limits: Limits::default(),
-            crash_paths: false,
+            test_paths: false,
         }
     }
 }

@@ -58,13 +58,16 @@ impl Refusal {
     }
 }
 
-/// A session crash asked for by a test (with [`Config::crash_paths`]).
+/// What a test path asks of a session (only with [`Config::test_paths`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Crash {
-    /// `abort()`: SIGABRT.
+pub enum Probe {
+    /// `/crash/abort`: crash with SIGABRT.
     Abort,
-    /// SIGSEGV, as from a wild write.
+    /// `/crash/segv`: crash with SIGSEGV, as from a wild write.
     Segv,
+    /// `/probe/fds`: answer with the number of descriptors open in the session's context as
+    /// the counter (what a hostile session could reach).
+    Fds,
 }
 
 /// A request at the front of the buffer, parsed.
@@ -78,8 +81,8 @@ pub struct Request {
     pub head_only: bool,
     /// The connection stays open after the response.
     pub keep_alive: bool,
-    /// A crash path, when they are enabled.
-    pub crash: Option<Crash>,
+    /// A test path, when they are enabled.
+    pub probe: Option<Probe>,
 }
 
 /// What the front of the input is.
@@ -100,7 +103,7 @@ fn header_is(value: &[u8], token: &str) -> bool {
 }
 
 /// Parses the request at the front of `input`.
-pub fn parse(input: &[u8], limits: &Limits, crash_paths: bool) -> Parsed {
+pub fn parse(input: &[u8], limits: &Limits, test_paths: bool) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let head_bytes = match req.parse(input) {
@@ -152,9 +155,10 @@ pub fn parse(input: &[u8], limits: &Limits, crash_paths: bool) -> Parsed {
     if body_bytes > limits.max_body_bytes {
         return Parsed::Refused(Refusal::PayloadTooLarge);
     }
-    let crash = match req.path {
-        Some("/crash/abort") if crash_paths => Some(Crash::Abort),
-        Some("/crash/segv") if crash_paths => Some(Crash::Segv),
+    let probe = match req.path {
+        Some("/crash/abort") if test_paths => Some(Probe::Abort),
+        Some("/crash/segv") if test_paths => Some(Probe::Segv),
+        Some("/probe/fds") if test_paths => Some(Probe::Fds),
         _ => None,
     };
     Parsed::Request(Request {
@@ -162,7 +166,7 @@ pub fn parse(input: &[u8], limits: &Limits, crash_paths: bool) -> Parsed {
         body_bytes,
         head_only,
         keep_alive,
-        crash,
+        probe,
     })
 }
 

@@ -9,7 +9,7 @@
 use std::io::{ErrorKind, Read, Write};
 
 use super::config::Config;
-use super::protocol::{self, Crash, Parsed, Refusal, Responses};
+use super::protocol::{self, Parsed, Probe, Refusal, Responses};
 
 /// Output a session buffers before it stops reading until the client takes some.
 const OUTPUT_HIGH_WATER: usize = 256 * 1024;
@@ -147,23 +147,20 @@ impl Session {
     fn answer(&mut self, cfg: &Config, responses: &Responses) {
         let mut at = 0;
         while !self.closing && self.body_left == 0 && at < self.input.len() {
-            match protocol::parse(&self.input[at..], &cfg.limits, cfg.crash_paths) {
+            match protocol::parse(&self.input[at..], &cfg.limits, cfg.test_paths) {
                 Parsed::Partial => break,
                 Parsed::Refused(r) => {
                     self.output.extend_from_slice(&r.response());
                     self.closing = true;
                 }
                 Parsed::Request(req) => {
-                    if let Some(crash) = req.crash {
-                        crash_now(crash);
-                    }
                     self.requests += 1;
-                    responses.write_ok(
-                        &mut self.output,
-                        self.requests,
-                        req.head_only,
-                        req.keep_alive,
-                    );
+                    let shown = match req.probe {
+                        None => self.requests,
+                        Some(Probe::Fds) => open_fds(),
+                        Some(crash) => crash_now(crash),
+                    };
+                    responses.write_ok(&mut self.output, shown, req.head_only, req.keep_alive);
                     at += req.head_bytes;
                     let body_here = req.body_bytes.min(self.input.len() - at);
                     at += body_here;
@@ -203,11 +200,16 @@ impl Session {
     }
 }
 
+/// Descriptors open in the calling process.
+fn open_fds() -> u64 {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64)
+}
+
 /// Crashes the calling process as a test asked (the session's isolation decides what else dies).
-fn crash_now(crash: Crash) -> ! {
+fn crash_now(crash: Probe) -> ! {
     match crash {
-        Crash::Abort => std::process::abort(),
-        Crash::Segv => {
+        Probe::Abort | Probe::Fds => std::process::abort(),
+        Probe::Segv => {
             let _ = rustix::process::kill_process(
                 rustix::process::getpid(),
                 rustix::process::Signal::SEGV,
