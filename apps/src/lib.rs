@@ -1,9 +1,11 @@
 //! Programs that lwcbench experiments drive, and the experiments that drive them.
 //!
-//! Each program is a library module, usable by its experiment in-process, with a thin binary
-//! in `src/bin/` so it can also run on its own for debugging. Their heavy dependencies (an
-//! event loop, HTTP parsing, TLS) stay out of the `workloads` crate and out of the switch and
-//! create micro-benchmarks. Where each goes (DESIGN.md §4):
+//! This crate is the home the experiments with programs share, so that their heavy dependencies
+//! (an event loop, HTTP parsing, TLS) stay out of the `workloads` crate and out of the switch and
+//! create micro-benchmarks. Built so far: [`http`], the event-driven HTTP/1.1 server with its five
+//! isolation modes, and [`tls`], the TLS server with its four key homes. Each program is a library module, usable by its
+//! experiment in-process, with a thin binary in `src/bin/` so it can also run on its own for
+//! debugging. Where each goes (DESIGN.md §4):
 //!
 //! | program | module | binary | experiment | issue |
 //! |---|---|---|---|---|
@@ -19,4 +21,6 @@
 #![deny(unsafe_code)]
 
 pub mod experiments;
+pub mod http;
+mod sys;
 pub mod tls;
