@@ -1,9 +1,9 @@
-//! Fork-based snapshots: pristine copies of the snapshotted lwC, parked, one of which a
-//! rollback switches into (discarding the dirty caller).
+//! Fork-based snapshots ([`crate::Strategy::Fork`]): pristine copies of the snapshotted lwC,
+//! parked, one of which a rollback switches into (discarding the dirty caller).
 //!
 //! The paper's strategy is a pool of one: the copy that a rollback resumes first forks its own
-//! replacement, so every rollback pays a fork. A larger pool forks `size` copies at once when it
-//! runs dry, so most rollbacks cost a switch and the forks are batched.
+//! replacement, so every rollback pays a fork. (A pool whose copies are made off the rollback
+//! path is `factory`; it shares the size check and the copies' spec with this one.)
 //!
 //! ```text
 //!   PoolPage (MAP_SHARED, one per snapshot) : count, entries[..count] = pristine copies (id, gen)
