@@ -43,6 +43,8 @@ use std::sync::atomic::Ordering;
 
 const OP_TAKE: &str = "Snapshot::take";
 const OP_ROLLBACK: &str = "Snapshot::rollback";
+/// How long `release` waits for the factory to end.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The messages on a pool's socket: two words each.
 mod wire {
@@ -394,12 +396,27 @@ impl Factory {
         self.queued().unwrap_or(0).min(self.size as usize)
     }
 
-    /// Tells the factory to end its spares and itself; closes our end of the socket.
+    /// Tells the factory to end its spares and itself, closes our end of the socket, and waits
+    /// (a bounded time) until the factory is gone.
+    ///
+    /// The wait matters to a copy that runs the program: it is the factory's child, and the
+    /// supervisor learns how it ends (its exit status) only once it is the supervisor's.
     pub(crate) fn release(&self) {
         // Should the send fail, the factory sees the socket closed instead, once every copy
         // is gone.
         let _ = self.with_socket(|s| fd::send(s, &wire::encode(wire::RELEASE, 0), &[]));
         deliver::tell(&self.maker, Kind::Refill, Args::NONE);
         local::with(|l| l.pool_sockets.retain(|f| f.as_raw_fd() != self.socket));
+        let start = std::time::Instant::now();
+        while self.maker_exists() && start.elapsed() < RELEASE_WAIT {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// Whether the factory's slot still names it (the supervisor renames a slot once its
+    /// process is gone).
+    fn maker_exists(&self) -> bool {
+        local::board()
+            .is_some_and(|b| b.slot(self.maker.id).gen.load(Ordering::Acquire) == self.maker.gen)
     }
 }

@@ -167,7 +167,8 @@ impl Snapshot {
         }
     }
 
-    /// Releases the snapshot: ends its parked copies, or stops tracking writes.
+    /// Releases the snapshot: ends its parked copies (for a pool, its factory too, waited
+    /// for), or stops tracking writes.
     pub fn release(self) -> Result<()> {
         match self.inner {
             Inner::Fork(p) => {
