@@ -20,3 +20,4 @@
 #![deny(unsafe_code)]
 
 pub mod experiments;
+pub mod monitor;
