@@ -1,6 +1,6 @@
 //! Programs that lwcbench experiments drive, and the experiments that drive them.
 //!
-//! Nothing here is built yet: this crate is the home the coming experiments share, so that their
+//! This crate is the home the coming experiments share, so that their
 //! heavy dependencies (an event loop, HTTP parsing, TLS) stay out of the `workloads` crate and
 //! out of the switch and create micro-benchmarks. Each program is a library module, usable by its
 //! experiment in-process, with a thin binary in `src/bin/` so it can also run on its own for
@@ -14,7 +14,8 @@
 //! | request handler with a costly start-up state, rolled back per session | `rollback` | `src/bin/rollback-handler.rs` | `rollback` | snapshot and rollback per session |
 //! | reference-monitor policy and the sandboxed system-call mix | `monitor` | `src/bin/monitor.rs` | `monitor` | the in-process reference monitor |
 //!
-//! The experiments that drive these programs live in [`experiments`] and are listed by the
+//! Built so far: [`monitor`] (the `monitor` experiment). The experiments that drive these
+//! programs live in [`experiments`] and are listed by the
 //! harness after the `workloads` ones. The `tlb` and `scale` experiments need no program: they
 //! live in `workloads`, on its context layer.
 #![deny(unsafe_code)]
