@@ -1,8 +1,10 @@
 //! Programs that lwcbench experiments drive, and the experiments that drive them.
 //!
-//! This crate is the home the coming experiments share, so that their
-//! heavy dependencies (an event loop, HTTP parsing, TLS) stay out of the `workloads` crate and
-//! out of the switch and create micro-benchmarks. Each program is a library module, usable by its
+//! This crate is the home the experiments with programs share, so that their heavy dependencies
+//! (an event loop, HTTP parsing, TLS) stay out of the `workloads` crate and out of the switch and
+//! create micro-benchmarks. Built so far: [`http`], the event-driven HTTP/1.1 server with its five
+//! isolation modes, and [`monitor`], the reference monitor (the `monitor` experiment). Each
+//! program is a library module, usable by its
 //! experiment in-process, with a thin binary in `src/bin/` so it can also run on its own for
 //! debugging. Where each goes (DESIGN.md §4):
 //!
@@ -14,11 +16,12 @@
 //! | request handler with a costly start-up state, rolled back per session | `rollback` | `src/bin/rollback-handler.rs` | `rollback` | snapshot and rollback per session |
 //! | reference-monitor policy and the sandboxed system-call mix | `monitor` | `src/bin/monitor.rs` | `monitor` | the in-process reference monitor |
 //!
-//! Built so far: [`monitor`] (the `monitor` experiment). The experiments that drive these
-//! programs live in [`experiments`] and are listed by the
+//! The experiments that drive these programs live in [`experiments`] and are listed by the
 //! harness after the `workloads` ones. The `tlb` and `scale` experiments need no program: they
 //! live in `workloads`, on its context layer.
 #![deny(unsafe_code)]
 
 pub mod experiments;
+pub mod http;
 pub mod monitor;
+mod sys;
