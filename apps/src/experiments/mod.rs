@@ -4,8 +4,9 @@
 use workloads::Experiment;
 
 pub mod crypto;
+pub mod monitor;
 
 /// Every experiment of this crate, in suite order.
 pub fn all() -> Vec<&'static dyn Experiment> {
-    vec![&crypto::Crypto]
+    vec![&crypto::Crypto, &monitor::Monitor]
 }

@@ -2,7 +2,8 @@
 //! bundled font), from one or more result files.
 //!
 //! - [`spec`]: what a figure shows (panels, axes, series with bands, the paper's marks);
-//! - [`switch`], [`create`], [`crypto`]: build the experiments' figures from result documents;
+//! - [`switch`], [`create`], [`crypto`], [`monitor`]: build the experiments' figures from result
+//!   documents;
 //! - [`source`]: the result files and their machine labels (several files, one figure);
 //! - `draw`, `palette`, `font`: drawing, one colour per backend, the bundled font.
 //!
@@ -39,6 +40,7 @@ pub mod create;
 pub mod crypto;
 mod draw;
 mod font;
+pub mod monitor;
 pub mod palette;
 pub mod source;
 pub mod spec;
@@ -94,6 +96,7 @@ pub fn all(docs: &[ResultDocument], paper: Option<&PaperReference>) -> Vec<Figur
         switch::figure(&sources, paper),
         create::figure(&sources, paper),
         crypto::figure(&sources, paper),
+        monitor::figure(&sources, paper),
     ]
     .into_iter()
     .flatten()
