@@ -2,7 +2,7 @@
 //! bundled font), from one or more result files.
 //!
 //! - [`spec`]: what a figure shows (panels, axes, series with bands, the paper's marks);
-//! - [`switch`], [`create`]: build the experiments' figures from result documents;
+//! - [`switch`], [`create`], [`web`]: build the experiments' figures from result documents;
 //! - [`source`]: the result files and their machine labels (several files, one figure);
 //! - `draw`, `palette`, `font`: drawing, one colour per backend, the bundled font.
 //!
@@ -42,6 +42,7 @@ pub mod palette;
 pub mod source;
 pub mod spec;
 pub mod switch;
+pub mod web;
 
 use crate::document::ResultDocument;
 use crate::paper::PaperReference;
@@ -92,6 +93,7 @@ pub fn all(docs: &[ResultDocument], paper: Option<&PaperReference>) -> Vec<Figur
     [
         switch::figure(&sources, paper),
         create::figure(&sources, paper),
+        web::figure(&sources, paper),
     ]
     .into_iter()
     .flatten()
