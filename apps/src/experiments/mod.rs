@@ -3,9 +3,10 @@
 
 use workloads::Experiment;
 
+pub mod monitor;
 pub mod web;
 
 /// Every experiment of this crate, in suite order.
 pub fn all() -> Vec<&'static dyn Experiment> {
-    vec![&web::Web]
+    vec![&web::Web, &monitor::Monitor]
 }

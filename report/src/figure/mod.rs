@@ -2,7 +2,8 @@
 //! bundled font), from one or more result files.
 //!
 //! - [`spec`]: what a figure shows (panels, axes, series with bands, the paper's marks);
-//! - [`switch`], [`create`], [`web`]: build the experiments' figures from result documents;
+//! - [`switch`], [`create`], [`web`], [`monitor`]: build the experiments' figures from result
+//!   documents;
 //! - [`source`]: the result files and their machine labels (several files, one figure);
 //! - `draw`, `palette`, `font`: drawing, one colour per backend, the bundled font.
 //!
@@ -38,6 +39,7 @@
 pub mod create;
 mod draw;
 mod font;
+pub mod monitor;
 pub mod palette;
 pub mod source;
 pub mod spec;
@@ -94,6 +96,7 @@ pub fn all(docs: &[ResultDocument], paper: Option<&PaperReference>) -> Vec<Figur
         switch::figure(&sources, paper),
         create::figure(&sources, paper),
         web::figure(&sources, paper),
+        monitor::figure(&sources, paper),
     ]
     .into_iter()
     .flatten()
