@@ -1,8 +1,8 @@
 //! Programs that lwcbench experiments drive, and the experiments that drive them.
 //!
-//! Nothing here is built yet: this crate is the home the coming experiments share, so that their
-//! heavy dependencies (an event loop, HTTP parsing, TLS) stay out of the `workloads` crate and
-//! out of the switch and create micro-benchmarks. Each program is a library module, usable by its
+//! Built so far: [`rollback`] and its experiment. This crate is the home these experiments
+//! share, so that their heavy dependencies (an event loop, HTTP parsing, TLS) stay out of the
+//! `workloads` crate and out of the switch and create micro-benchmarks. Each program is a library module, usable by its
 //! experiment in-process, with a thin binary in `src/bin/` so it can also run on its own for
 //! debugging. Where each goes (DESIGN.md §4):
 //!
@@ -20,3 +20,4 @@
 #![deny(unsafe_code)]
 
 pub mod experiments;
+pub mod rollback;
