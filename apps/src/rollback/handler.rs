@@ -11,20 +11,14 @@
 //! The handler runs in a process of its own (the driver forks it), pinned to one CPU; the lwC
 //! strategies start an lwC group there, on that CPU, before the state is built, so the group's
 //! supervisor and guardian hold none of it.
-//!
-//! # Safety
-//! `Snapshot::take` returns twice, like fork or setjmp. It is called in a single-threaded
-//! process (`lwc::init` refuses otherwise, and the handler starts no thread), and nothing the
-//! handler writes after it is relied on across a rollback: the state is meant to go back, and
-//! the channel was opened before it.
-#![allow(unsafe_code)]
 
-use lwc::{GroupConfig, Handoff, Snapshot};
+use lwc::{GroupConfig, Handoff};
 
 use super::process::{self, SingleThreaded};
 use super::protocol::{Channel, Message, Reply};
 use super::state::State;
 use super::{RollbackError, Strategy};
+use crate::sys;
 
 /// What a handler is asked to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,9 +73,8 @@ pub fn serve(cfg: &HandlerConfig, chan: &Channel) -> Result<(), RollbackError> {
                 handoff: Handoff::Block,
             })?;
             let mut state = State::build(cfg.state_bytes);
-            // SAFETY: see the module's Safety paragraph: one thread, and nothing written after
-            // take is relied on across a rollback.
-            let taken = unsafe { Snapshot::take(strategy) }?;
+            // Returns twice: now, and after every rollback (then the state is pristine again).
+            let taken = sys::take_snapshot(strategy)?;
             let snap = taken.snapshot();
             chan.send_reply(Reply::Ready)?;
             match session(&mut state, chan, pages)? {

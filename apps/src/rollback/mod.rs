@@ -14,7 +14,7 @@
 //! - [`strategy`]: `reinit`, `fork`, `lwc-snapshot`, `lwc-pool`, `lwc-inplace`, `none`;
 //! - [`handler`]: serving sessions and returning to the pristine state;
 //! - [`driver`]: starting a handler, sending sessions, timing them;
-//! - `process`: fork, wait, process groups (the only `unsafe`).
+//! - `process`: fork (through `crate::sys`), wait, process groups.
 //!
 //! ```no_run
 //! use apps::rollback::{Driver, HandlerConfig, Strategy};
@@ -61,9 +61,6 @@ pub enum RollbackError {
     /// The lwC runtime failed.
     #[error(transparent)]
     Lwc(#[from] lwc::Error),
-    /// Fork refused: the process has other threads.
-    #[error("refusing to fork: the process has {0} threads (fork is only safe with one)")]
-    MultiThreaded(usize),
     /// The peer sent something that is not the protocol.
     #[error("protocol: {0}")]
     Protocol(String),
