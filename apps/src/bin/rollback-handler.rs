@@ -48,7 +48,6 @@ fn run(cli: &Cli) -> Result<()> {
         .cpus()
         .map(|(c, _)| c)
         .context("choosing a CPU")?;
-    workloads::measure::pin_current_thread(cpu).context("pinning the driver")?;
     let mut driver = Driver::start(HandlerConfig {
         strategy,
         state_bytes: cli.state_mib << 20,

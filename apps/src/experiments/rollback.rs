@@ -25,7 +25,7 @@ use workloads::experiment::{
     PointSpec, RunSamples, Setting, Unit,
 };
 use workloads::experiments::{int_param, unknown_backend};
-use workloads::measure::{AffinityGuard, Placement};
+use workloads::measure::Placement;
 
 /// The id.
 pub const ID: &str = "rollback";
@@ -255,7 +255,6 @@ impl RollbackPoint {
     /// Measures one run: starts the handler (untimed), warms up, then times cycles of sessions.
     pub fn measure(&self, plan: &SessionPlan) -> Result<RunSamples, MeasureError> {
         let (cpu, _) = Placement::SameCore.cpus()?;
-        let _pinned = AffinityGuard::pin(cpu)?;
         let mut driver = Driver::start(HandlerConfig {
             strategy: self.strategy,
             state_bytes: self.shape.state_bytes,

@@ -8,11 +8,15 @@
 //!
 //! The driver and the handler run on the same CPU (a closed loop of one client and one
 //! worker: the handler is busy whenever the driver waits, so this is its throughput at
-//! saturation, with the driver's share of the CPU in it for every strategy alike).
+//! saturation, with the driver's share of the CPU in it for every strategy alike). The driver
+//! pins itself only after it forked the handler, so the handler keeps the caller's CPUs: an
+//! `lwc-pool` group runs its factory (which makes the spare copies) on the CPUs other than the
+//! handler's, where there are any.
 
 use std::time::{Duration, Instant};
 
 use rustix::process::Pid;
+use workloads::measure::AffinityGuard;
 
 use super::handler::{serve, HandlerConfig};
 use super::process::{self, SingleThreaded};
@@ -42,6 +46,8 @@ pub struct Driver {
     sessions: u64,
     /// The time from the fork of the handler to its first Ready (its start-up).
     pub startup: Duration,
+    /// The driver's own pinning to the handler's CPU, undone when the driver is dropped.
+    _pinned: AffinityGuard,
 }
 
 /// Bytes of memory a handler with this configuration may need at most: its state, plus for
@@ -111,6 +117,10 @@ impl Driver {
             handler: Some(pid),
             sessions: 0,
             startup: Duration::ZERO,
+            _pinned: AffinityGuard::pin(cfg.cpu).map_err(|e| {
+                process::kill_group(pid);
+                RollbackError::Died(format!("pinning the driver: {e}"))
+            })?,
         };
         driver.expect_ready()?;
         driver.startup = t0.elapsed();
