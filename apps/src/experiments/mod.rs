@@ -3,9 +3,10 @@
 
 use workloads::Experiment;
 
+pub mod monitor;
 pub mod rollback;
 
 /// Every experiment of this crate, in suite order.
 pub fn all() -> Vec<&'static dyn Experiment> {
-    vec![&rollback::Rollback]
+    vec![&rollback::Rollback, &monitor::Monitor]
 }
