@@ -4,9 +4,10 @@
 use workloads::Experiment;
 
 pub mod monitor;
+pub mod rollback;
 pub mod web;
 
 /// Every experiment of this crate, in suite order.
 pub fn all() -> Vec<&'static dyn Experiment> {
-    vec![&web::Web, &monitor::Monitor]
+    vec![&web::Web, &rollback::Rollback, &monitor::Monitor]
 }
