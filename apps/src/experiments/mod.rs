@@ -4,8 +4,9 @@
 use workloads::Experiment;
 
 pub mod monitor;
+pub mod rollback;
 
 /// Every experiment of this crate, in suite order.
 pub fn all() -> Vec<&'static dyn Experiment> {
-    vec![&monitor::Monitor]
+    vec![&rollback::Rollback, &monitor::Monitor]
 }
