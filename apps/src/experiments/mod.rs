@@ -5,8 +5,15 @@ use workloads::Experiment;
 
 pub mod crypto;
 pub mod monitor;
+pub mod rollback;
+pub mod web;
 
 /// Every experiment of this crate, in suite order.
 pub fn all() -> Vec<&'static dyn Experiment> {
-    vec![&crypto::Crypto, &monitor::Monitor]
+    vec![
+        &web::Web,
+        &crypto::Crypto,
+        &rollback::Rollback,
+        &monitor::Monitor,
+    ]
 }

@@ -2,7 +2,7 @@
 //! bundled font), from one or more result files.
 //!
 //! - [`spec`]: what a figure shows (panels, axes, series with bands, the paper's marks);
-//! - [`switch`], [`create`], [`crypto`], [`monitor`]: build the experiments' figures from result
+//! - [`switch`], [`create`], [`web`], [`crypto`], [`monitor`]: build the experiments' figures from result
 //!   documents;
 //! - [`source`]: the result files and their machine labels (several files, one figure);
 //! - `draw`, `palette`, `font`: drawing, one colour per backend, the bundled font.
@@ -45,6 +45,7 @@ pub mod palette;
 pub mod source;
 pub mod spec;
 pub mod switch;
+pub mod web;
 
 use crate::document::ResultDocument;
 use crate::paper::PaperReference;
@@ -95,6 +96,7 @@ pub fn all(docs: &[ResultDocument], paper: Option<&PaperReference>) -> Vec<Figur
     [
         switch::figure(&sources, paper),
         create::figure(&sources, paper),
+        web::figure(&sources, paper),
         crypto::figure(&sources, paper),
         monitor::figure(&sources, paper),
     ]
