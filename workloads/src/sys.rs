@@ -1,5 +1,5 @@
 //! The only place in `workloads` that uses `unsafe`: fork, `_exit`, anonymous mappings,
-//! `posix_spawn`, and the fork-like `lwc::create`.
+//! `posix_spawn`, the fork-like `lwc::create`, and `perf_event_open` with its group ioctls.
 //!
 //! ```text
 //!   worker process (single-threaded)
@@ -253,4 +253,74 @@ pub(crate) fn lwc_create(spec: &lwc::Spec, opts: &lwc::Options) -> lwc::Result<l
     // and fails with Error::MultiThreaded otherwise) and a spec that unmaps nothing in use; the
     // workloads only pass `Spec::new()`, which copies the whole address space.
     unsafe { lwc::create(spec, opts) }
+}
+
+/// `perf_event_open(attr, pid = 0 (the calling thread), cpu = -1 (any), group_fd, CLOEXEC)`:
+/// a counter of the calling thread (and, with `attr.inherit`, of what it creates from now on),
+/// in the group led by `group` (or a new group's leader).
+pub(crate) fn perf_event_open(
+    attr: &mut perf_event_open_sys::bindings::perf_event_attr,
+    group: Option<std::os::fd::BorrowedFd<'_>>,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    attr.size = std::mem::size_of_val(attr) as u32;
+    let group_fd = group.map_or(-1, |g| g.as_raw_fd());
+    let flags = libc::c_ulong::from(perf_event_open_sys::bindings::PERF_FLAG_FD_CLOEXEC);
+    // SAFETY: `attr` is a valid, initialised perf_event_attr whose `size` is set to its own size
+    // above; pid 0 / cpu -1 name the calling thread; `group_fd` is -1 or a live descriptor
+    // borrowed for the call.
+    let fd = unsafe { perf_event_open_sys::perf_event_open(attr, 0, -1, group_fd, flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// What [`perf_group_ioctl`] does to a whole counter group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PerfGroupOp {
+    /// `PERF_EVENT_IOC_RESET`.
+    Reset,
+    /// `PERF_EVENT_IOC_ENABLE`.
+    Enable,
+    /// `PERF_EVENT_IOC_DISABLE`.
+    Disable,
+}
+
+/// Resets, enables or disables every counter of the group led by `leader`, atomically.
+pub(crate) fn perf_group_ioctl(
+    leader: std::os::fd::BorrowedFd<'_>,
+    op: PerfGroupOp,
+) -> io::Result<()> {
+    use perf_event_open_sys::ioctls;
+    use std::os::fd::AsRawFd;
+    let fd = leader.as_raw_fd();
+    let group = perf_event_open_sys::bindings::PERF_IOC_FLAG_GROUP;
+    // SAFETY: `fd` is a live perf event descriptor (borrowed for the call); these ioctls take
+    // only the flag word, no pointer.
+    let rc = unsafe {
+        match op {
+            PerfGroupOp::Reset => ioctls::RESET(fd, group),
+            PerfGroupOp::Enable => ioctls::ENABLE(fd, group),
+            PerfGroupOp::Disable => ioctls::DISABLE(fd, group),
+        }
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The id the kernel gave a perf event (`PERF_EVENT_IOC_ID`), as it appears in group reads.
+pub(crate) fn perf_event_id(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    let mut id = 0u64;
+    // SAFETY: `fd` is a live perf event descriptor; the kernel writes one u64 to `&mut id`,
+    // which lives across the call.
+    let rc = unsafe { perf_event_open_sys::ioctls::ID(fd.as_raw_fd(), &mut id) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(id)
 }
