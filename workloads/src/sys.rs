@@ -223,6 +223,28 @@ impl Region {
         Ok(region)
     }
 
+    /// Maps `len_bytes` of private memory for transparent huge pages (`MADV_HUGEPAGE`; the
+    /// length rounded up to whole 2 MiB pages, which the kernel aligns) and writes every 4 KiB
+    /// page. Whether the kernel really backed it with huge pages is for the caller to check
+    /// ([`Region::start`] in `/proc/self/smaps`).
+    pub(crate) fn populated_huge(len_bytes: usize) -> io::Result<Self> {
+        const HUGE: usize = 2 << 20;
+        let len = len_bytes.max(1).div_ceil(HUGE) * HUGE;
+        let mut region = Self(Mapping::new(len, MapFlags::PRIVATE)?);
+        // SAFETY: the range is exactly our own mapping; the advice only changes page size.
+        unsafe { rustix::mm::madvise(region.0.ptr.as_ptr(), len, Advice::LinuxHugepage) }?;
+        let page = rustix::param::page_size();
+        for chunk in region.bytes_mut().chunks_mut(page) {
+            chunk[0] = 1;
+        }
+        Ok(region)
+    }
+
+    /// The region's first address (to find it in `/proc/self/smaps`).
+    pub(crate) fn start(&self) -> usize {
+        self.0.ptr.as_ptr() as usize
+    }
+
     /// Writes one byte in each of the first `pages` pages (a copy-on-write fault each in a
     /// forked copy).
     pub(crate) fn write_pages(&mut self, pages: usize) {
