@@ -205,6 +205,65 @@ impl SharedPage {
     }
 }
 
+/// `MAP_SHARED` anonymous memory of `n` 32-bit words and [`SharedWords::RESULTS`] 64-bit
+/// ones: a futex word per session of `scale` and the result slots of the one session that
+/// answers at a time, seen by the root and by sessions in forked processes or in threads.
+pub(crate) struct SharedWords {
+    words: Mapping,
+    n: usize,
+}
+
+// SAFETY: the mapping is only ever accessed through atomic references (`u32s`, `u64s`), so
+// sharing or sending it between threads cannot race; it is unmapped once, by its owner's drop.
+unsafe impl Send for SharedWords {}
+// SAFETY: as above: every access is atomic.
+unsafe impl Sync for SharedWords {}
+
+impl SharedWords {
+    /// The 64-bit words.
+    pub(crate) const RESULTS: usize = 4;
+
+    /// Maps `n` zeroed `u32` words followed by the zeroed `u64` ones (page-rounded).
+    pub(crate) fn new(n: usize) -> io::Result<Self> {
+        let page = rustix::param::page_size();
+        let bytes = n
+            .checked_mul(4)
+            .and_then(|b| b.checked_add(8 + 8 * Self::RESULTS))
+            .ok_or_else(|| io::Error::other("too many words"))?;
+        let len = bytes.div_ceil(page) * page;
+        Ok(Self {
+            words: Mapping::new(len, MapFlags::SHARED)?,
+            n,
+        })
+    }
+
+    /// The 32-bit words (futex words).
+    pub(crate) fn u32s(&self) -> &[AtomicU32] {
+        // SAFETY: the mapping is page-aligned, at least 4n bytes long, lives as long as `self`
+        // (the slice borrows it) and is only accessed atomically.
+        unsafe { std::slice::from_raw_parts(self.words.ptr.as_ptr().cast::<AtomicU32>(), self.n) }
+    }
+
+    /// The 64-bit words, after the 32-bit ones (8-byte aligned).
+    pub(crate) fn u64s(&self) -> &[std::sync::atomic::AtomicU64] {
+        let offset = (self.n * 4).div_ceil(8) * 8;
+        // SAFETY: `offset` is 8-byte aligned inside the page-aligned mapping, which holds at least
+        // `offset + 8 RESULTS` bytes (`new` maps 4n + 8 + 8 RESULTS, rounded up), lives as long
+        // as `self` and is only accessed atomically.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.words
+                    .ptr
+                    .as_ptr()
+                    .cast::<u8>()
+                    .add(offset)
+                    .cast::<std::sync::atomic::AtomicU64>(),
+                Self::RESULTS,
+            )
+        }
+    }
+}
+
 /// Private anonymous memory with transparent huge pages turned off (so the kernel maps it with
 /// 4 KiB pages, as the paper's measurements assume) and every page written once (resident).
 pub(crate) struct Region(Mapping);
