@@ -16,6 +16,7 @@ pub fn backend_colour(backend: &str) -> RGBColor {
         "fork" => RGBColor(140, 86, 75),
         "spawn" => RGBColor(227, 119, 194),
         "thread" => RGBColor(0, 100, 60),
+        "process" => RGBColor(60, 100, 220),
         other => {
             const FALLBACK: [RGBColor; 6] = [
                 RGBColor(90, 90, 90),

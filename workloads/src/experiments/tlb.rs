@@ -158,15 +158,15 @@ pub const SWEEPS: PerSetting<Sweeps> = PerSetting {
         },
     },
     quick: Sweeps {
-        pages: &[1, 16, 256, 1024, 4096],
-        huge_pages: &[1024, 4096],
-        parties: &[2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 32],
+        pages: &[1, 64, 1024, 4096],
+        huge_pages: &[4096],
+        parties: &[2, 3, 4, 5, 6, 7, 8, 12, 16],
         runs: 3,
         sample: SamplePlan {
             warmup: Duration::from_millis(10),
             max_samples: 2_000,
             min_samples: 20,
-            budget: Duration::from_millis(40),
+            budget: Duration::from_millis(25),
         },
     },
     full: Sweeps {
