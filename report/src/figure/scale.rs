@@ -1,7 +1,7 @@
 //! The scale figure: memory per session (PSS), µs per create and ns per switch to a random
 //! live session, against the number of live sessions N, per backend.
 
-use super::source::{metric_rows, Source};
+use super::source::{metric_rows, ordered_backends, Source};
 use super::spec::{Axis, Datum, Figure, Panel, Scale, Series, SeriesStyle};
 use model::{Param, Unit};
 
@@ -74,14 +74,7 @@ fn panel(
     title: &str,
 ) -> Option<Panel> {
     let rows = metric_rows(sources, "scale", Some(metric), &unit);
-    let mut backends: Vec<String> = rows.iter().map(|r| r.point.id.backend.clone()).collect();
-    backends.sort_by_key(|b| {
-        (
-            ORDER.iter().position(|o| o == b).unwrap_or(ORDER.len()),
-            b.clone(),
-        )
-    });
-    backends.dedup();
+    let backends = ordered_backends(&rows, ORDER);
     let many = sources.len() > 1;
     let mut series = Vec::new();
     for backend in &backends {

@@ -2,29 +2,15 @@
 //! 2 MiB pages), and per hop around a ring of K contexts on one CPU, with the extra cost of
 //! separate address spaces over threads per K (where the tagged TLB stops helping).
 
-use super::source::{rows, Row, Source};
+use super::source::{ordered_backends, rows, Row, Source};
 use super::spec::{Axis, Datum, Figure, Panel, Scale, Series, SeriesStyle};
 use crate::document::Point;
-use model::{Param, Unit};
+use model::Unit;
 
 /// Backends in legend order: lwC, the process floor, the one-address-space baseline.
 const ORDER: &[&str] = &["lwc", "process-futex", "thread-futex"];
 /// The baseline of the extra-cost panel.
 const THREADS: &str = "thread-futex";
-
-fn int(p: &Point, name: &str) -> Option<i64> {
-    match p.id.params.get(name) {
-        Some(Param::Int(v)) => Some(*v),
-        _ => None,
-    }
-}
-
-fn text<'a>(p: &'a Point, name: &str) -> Option<&'a str> {
-    match p.id.params.get(name) {
-        Some(Param::Text(v)) => Some(v),
-        _ => None,
-    }
-}
 
 /// The points of one source and backend, as (x, datum) sorted by x.
 fn line(
@@ -64,14 +50,7 @@ pub fn figure(sources: &[Source<'_>]) -> Option<Figure> {
     if rows.is_empty() {
         return None;
     }
-    let mut backends: Vec<String> = rows.iter().map(|r| r.point.id.backend.clone()).collect();
-    backends.sort_by_key(|b| {
-        (
-            ORDER.iter().position(|o| o == b).unwrap_or(ORDER.len()),
-            b.clone(),
-        )
-    });
-    backends.dedup();
+    let backends = ordered_backends(&rows, ORDER);
     let many = sources.len() > 1;
     let label = |backend: &str, source: usize, extra: &str| {
         let machine = if many {
@@ -83,20 +62,20 @@ pub fn figure(sources: &[Source<'_>]) -> Option<Figure> {
     };
     let pages_of = |size: &'static str| {
         move |p: &Point| {
-            (text(p, "sweep") == Some("pages") && text(p, "page_size") == Some(size))
-                .then(|| int(p, "pages").map(|w| w as f64))
+            (p.text_param("sweep") == Some("pages") && p.text_param("page_size") == Some(size))
+                .then(|| p.int_param("pages").map(|w| w as f64))
                 .flatten()
         }
     };
     let parties = |p: &Point| {
-        (text(p, "sweep") == Some("ring"))
-            .then(|| int(p, "parties").map(|k| k as f64))
+        (p.text_param("sweep") == Some("ring"))
+            .then(|| p.int_param("parties").map(|k| k as f64))
             .flatten()
     };
     let ring_pages = rows
         .iter()
-        .find(|r| text(r.point, "sweep") == Some("ring"))
-        .and_then(|r| int(r.point, "pages"));
+        .find(|r| r.point.text_param("sweep") == Some("ring"))
+        .and_then(|r| r.point.int_param("pages"));
 
     let (mut by_w, mut by_k, mut extra) = (Vec::new(), Vec::new(), Vec::new());
     for backend in &backends {

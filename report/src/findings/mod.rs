@@ -9,7 +9,7 @@
 
 use crate::document::{ExperimentResult, Point};
 use model::unit::convert;
-use model::{Param, Unit};
+use model::Unit;
 
 pub mod scale;
 pub mod tlb;
@@ -20,22 +20,6 @@ pub fn of(exp: &ExperimentResult) -> Vec<String> {
         "tlb" => tlb::findings(&exp.points),
         "scale" => scale::findings(&exp.points),
         _ => Vec::new(),
-    }
-}
-
-/// An integer parameter of a point.
-pub(crate) fn int(p: &Point, name: &str) -> Option<i64> {
-    match p.id.params.get(name) {
-        Some(Param::Int(v)) => Some(*v),
-        _ => None,
-    }
-}
-
-/// A text parameter of a point.
-pub(crate) fn text<'a>(p: &'a Point, name: &str) -> Option<&'a str> {
-    match p.id.params.get(name) {
-        Some(Param::Text(v)) => Some(v),
-        _ => None,
     }
 }
 

@@ -2,7 +2,7 @@
 //! reached, how create and switch time change from the smallest to the largest N, and where the
 //! memory guard stopped the sweep.
 
-use super::{int, p50};
+use super::p50;
 use crate::document::{Point, PointStatus};
 use model::unit::human;
 use model::Unit;
@@ -20,11 +20,11 @@ pub fn findings(points: &[Point]) -> Vec<String> {
         let first = mine
             .iter()
             .filter(measured)
-            .min_by_key(|p| int(p, "sessions"));
+            .min_by_key(|p| p.int_param("sessions"));
         let last = mine
             .iter()
             .filter(measured)
-            .max_by_key(|p| int(p, "sessions"));
+            .max_by_key(|p| p.int_param("sessions"));
         if let (Some(first), Some(last)) = (first, last) {
             out.push(line(b, first, last));
         }
@@ -32,7 +32,7 @@ pub fn findings(points: &[Point]) -> Vec<String> {
             if let Some(why) = p.error.as_deref().filter(|e| e.contains("memory guard")) {
                 out.push(format!(
                     "{b}: N = {} was not reached: {why}.",
-                    int(p, "sessions").unwrap_or(0)
+                    p.int_param("sessions").unwrap_or(0)
                 ));
             }
         }
@@ -41,7 +41,7 @@ pub fn findings(points: &[Point]) -> Vec<String> {
 }
 
 fn line(backend: &str, first: &Point, last: &Point) -> String {
-    let n = int(last, "sessions").unwrap_or(0);
+    let n = last.int_param("sessions").unwrap_or(0);
     let bytes = |p: &Point, m: &str| p50(p, Some(m), &Unit::Bytes);
     let pss = bytes(last, "pss").unwrap_or(f64::NAN);
     let mut s = format!(
@@ -52,7 +52,7 @@ fn line(backend: &str, first: &Point, last: &Point) -> String {
         bytes(last, "page_tables").map_or("-".into(), |v| human(v, &Unit::Bytes)),
         GIB / pss
     );
-    let n0 = int(first, "sessions").unwrap_or(0);
+    let n0 = first.int_param("sessions").unwrap_or(0);
     if n0 != n {
         let time = |p: &Point, m: &str, u: Unit| p50(p, Some(m), &u).map(|v| human(v, &u));
         if let (Some(c0), Some(c1)) = (

@@ -1,7 +1,7 @@
 //! The `tlb` findings: the extra cost per switch of separate address spaces (processes, lwCs)
 //! over threads at the same W, and the ring size K at which that cost per hop steps up.
 
-use super::{int, p50, text};
+use super::p50;
 use crate::document::Point;
 use model::unit::human;
 use model::{Counter, Unit};
@@ -39,10 +39,10 @@ fn at(
         .iter()
         .find(|p| {
             p.id.backend == backend
-                && text(p, "sweep") == Some(sweep)
-                && int(p, "pages") == Some(pages)
-                && int(p, "parties") == Some(parties)
-                && text(p, "page_size") == Some(size)
+                && p.text_param("sweep") == Some(sweep)
+                && p.int_param("pages") == Some(pages)
+                && p.int_param("parties") == Some(parties)
+                && p.text_param("page_size") == Some(size)
         })
         .and_then(|p| p50(p, None, &Unit::Ns))
 }
@@ -56,8 +56,10 @@ fn signed(ns: f64) -> String {
 fn pages_line(points: &[Point], size: &str) -> Option<String> {
     let mut ws: Vec<i64> = points
         .iter()
-        .filter(|p| text(p, "sweep") == Some("pages") && text(p, "page_size") == Some(size))
-        .filter_map(|p| int(p, "pages"))
+        .filter(|p| {
+            p.text_param("sweep") == Some("pages") && p.text_param("page_size") == Some(size)
+        })
+        .filter_map(|p| p.int_param("pages"))
         .collect();
     ws.sort_unstable();
     ws.dedup();
@@ -101,15 +103,15 @@ fn pages_line(points: &[Point], size: &str) -> Option<String> {
 fn ring_lines(points: &[Point]) -> Vec<String> {
     let pages = points
         .iter()
-        .find(|p| text(p, "sweep") == Some("ring"))
-        .and_then(|p| int(p, "pages"));
+        .find(|p| p.text_param("sweep") == Some("ring"))
+        .and_then(|p| p.int_param("pages"));
     let Some(pages) = pages else {
         return Vec::new();
     };
     let mut ks: Vec<i64> = points
         .iter()
-        .filter(|p| text(p, "sweep") == Some("ring"))
-        .filter_map(|p| int(p, "parties"))
+        .filter(|p| p.text_param("sweep") == Some("ring"))
+        .filter_map(|p| p.int_param("parties"))
         .collect();
     ks.sort_unstable();
     ks.dedup();
@@ -158,7 +160,10 @@ fn dtlb_line(points: &[Point]) -> Option<String> {
     let key = "dtlb_load_misses_per_op";
     let mut reason = None;
     let mut values = Vec::new();
-    for p in points.iter().filter(|p| text(p, "sweep") == Some("pages")) {
+    for p in points
+        .iter()
+        .filter(|p| p.text_param("sweep") == Some("pages"))
+    {
         match p.counters.get(key) {
             Some(Counter::Value(v)) => values.push((p, *v)),
             Some(Counter::Unavailable { unavailable }) => {
@@ -170,10 +175,13 @@ fn dtlb_line(points: &[Point]) -> Option<String> {
     if values.is_empty() {
         return reason.map(|r| format!("dTLB misses per switch: not counted here ({r})."));
     }
-    let w = values.iter().filter_map(|(p, _)| int(p, "pages")).max()?;
+    let w = values
+        .iter()
+        .filter_map(|(p, _)| p.int_param("pages"))
+        .max()?;
     let parts: Vec<String> = values
         .iter()
-        .filter(|(p, _)| int(p, "pages") == Some(w) && text(p, "page_size") == Some("4k"))
+        .filter(|(p, _)| p.int_param("pages") == Some(w) && p.text_param("page_size") == Some("4k"))
         .map(|(p, v)| format!("{} {v:.1}", p.id.backend))
         .collect();
     Some(format!(
