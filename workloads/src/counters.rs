@@ -2,16 +2,19 @@
 //! inherited by what it creates, read as totals per operation.
 //!
 //! ```text
-//!   leader: task-clock ── context-switches · page-faults · cpu-migrations      (software)
-//!                      └─ cycles · instructions · dTLB-load-misses · iTLB-load-misses (hardware,
-//!                                                                    where the kernel has a PMU)
-//!   reset + enable (one ioctl on the leader) ─► measured code ─► disable ─► one read of the group
+//!   software group: task-clock ── context-switches · page-faults · cpu-migrations
+//!   hardware group: cycles ── instructions · dTLB-load-misses · iTLB-load-misses  (where the
+//!                                                                  kernel has a PMU)
+//!   reset + enable (one ioctl per leader) ─► measured code ─► disable ─► one read per group
 //! ```
 //!
 //! A group is scheduled onto the PMU as a whole, so its counts cover the same stretch of time and
 //! their ratios (misses per switch, instructions per cycle) are coherent. When the kernel
 //! multiplexes the group with other users of the PMU, it ran for `time_running` of the
 //! `time_enabled` nanoseconds, and every count is scaled up by `time_enabled / time_running`.
+//! The software events have a group of their own ([`Counters`]): a PMU too busy to take the
+//! hardware group then costs the hardware counts only (a software event in a hardware group is
+//! scheduled with it).
 //!
 //! Each member is added where the kernel allows it; one it refuses is recorded with the kernel's
 //! reason ([`reason`]: ENOENT without a PMU, as in most virtual machines; EACCES/EPERM under
@@ -234,11 +237,6 @@ impl CounterGroup {
         group
     }
 
-    /// The group of every counter ([`Kind::ALL`]).
-    pub fn all() -> Self {
-        Self::open(&Kind::ALL)
-    }
-
     /// Zeroes and starts every counter of the group at once.
     pub fn start(&mut self) -> std::io::Result<()> {
         if let Some((_, fd, _)) = &self.leader {
@@ -274,6 +272,34 @@ impl CounterGroup {
             out.insert(per_op(kind), value);
         }
         out
+    }
+}
+
+/// The counters of a measured phase: the software events in one group, the hardware ones in
+/// another.
+#[derive(Debug)]
+pub struct Counters {
+    groups: Vec<CounterGroup>,
+}
+
+impl Counters {
+    /// Opens both groups of [`Kind::ALL`] (see [`CounterGroup::open`]).
+    pub fn all() -> Self {
+        let (hardware, software): (Vec<Kind>, Vec<Kind>) =
+            Kind::ALL.into_iter().partition(|k| k.hardware());
+        Counters {
+            groups: vec![CounterGroup::open(&software), CounterGroup::open(&hardware)],
+        }
+    }
+
+    /// Zeroes and starts every group.
+    pub fn start(&mut self) -> std::io::Result<()> {
+        self.groups.iter_mut().try_for_each(CounterGroup::start)
+    }
+
+    /// Every counter of every group, as [`CounterGroup::finish`] gives them.
+    pub fn finish(&mut self, ops: u64) -> BTreeMap<String, Counter> {
+        self.groups.iter_mut().flat_map(|g| g.finish(ops)).collect()
     }
 }
 
@@ -423,7 +449,7 @@ mod tests {
         // need no PMU); every hardware counter is a value or unavailable with a reason, and
         // what `availability` refuses is never reported as a number.
         let av = availability();
-        let mut group = CounterGroup::all();
+        let mut group = Counters::all();
         group.start().expect("start");
         let mut pages = vec![0u8; 64 * 4096];
         for p in pages.chunks_mut(4096) {

@@ -10,7 +10,7 @@
 //!
 //! The clock is [`std::time::Instant`], which is `CLOCK_MONOTONIC` (vDSO) on Linux.
 //!
-//! Counters (one group of [`crate::counters`]: the measuring thread and what it creates while
+//! Counters ([`crate::counters`]: perf groups on the measuring thread and what it creates while
 //! they run) are read in a short untimed phase after the samples (inherited counters slow fork
 //! and exit down), and stored in [`RunSamples::counters`] per metric unit (per one-way switch,
 //! per create): `<counter>_per_op` for every [`crate::counters::Kind`] (task clock, context
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use rustix::thread::CpuSet;
 
-use crate::counters::CounterGroup;
+use crate::counters::Counters;
 use crate::experiment::{os, Counter, MeasureError, RunSamples};
 
 /// Largest share of a sample the clock reads may take (the batching target).
@@ -264,7 +264,7 @@ where
 
     // Counters run in a phase of their own after the timed one: inherited counters make fork and
     // exit slower, and every counted fault or switch costs a little, so they would bias the times.
-    let mut counters = CounterGroup::all();
+    let mut counters = Counters::all();
     counters
         .start()
         .map_err(|e| os("starting the perf counters", e))?;
