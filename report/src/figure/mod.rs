@@ -2,8 +2,8 @@
 //! bundled font), from one or more result files.
 //!
 //! - [`spec`]: what a figure shows (panels, axes, series with bands, the paper's marks);
-//! - [`switch`], [`create`], [`tlb`], [`scale`]: build the experiments' figures from result
-//!   documents;
+//! - [`switch`], [`create`], [`tlb`], [`scale`], [`monitor`]: build the experiments' figures
+//!   from result documents;
 //! - [`source`]: the result files and their machine labels (several files, one figure);
 //! - `draw`, `palette`, `font`: drawing, one colour per backend, the bundled font.
 //!
@@ -39,6 +39,7 @@
 pub mod create;
 mod draw;
 mod font;
+pub mod monitor;
 pub mod palette;
 pub mod scale;
 pub mod source;
@@ -97,6 +98,7 @@ pub fn all(docs: &[ResultDocument], paper: Option<&PaperReference>) -> Vec<Figur
         create::figure(&sources, paper),
         tlb::figure(&sources),
         scale::figure(&sources),
+        monitor::figure(&sources, paper),
     ]
     .into_iter()
     .flatten()

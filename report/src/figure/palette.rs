@@ -17,6 +17,11 @@ pub fn backend_colour(backend: &str) -> RGBColor {
         "spawn" => RGBColor(227, 119, 194),
         "thread" => RGBColor(0, 100, 60),
         "process" => RGBColor(60, 100, 220),
+        "lwc-systrap" => RGBColor(190, 0, 70),
+        "seccomp-unotify" => RGBColor(0, 60, 140),
+        "ptrace" => RGBColor(188, 189, 34),
+        "seccomp-bpf" => RGBColor(0, 170, 110),
+        "none" => RGBColor(60, 60, 60),
         other => {
             const FALLBACK: [RGBColor; 6] = [
                 RGBColor(90, 90, 90),
@@ -75,6 +80,11 @@ mod tests {
             "fork",
             "spawn",
             "thread",
+            "lwc-systrap",
+            "seccomp-unotify",
+            "ptrace",
+            "seccomp-bpf",
+            "none",
         ];
         let colours: std::collections::BTreeSet<(u8, u8, u8)> = names
             .iter()
