@@ -2,8 +2,8 @@
 //! bundled font), from one or more result files.
 //!
 //! - [`spec`]: what a figure shows (panels, axes, series with bands, the paper's marks);
-//! - [`switch`], [`create`], [`tlb`], [`scale`], [`monitor`]: build the experiments' figures
-//!   from result documents;
+//! - [`switch`], [`create`], [`tlb`], [`scale`], [`web`], [`monitor`]: build the experiments'
+//!   figures from result documents;
 //! - [`source`]: the result files and their machine labels (several files, one figure);
 //! - `draw`, `palette`, `font`: drawing, one colour per backend, the bundled font.
 //!
@@ -46,6 +46,7 @@ pub mod source;
 pub mod spec;
 pub mod switch;
 pub mod tlb;
+pub mod web;
 
 use crate::document::ResultDocument;
 use crate::paper::PaperReference;
@@ -98,6 +99,7 @@ pub fn all(docs: &[ResultDocument], paper: Option<&PaperReference>) -> Vec<Figur
         create::figure(&sources, paper),
         tlb::figure(&sources),
         scale::figure(&sources),
+        web::figure(&sources, paper),
         monitor::figure(&sources, paper),
     ]
     .into_iter()
