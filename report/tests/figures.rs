@@ -144,3 +144,56 @@ fn several_files_share_one_figure_labelled_by_machine() {
     let labels = figure::source::machine_labels(&same);
     assert_eq!(labels, ["X, Linux 6.18.0", "X, Linux 6.18.0 #2"]);
 }
+
+#[test]
+fn monitor_figure_shows_each_mechanism_over_none() {
+    // Guards against the right panel dividing by another call's (or another machine's) `none`,
+    // and a mechanism dropped from a row.
+    use crate::common::point;
+    use model::Param;
+    let mut doc = sample();
+    let mut points = Vec::new();
+    for (call, none_us) in [("getppid", 0.2), ("read-64k", 3.0)] {
+        for (backend, factor) in [("lwc-systrap", 50.0), ("seccomp-bpf", 1.5), ("none", 1.0)] {
+            points.push(point(
+                "monitor",
+                backend,
+                &[("call", Param::Text(call.to_owned()))],
+                "us",
+                none_us * factor,
+            ));
+        }
+    }
+    doc.experiments.push(report::ExperimentResult {
+        id: "monitor".to_owned(),
+        description: "reference monitor".to_owned(),
+        status: report::ExperimentStatus::Ok,
+        error: None,
+        points,
+    });
+    let figs = figure::all(&[doc], None);
+    let fig = figs
+        .iter()
+        .find(|f| f.id == "monitor")
+        .expect("monitor figure");
+    assert_eq!(fig.panels.len(), 2);
+    assert_eq!(fig.panels[0].y.categories, ["getppid", "read-64k"]);
+    let lwc = |panel: usize| {
+        fig.panels[panel]
+            .series
+            .iter()
+            .find(|s| s.backend == "lwc-systrap")
+            .expect("lwc-systrap series")
+            .points
+            .iter()
+            .map(|d| d.x)
+            .collect::<Vec<_>>()
+    };
+    let close = |a: &[f64], b: &[f64]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-9)
+    };
+    assert!(close(&lwc(0), &[10.0, 150.0]), "{:?}", lwc(0));
+    assert!(close(&lwc(1), &[50.0, 50.0]), "{:?}", lwc(1));
+    assert_eq!(fig.panels[1].series.len(), 3);
+    check_renders(fig, "monitor");
+}

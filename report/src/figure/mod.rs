@@ -2,7 +2,7 @@
 //! bundled font), from one or more result files.
 //!
 //! - [`spec`]: what a figure shows (panels, axes, series with bands, the paper's marks);
-//! - [`switch`], [`create`]: build the experiments' figures from result documents;
+//! - [`switch`], [`create`], [`monitor`]: build the experiments' figures from result documents;
 //! - [`source`]: the result files and their machine labels (several files, one figure);
 //! - `draw`, `palette`, `font`: drawing, one colour per backend, the bundled font.
 //!
@@ -38,6 +38,7 @@
 pub mod create;
 mod draw;
 mod font;
+pub mod monitor;
 pub mod palette;
 pub mod source;
 pub mod spec;
@@ -92,6 +93,7 @@ pub fn all(docs: &[ResultDocument], paper: Option<&PaperReference>) -> Vec<Figur
     [
         switch::figure(&sources, paper),
         create::figure(&sources, paper),
+        monitor::figure(&sources, paper),
     ]
     .into_iter()
     .flatten()
