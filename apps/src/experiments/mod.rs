@@ -4,8 +4,10 @@
 use workloads::Experiment;
 
 pub mod monitor;
+pub mod rollback;
+pub mod web;
 
 /// Every experiment of this crate, in suite order.
 pub fn all() -> Vec<&'static dyn Experiment> {
-    vec![&monitor::Monitor]
+    vec![&web::Web, &rollback::Rollback, &monitor::Monitor]
 }
