@@ -19,6 +19,7 @@
 //! | `coroutine` | one thread | `corosensei` stack switches; the caller resumes each coroutine in turn (2 switches a hop) |
 //! | `lwc` | K lwCs | `lwc::switch` to the next lwC, blocking hand-off |
 //! | `lwc-spin` | K lwCs | `lwc::switch`, spinning hand-off (parties on distinct CPUs) |
+//! | `process-spin` | K processes | busy waiting on a cache line per party of a `MAP_SHARED` page (distinct CPUs): the raw cross-core hand-off, one line per hop |
 //! | `mock` | none | deterministic fake timings, for pipeline tests only |
 
 use std::time::Duration;
@@ -31,12 +32,14 @@ mod futex;
 pub mod lwc;
 pub(crate) mod mock;
 mod process;
+mod spin;
 mod thread;
 
 pub use self::coroutine::Coroutine;
 pub use self::lwc::{Lwc, LwcSpin};
 pub use self::mock::Mock;
 pub use self::process::{ProcessFutex, ProcessPipe};
+pub use self::spin::ProcessSpin;
 pub use self::thread::{ThreadCondvar, ThreadFutex};
 
 /// An open ring of K parties; the caller is party 0.
