@@ -20,7 +20,7 @@
 //! later.
 
 use crate::deliver::hand_to;
-use crate::handoff::{BirthPages, Link};
+use crate::handoff::BirthPages;
 use crate::local::{self, Entry, Monitor, Pending, Served};
 use crate::options::{GroupConfig, Options};
 use crate::spec::{Files, MemoryOp, Spec};
@@ -184,7 +184,7 @@ pub(crate) unsafe fn create_with(spec: &Spec, opts: &Options, lineage: Lineage) 
             let child_control = ctl_child.as_ref().map_or(-1, |c| c.as_raw_fd());
             drop(ctl_child);
             // A sandbox is never rung: its monitor answers its marker calls instead.
-            let link = Link::new(pages.link, 0, pages.inbox, me);
+            let link = pages.creators_end(me);
             local::with(|l| {
                 l.insert(
                     id,
@@ -379,18 +379,15 @@ fn adopt_links(birth: &Birth, pages: BirthPages, lineage: Lineage, sandbox: bool
             }
         }
         // A sandbox never rings its monitor (it parks in marker calls) and is never rung.
-        let (peer_inbox, inbox) = if sandbox {
-            (None, None)
-        } else {
-            (creator_inbox, pages.inbox)
-        };
-        l.sandbox_link_fd = pages.sealed;
+        let peer_inbox = creator_inbox.filter(|_| !sandbox);
+        let (inbox, link, sealed) = pages.childs_end(peer_inbox, me.id);
+        l.sandbox_link_fd = sealed;
         l.insert(
             creator.id,
             Entry {
                 gen: creator.gen,
                 rights: Rights::SWITCH,
-                link: Some(Link::new(pages.link, 1, peer_inbox, me.id)),
+                link: Some(link),
                 control: None,
                 child_pid: None,
                 monitor: None,
@@ -434,9 +431,8 @@ fn child_main(
     } = *birth;
     let pid = process::getpid();
     local::ME.set(id, gen, pid);
-    // Our parent is our creator: its death must not end us, so only the bounded waits of a
-    // parked lwC notice a group whose supervisor died unwatched.
-    process::set_dies_with_supervisor(false);
+    // Our parent is our creator, whose death must not end us (no parent-death signal): a
+    // group whose supervisor died unwatched reaches us through the bell (see `board::Bell`).
     if let Some(b) = local::board() {
         b.slot(id).pid.store(pid, Ordering::Release);
     }

@@ -4,7 +4,7 @@
 //! futexes are *shared* ones (no `FUTEX_PRIVATE_FLAG`): the kernel keys them by the backing
 //! page, whichever process maps it.
 
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicIsize, AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Sleeps while `*word == expected`, at most `timeout`. Returns on a wake, on a value mismatch,
@@ -117,4 +117,69 @@ pub(crate) fn wait_either(
         )
     };
     r < 0 && super::errno() == libc::ETIMEDOUT
+}
+
+/// `FUTEX_WAITERS` of a robust futex word: the kernel wakes a waiter when the owner dies.
+pub(crate) const ROBUST_WAITERS: u32 = 0x8000_0000;
+/// The owner's thread id in a robust futex word (zero once the kernel saw the owner die).
+pub(crate) const ROBUST_TID_MASK: u32 = 0x3fff_ffff;
+
+/// `struct robust_list_head` of set_robust_list(2): a one-entry list, `list` → [`ROBUST_ENTRY`]
+/// → back to `list`; the word is at `entry + futex_offset`.
+#[repr(C)]
+struct RobustListHead {
+    list: AtomicUsize,
+    futex_offset: AtomicIsize,
+    list_op_pending: AtomicUsize,
+}
+
+/// The list's one entry (`struct robust_list`: a `next` pointer).
+#[repr(C)]
+struct RobustEntry {
+    next: AtomicUsize,
+}
+
+static ROBUST_HEAD: RobustListHead = RobustListHead {
+    list: AtomicUsize::new(0),
+    futex_offset: AtomicIsize::new(0),
+    list_op_pending: AtomicUsize::new(0),
+};
+static ROBUST_ENTRY: RobustEntry = RobustEntry {
+    next: AtomicUsize::new(0),
+};
+
+/// Makes `word` die with the calling thread: writes our thread id (with `FUTEX_WAITERS`) into
+/// it and puts it on our robust futex list, so that however this thread ends (SIGKILL too)
+/// the kernel clears the id, sets `FUTEX_OWNER_DIED` and wakes one waiter on the word. The
+/// bits the kernel does not look at (`FUTEX_OWNER_DIED` while we live) stay ours to use.
+///
+/// This replaces the thread's robust list (glibc's, which only robust pthread mutexes use):
+/// call it only in a process of the runtime's own that uses none (the supervisor).
+///
+/// # References
+/// set_robust_list(2); the kernel's Documentation/locking/robust-futexes.rst.
+pub(crate) fn own_robustly(word: &'static AtomicU32) -> crate::Result<()> {
+    // SAFETY: gettid has no memory effects.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
+    word.store((tid & ROBUST_TID_MASK) | ROBUST_WAITERS, Ordering::SeqCst);
+    let entry = &ROBUST_ENTRY as *const RobustEntry as usize;
+    let head = &ROBUST_HEAD as *const RobustListHead as usize;
+    ROBUST_ENTRY.next.store(head, Ordering::Relaxed);
+    ROBUST_HEAD
+        .futex_offset
+        .store(word.as_ptr() as isize - entry as isize, Ordering::Relaxed);
+    ROBUST_HEAD.list.store(entry, Ordering::Relaxed);
+    // SAFETY: the head and its entry are statics (they live as long as the thread), laid out
+    // as the kernel's structs; the kernel reads them only when this thread exits.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_set_robust_list,
+            head as *const RobustListHead,
+            std::mem::size_of::<RobustListHead>(),
+        )
+    };
+    if r != 0 {
+        return Err(crate::Error::last_os("set_robust_list"));
+    }
+    Ok(())
 }
