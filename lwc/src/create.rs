@@ -141,6 +141,13 @@ pub(crate) unsafe fn create_with(spec: &Spec, opts: &Options, lineage: Lineage) 
     let sandbox = opts.systrap.is_some();
     let acknowledged = !sandbox && setup_can_fail(spec, opts);
     let lwc = Lwc { id, gen };
+    // What the child needs to know of the kernel's and the board's state, read here: our
+    // private copy reaches it with the fork, and it touches fewer pages (each costs it a
+    // fault) and makes fewer system calls.
+    let inherited = Inherited {
+        dumpable: process::is_dumpable(),
+        notices_seen: local::notices().map_or(0, |n| n.of(id).seq.load(Ordering::Acquire)),
+    };
     if acknowledged {
         mine.awaiting.store(id, Ordering::Relaxed);
         mine.state.store(State::Parked);
@@ -174,6 +181,7 @@ pub(crate) unsafe fn create_with(spec: &Spec, opts: &Options, lineage: Lineage) 
                     gen: my_gen,
                 },
                 acknowledged,
+                inherited,
             };
             adopt_links(&birth, pages, lineage, sandbox);
             child_main(&birth, spec, opts, ctl_child, hs_child)
@@ -395,7 +403,7 @@ fn adopt_links(birth: &Birth, pages: BirthPages, lineage: Lineage, sandbox: bool
         );
         l.inbox = inbox;
         l.awaiting = None;
-        l.notices_seen = local::notices().map_or(0, |n| n.of(me.id).seq.load(Ordering::Acquire));
+        l.notices_seen = birth.inherited.notices_seen;
     });
 }
 
@@ -414,6 +422,16 @@ struct Birth {
     me: Lwc,
     creator: Lwc,
     acknowledged: bool,
+    inherited: Inherited,
+}
+
+/// What the creator read for the new lwC just before fork.
+#[derive(Clone, Copy)]
+struct Inherited {
+    /// Whether the creator was dumpable (the child inherits the flag).
+    dumpable: bool,
+    /// The new lwC's notice count.
+    notices_seen: u32,
 }
 
 /// The new lwC: apply the spec, report to the creator, park until first switched into.
@@ -428,6 +446,7 @@ fn child_main(
         me: Lwc { id, gen },
         creator: creator_lwc,
         acknowledged,
+        inherited,
     } = *birth;
     let pid = process::getpid();
     local::ME.set(id, gen, pid);
@@ -436,7 +455,14 @@ fn child_main(
     if let Some(b) = local::board() {
         b.slot(id).pid.store(pid, Ordering::Release);
     }
-    if let Err((step, errno)) = setup(spec, opts, control, creator_lwc, handoff_sock.as_ref()) {
+    if let Err((step, errno)) = setup(
+        spec,
+        opts,
+        control,
+        creator_lwc,
+        inherited.dumpable,
+        handoff_sock.as_ref(),
+    ) {
         match &handoff_sock {
             Some(hs) => {
                 let mut msg = [0u8; 24];
@@ -505,6 +531,7 @@ fn setup(
     opts: &Options,
     control: Option<OwnedFd>,
     creator: Lwc,
+    dumpable: bool,
     handoff_sock: Option<&OwnedFd>,
 ) -> std::result::Result<(), (usize, i32)> {
     let at = |step: usize| move |e: Error| (step, e.as_errno());
@@ -528,10 +555,13 @@ fn setup(
     if let Some(cpu) = opts.cpu {
         process::pin(&[cpu]).map_err(at(1))?;
     }
-    // 2. Non-dumpable (inherited, but re-asserted: the program may have changed it), and no
-    // CAP_SYS_PTRACE (dropped by the first lwC at init, so no lwC holds it): no lwC's process can
-    // read another's (ptrace, process_vm_readv, /proc/PID/mem, pidfd_getfd).
-    process::set_non_dumpable().map_err(at(2))?;
+    // 2. Non-dumpable (inherited from the creator, or set here if the program made the creator
+    // dumpable), and no CAP_SYS_PTRACE (dropped by the first lwC at init, so no lwC holds it):
+    // no lwC's process can read another's (ptrace, process_vm_readv, /proc/PID/mem,
+    // pidfd_getfd).
+    if dumpable {
+        process::set_non_dumpable().map_err(at(2))?;
+    }
     // 3. Memory.
     apply_memory(spec).map_err(at(3))?;
     // 4. Files (the runtime's own descriptors are kept whatever the spec says).

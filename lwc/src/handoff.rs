@@ -394,7 +394,7 @@ fn block(inbox: &Inbox, bell: &Bell, ready: &dyn Fn() -> bool) {
                 if Bell::says_gone(rung) {
                     leave_group(bell);
                 }
-                futex::wait_either(&inbox.word, word::SLEEPING, &bell.word, rung, None);
+                futex::wait_either(&inbox.word, word::SLEEPING, &bell.word, rung);
             }
             // Rung (or a stale mode): consume it and look again.
             Err(_) => inbox.word.store(word::IDLE, Ordering::Release),

@@ -264,6 +264,12 @@ pub(crate) fn set_non_dumpable() -> Result<()> {
     prctl_set(libc::PR_SET_DUMPABLE, 0, "prctl(PR_SET_DUMPABLE)")
 }
 
+/// Whether this process is dumpable (a fork child inherits the flag with the memory).
+pub(crate) fn is_dumpable() -> bool {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) != 0 }
+}
+
 /// Sets no_new_privs (required to install a seccomp filter without CAP_SYS_ADMIN).
 pub(crate) fn set_no_new_privs() -> Result<()> {
     prctl_set(libc::PR_SET_NO_NEW_PRIVS, 1, "prctl(PR_SET_NO_NEW_PRIVS)")
