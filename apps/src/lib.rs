@@ -1,8 +1,9 @@
 //! Programs that lwcbench experiments drive, and the experiments that drive them.
 //!
-//! Nothing here is built yet: this crate is the home the coming experiments share, so that their
-//! heavy dependencies (an event loop, HTTP parsing, TLS) stay out of the `workloads` crate and
-//! out of the switch and create micro-benchmarks. Each program is a library module, usable by its
+//! This crate is the home the experiments with programs share, so that their heavy dependencies
+//! (an event loop, HTTP parsing, TLS) stay out of the `workloads` crate and out of the switch and
+//! create micro-benchmarks. Built so far: [`http`], the event-driven HTTP/1.1 server with its five
+//! isolation modes. Each program is a library module, usable by its
 //! experiment in-process, with a thin binary in `src/bin/` so it can also run on its own for
 //! debugging. Where each goes (DESIGN.md §4):
 //!
@@ -20,3 +21,5 @@
 #![deny(unsafe_code)]
 
 pub mod experiments;
+pub mod http;
+mod sys;

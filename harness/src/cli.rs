@@ -28,6 +28,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// Draw the figures, the HTML page and the Markdown summary of one or more result files.
     Report(ReportArgs),
+    /// Run the benchmark's HTTP server until interrupted (SIGINT/SIGTERM), printing its address.
+    Serve(apps::http::ServeArgs),
     /// Measure one run of one point (used by `run`; prints its Outcome as one line of JSON).
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),

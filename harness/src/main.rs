@@ -60,6 +60,11 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Env(args) => info::env(args.json).map(|()| ExitCode::SUCCESS),
         Command::Compare(args) => compare::main(&args),
         Command::Report(args) => report_dir::main(&args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => {
+            let cfg = args.config()?;
+            apps::http::serve(&cfg, &mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Worker(_) => Ok(ExitCode::from(exit::ERROR)),
     }
 }

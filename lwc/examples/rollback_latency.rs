@@ -9,8 +9,13 @@
 //! median, p90, p99 and mean per case, in µs, and the machine.
 //!
 //! ```text
-//! cargo run --release -p lwc --example rollback_latency [ROUNDS]
+//! cargo run --release -p lwc --example rollback_latency [ROUNDS] [gap=MS] [STRATEGY...]
 //! ```
+//!
+//! STRATEGY is `fork`, `pool` or `inplace` (all three when none is named). `gap=MS` sleeps that
+//! long before each rollback (not timed): a session between rollbacks, during which a pool's
+//! factory makes its next spare. Without it, rollbacks come back to back, faster than any
+//! fork, and a pool runs dry.
 #![allow(unsafe_code)] // mmap of the measured memory; Snapshot::take returns twice.
 
 use lwc::{GroupConfig, SharedRegion, Snapshot, Strategy};
@@ -60,11 +65,16 @@ fn name(s: Strategy) -> String {
 }
 
 fn main() {
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rounds: usize = args
+        .iter()
+        .find_map(|a| a.parse().ok())
         .unwrap_or(101)
         .clamp(2, MAX_ROUNDS);
+    let gap_ms: u64 = args
+        .iter()
+        .find_map(|a| a.strip_prefix("gap=")?.parse().ok())
+        .unwrap_or(0);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
@@ -73,6 +83,17 @@ fn main() {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_default();
+    let only: Vec<String> = args
+        .iter()
+        .filter(|a| a.parse::<usize>().is_err() && !a.starts_with("gap="))
+        .cloned()
+        .collect();
+    let chosen = |s: Strategy| {
+        only.is_empty()
+            || only
+                .iter()
+                .any(|o| name(s).to_lowercase().starts_with(o.as_str()))
+    };
     lwc::init(&GroupConfig::default()).expect("lwc::init");
     let cases = STRATEGIES.len() * WRITES.len();
     let shared = SharedRegion::new((2 + cases * MAX_ROUNDS) * 8).expect("shared region");
@@ -95,6 +116,9 @@ fn main() {
     }
     let pages = MAPPED / PAGE;
     for (si, &strategy) in STRATEGIES.iter().enumerate() {
+        if !chosen(strategy) {
+            continue;
+        }
         for (wi, &written) in WRITES.iter().enumerate() {
             let case = si * WRITES.len() + wi;
             let base = 2 + case * MAX_ROUNDS;
@@ -114,6 +138,9 @@ fn main() {
                     mem[p * PAGE + 8] = n as u8;
                 }
                 std::hint::black_box(&mut *mem);
+                if gap_ms > 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(gap_ms));
+                }
                 word(&shared, 0).store(now_ns(), Ordering::SeqCst);
                 let e = taken.snapshot().rollback();
                 panic!("rollback failed: {e}");
@@ -122,10 +149,16 @@ fn main() {
         }
     }
     println!("machine: {model}, {} CPUs online", num_cpus());
-    println!("1 GiB mapped and populated (4 KiB pages), {rounds} rollbacks per case; µs");
+    println!(
+        "1 GiB mapped and populated (4 KiB pages), {rounds} rollbacks per case, {gap_ms} ms \
+         between rollbacks; µs"
+    );
     println!("| strategy | pages written | median | p90 | p99 | mean |");
     println!("|---|---|---|---|---|---|");
     for (si, &strategy) in STRATEGIES.iter().enumerate() {
+        if !chosen(strategy) {
+            continue;
+        }
         for (wi, &written) in WRITES.iter().enumerate() {
             let base = 2 + (si * WRITES.len() + wi) * MAX_ROUNDS;
             let mut v: Vec<u64> = (0..rounds)

@@ -69,7 +69,7 @@ pub unsafe fn create(spec: &Spec, opts: &Options) -> Result<Created> {
         Lineage::Own
     };
     // SAFETY: our caller upholds create's contract.
-    unsafe { create_with(spec, opts, lineage) }
+    unsafe { create_with(spec, opts, lineage, None) }
 }
 
 /// Which of its creator's links a new lwC keeps.
@@ -83,14 +83,23 @@ pub(crate) enum Lineage {
     /// of the copies ever runs user code at a time (the others are parked), so what they hold
     /// is one lwC's rights, kept through rollbacks.
     Creators,
+    /// As `Creators`, and it keeps the sockets of its creator's snapshot pools too: a
+    /// snapshot copy (or a pool's factory), which may roll back into a spare of those pools.
+    Snapshot,
 }
 
-/// `create`, for a program's lwC or a snapshot copy.
+/// `create`, for a program's lwC or a snapshot copy; `pages`, when given, are the birth
+/// pages to use (a pool's factory keeps their memfd to hand them on).
 ///
 /// # Safety
 /// As [`create`].
 #[allow(unsafe_code)]
-pub(crate) unsafe fn create_with(spec: &Spec, opts: &Options, lineage: Lineage) -> Result<Created> {
+pub(crate) unsafe fn create_with(
+    spec: &Spec,
+    opts: &Options,
+    lineage: Lineage,
+    pages: Option<BirthPages>,
+) -> Result<Created> {
     const OP: &str = "lwc::create";
     if local::board().is_none() {
         crate::group::init(&GroupConfig::default())?;
@@ -112,9 +121,10 @@ pub(crate) unsafe fn create_with(spec: &Spec, opts: &Options, lineage: Lineage) 
     })?;
     let slot = board.slot(id);
     let free_slot = || slot.state.store(State::Free);
-    let pages = match opts.systrap {
-        Some(_) => BirthPages::sandbox(),
-        None => BirthPages::new(),
+    let pages = match (pages, &opts.systrap) {
+        (_, Some(_)) => BirthPages::sandbox(),
+        (Some(p), None) => Ok(p),
+        (None, None) => BirthPages::new(),
     }
     .inspect_err(|_| free_slot())?;
     // A sandbox gets its control socket now (its monitor cannot ask it later without trapping
@@ -265,6 +275,7 @@ fn abandon(lwc: &Lwc, pid: libc::pid_t) {
 fn setup_can_fail(spec: &Spec, opts: &Options) -> bool {
     opts.systrap.is_some()
         || opts.cpu.is_some()
+        || opts.home.is_some()
         || spec.credentials.is_some()
         || !matches!(spec.files, Files::Copy)
         || !spec.memory.is_empty()
@@ -375,9 +386,14 @@ fn adopt_links(birth: &Birth, pages: BirthPages, lineage: Lineage, sandbox: bool
     let (me, creator) = (birth.me, birth.creator);
     local::with(|l| {
         let creator_inbox = l.inbox.take();
+        // A factory's socket stays with the factory; a pool's spares go to its copies only.
+        l.factory_socket = None;
+        if lineage != Lineage::Snapshot || sandbox {
+            l.pool_sockets.clear();
+        }
         match lineage {
             Lineage::Own => l.table.clear(),
-            Lineage::Creators => {
+            Lineage::Creators | Lineage::Snapshot => {
                 for e in l.table.iter_mut().flatten() {
                     e.control = None;
                     e.monitor = None;
@@ -555,6 +571,10 @@ fn setup(
     if let Some(cpu) = opts.cpu {
         process::pin(&[cpu]).map_err(at(1))?;
     }
+    if let Some(cpus) = &opts.home {
+        process::pin(cpus).map_err(at(1))?;
+        process::set_batch(false).map_err(at(1))?;
+    }
     // 2. Non-dumpable (inherited from the creator, or set here if the program made the creator
     // dumpable), and no CAP_SYS_PTRACE (dropped by the first lwC at init, so no lwC holds it):
     // no lwC's process can read another's (ptrace, process_vm_readv, /proc/PID/mem,
@@ -571,6 +591,7 @@ fn setup(
             v.extend(l.board_fd.iter().map(|f| f.as_raw_fd()));
             v.extend(l.sandbox_link_fd.iter().map(|f| f.as_raw_fd()));
             v.extend(l.regions.iter().filter_map(|m| m.raw_fd()));
+            v.extend(l.pool_sockets.iter().map(|f| f.as_raw_fd()));
             v
         });
         v.extend(handoff_sock.map(|h| h.as_raw_fd()));

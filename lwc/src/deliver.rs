@@ -56,12 +56,13 @@ pub(crate) fn hand_to(
     Ok(())
 }
 
-/// Posts `kind` to `to` without parking or awaiting it (a close). False without a link.
-pub(crate) fn tell(to: &Lwc, kind: Kind) -> bool {
+/// Posts `kind`/`args` to `to` without parking or awaiting it (a close, a pool's refill).
+/// False without a link.
+pub(crate) fn tell(to: &Lwc, kind: Kind, args: Args) -> bool {
     local::with(|l| {
         l.entry(to.id, to.gen)
             .and_then(|e| e.link.as_ref())
-            .is_some_and(|link| link.post(kind, &[0; 6]))
+            .is_some_and(|link| link.post(kind, &args.0))
     })
 }
 

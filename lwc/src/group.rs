@@ -151,6 +151,7 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
                 l.board_fd = Some(board_fd);
                 l.inbox = Some(inbox);
                 l.notices_seen = notices.of(first).seq.load(Ordering::Acquire);
+                l.other_cpus = others.clone();
             });
             let _ = BOARD.set(board);
             let _ = NOTICES.set(notices);
@@ -390,7 +391,13 @@ impl Supervisor {
         let hw = self.board.high_water.load(Ordering::Acquire);
         let (mut told, mut posted) = (false, false);
         for to in 0..hw {
-            let awaiting = self.board.slot(to).awaiting.load(Ordering::SeqCst);
+            let slot = self.board.slot(to);
+            // An lwC that is gone waits for nobody, whatever its slot still says (a rollback's
+            // discarded caller named the copy it resumed).
+            if !slot.state.load().live() {
+                continue;
+            }
+            let awaiting = slot.awaiting.load(Ordering::SeqCst);
             if awaiting == dead | HEARS_DEATH_ITSELF {
                 told = true;
             } else if awaiting == dead && to != dead {

@@ -111,6 +111,22 @@ impl BirthPages {
         SharedPages::anonymous(2 * page_size()).map(BirthPages::Pair)
     }
 
+    /// As [`BirthPages::new`], from a memfd that it keeps: a snapshot pool's factory hands it to the
+    /// lwC that rolls back into the new copy ([`BirthPages::handed`]), which did not inherit it.
+    pub(crate) fn handable() -> crate::Result<(BirthPages, std::os::fd::OwnedFd)> {
+        let (pages, memfd) = SharedPages::new_handable("lwc-link", 2 * page_size())?;
+        Ok((BirthPages::Pair(pages), memfd))
+    }
+
+    /// Maps birth pages made by [`BirthPages::handable`] in another process: the new lwC's
+    /// inbox and the link with its creator.
+    pub(crate) fn handed(
+        memfd: &std::os::fd::OwnedFd,
+    ) -> crate::Result<(SharedPages, SharedPages)> {
+        let p = page_size();
+        Ok(SharedPages::map(memfd, 2 * p)?.split(p))
+    }
+
     /// The link of a sandbox, sealed.
     pub(crate) fn sandbox() -> crate::Result<BirthPages> {
         let (link, fd) = SharedPages::new_sealed("lwc-sandbox-link", page_size())?;

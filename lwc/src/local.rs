@@ -133,6 +133,15 @@ pub(crate) struct Local {
     pub(crate) regions: Vec<Arc<SharedMapping>>,
     /// Snapshot-pool pages mapped here (address, length): a sandbox unmaps them.
     pub(crate) pool_pages: Vec<(usize, usize)>,
+    /// The receiving ends of the sockets on which snapshot pools' factories hand over their
+    /// spare copies (one per pool): kept by the pools' own copies only, closed in every other
+    /// lwC at its birth.
+    pub(crate) pool_sockets: Vec<OwnedFd>,
+    /// In a pool's factory only: the sending end of its socket (no lwC born here keeps it).
+    pub(crate) factory_socket: Option<OwnedFd>,
+    /// The CPUs this process was allowed at `init` beyond the group's own (where the group's
+    /// helpers run: its supervisor, and the factories of snapshot pools).
+    pub(crate) other_cpus: Vec<usize>,
 }
 
 thread_local! {

@@ -21,6 +21,9 @@ pub struct Options {
     pub(crate) cpu: Option<usize>,
     pub(crate) systrap: Option<Systrap>,
     pub(crate) speak_for_creator: bool,
+    /// Where the new lwC runs, and as an ordinary (not batch) task: a snapshot pool's spare,
+    /// forked by a factory that runs elsewhere as a batch job, comes back to the group's CPUs.
+    pub(crate) home: Option<Vec<usize>>,
 }
 
 impl Options {

@@ -110,6 +110,17 @@ pub(crate) fn discard_with(to: &Lwc, why: Kind, args: Args, check: bool) -> Erro
     if let Err(e) = hand_to(OP, to, why, args, State::Discarded) {
         return e;
     }
+    if why == Kind::Rollback {
+        // Our exit unmaps all our memory (milliseconds for a GiB): let the copy we resumed
+        // run first, on the group's CPU, while it happens elsewhere or after.
+        local::with(|l| {
+            if l.other_cpus.is_empty() {
+                process::lowest_priority();
+            } else {
+                let _ = process::pin(&l.other_cpus);
+            }
+        });
+    }
     process::exit_now(0)
 }
 
@@ -125,5 +136,5 @@ pub(crate) fn claim_for_close(l: &Lwc) -> bool {
 
 /// Asks parked `l` (not a sandbox) to exit. False when it was not parked or we hold no link.
 pub(crate) fn terminate_parked(l: &Lwc) -> bool {
-    claim_for_close(l) && deliver::tell(l, Kind::Terminate)
+    claim_for_close(l) && deliver::tell(l, Kind::Terminate, Args::NONE)
 }

@@ -91,6 +91,8 @@ pub(crate) fn wait_turn(op: &'static str) -> Result<Wake> {
             // its other copies speak through).
             Kind::Terminate if serve::is_creator(&from) => process::exit_now(0),
             Kind::Terminate => local::set_state(State::Parked),
+            // Only a pool's factory makes spares (it has its own loop): nothing to do here.
+            Kind::Refill => local::set_state(State::Parked),
         }
     }
 }

@@ -299,6 +299,8 @@ pub(crate) enum Kind {
     Revoke = 11,
     /// The target refused a switch: the caller gave up its switch right.
     Refused = 12,
+    /// To a snapshot pool's factory: a spare copy was taken; make another (no reply).
+    Refill = 13,
 }
 
 impl Kind {
@@ -316,6 +318,7 @@ impl Kind {
             10 => Kind::Connect,
             11 => Kind::Revoke,
             12 => Kind::Refused,
+            13 => Kind::Refill,
             _ => return None,
         })
     }

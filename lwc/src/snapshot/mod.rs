@@ -3,16 +3,18 @@
 //! | strategy | take | rollback costs | the paper |
 //! |---|---|---|---|
 //! | [`Strategy::Fork`] | one parked copy | a switch + a fork (the resumed copy forks its replacement) | yes |
-//! | [`Strategy::Pool`] | `size` parked copies | a switch; every `size`-th rollback forks `size` copies | no |
+//! | [`Strategy::Pool`] | a factory copy and `size` spares | a switch and the mapping of the spare's link; the factory forks a new spare in the background (on the group's other CPUs where it has any) | no |
 //! | [`Strategy::InPlace`] | tracks writes (userfaultfd) | rewriting the pages written since `take`, plus a scan of the mappings under 128 MiB (large ones keep a write log) | no |
 //!
 //! Fork and Pool resume a copy (another process: the pid changes, descriptors held by other
 //! lwCs for the dropped one go dead). InPlace restores the same process.
 
+pub(crate) mod factory;
 pub(crate) mod in_place;
 pub(crate) mod pool;
 
 use crate::{Error, Result};
+use factory::Factory;
 use in_place::InPlace;
 use pool::Pool;
 
@@ -21,7 +23,9 @@ use pool::Pool;
 pub enum Strategy {
     /// The paper's: a parked copy; a rollback resumes it and it forks its own replacement.
     Fork,
-    /// `size` parked copies (1–64); rollbacks cost a switch until the pool runs dry.
+    /// `size` spare copies (1–64), made one at a time by a factory copy while the program
+    /// runs: a rollback costs a switch while a spare waits, and one fork's wait when rollbacks
+    /// come faster than the factory forks.
     Pool {
         /// Copies kept ready.
         size: usize,
@@ -40,7 +44,8 @@ pub struct Snapshot {
 
 #[derive(Debug, Clone, Copy)]
 enum Inner {
-    Pool(Pool, Strategy),
+    Fork(Pool),
+    Pool(Factory, Strategy),
     InPlace(InPlace),
 }
 
@@ -95,11 +100,11 @@ impl Snapshot {
     /// outside 1–64, and errors of `create`.
     #[allow(unsafe_code)]
     pub unsafe fn take(strategy: Strategy) -> Result<Taken> {
-        let pool =
-            |size| Pool::take(size).map(|(p, restored)| (Inner::Pool(p, strategy), restored));
         let (inner, restored) = match strategy {
-            Strategy::Fork => pool(1)?,
-            Strategy::Pool { size } => pool(size)?,
+            Strategy::Fork => Pool::take(1).map(|(p, restored)| (Inner::Fork(p), restored))?,
+            Strategy::Pool { size } => {
+                Factory::take(size).map(|(p, restored)| (Inner::Pool(p, strategy), restored))?
+            }
             Strategy::InPlace => {
                 // SAFETY: our caller upholds take's contract, which is in-place take's.
                 let (s, restored) = unsafe { InPlace::take() }?;
@@ -121,6 +126,7 @@ impl Snapshot {
     /// Litton et al., OSDI '16, §4 (snapshot and rollback).
     pub fn rollback(&self) -> Error {
         match &self.inner {
+            Inner::Fork(p) => p.rollback(),
             Inner::Pool(p, _) => p.rollback(),
             Inner::InPlace(s) => s.rollback(),
         }
@@ -129,14 +135,17 @@ impl Snapshot {
     /// The strategy it was taken with.
     pub fn strategy(&self) -> Strategy {
         match &self.inner {
+            Inner::Fork(_) => Strategy::Fork,
             Inner::Pool(_, s) => *s,
             Inner::InPlace(_) => Strategy::InPlace,
         }
     }
 
-    /// Pristine copies parked now (fork and pool strategies; 0 for in-place).
+    /// Pristine copies parked now, ready for a rollback (fork and pool strategies; 0 for
+    /// in-place).
     pub fn ready_copies(&self) -> usize {
         match &self.inner {
+            Inner::Fork(p) => p.ready(),
             Inner::Pool(p, _) => p.ready(),
             Inner::InPlace(_) => 0,
         }
@@ -146,7 +155,7 @@ impl Snapshot {
     pub fn last_restored_pages(&self) -> Option<usize> {
         match &self.inner {
             Inner::InPlace(s) => Some(s.last_restored_pages()),
-            Inner::Pool(..) => None,
+            Inner::Fork(_) | Inner::Pool(..) => None,
         }
     }
 
@@ -158,9 +167,14 @@ impl Snapshot {
         }
     }
 
-    /// Releases the snapshot: ends its parked copies, or stops tracking writes.
+    /// Releases the snapshot: ends its parked copies (for a pool, its factory too, waited
+    /// for), or stops tracking writes.
     pub fn release(self) -> Result<()> {
         match self.inner {
+            Inner::Fork(p) => {
+                p.release();
+                Ok(())
+            }
             Inner::Pool(p, _) => {
                 p.release();
                 Ok(())

@@ -1,9 +1,9 @@
-//! Fork-based snapshots: pristine copies of the snapshotted lwC, parked, one of which a
-//! rollback switches into (discarding the dirty caller).
+//! Fork-based snapshots ([`crate::Strategy::Fork`]): pristine copies of the snapshotted lwC,
+//! parked, one of which a rollback switches into (discarding the dirty caller).
 //!
 //! The paper's strategy is a pool of one: the copy that a rollback resumes first forks its own
-//! replacement, so every rollback pays a fork. A larger pool forks `size` copies at once when it
-//! runs dry, so most rollbacks cost a switch and the forks are batched.
+//! replacement, so every rollback pays a fork. (A pool whose copies are made off the rollback
+//! path is `factory`; it shares the size check and the copies' spec with this one.)
 //!
 //! ```text
 //!   PoolPage (MAP_SHARED, one per snapshot) : count, entries[..count] = pristine copies (id, gen)
@@ -53,12 +53,7 @@ impl Pool {
     /// Runs inside `Snapshot::take`'s unsafe contract (fork semantics).
     #[allow(unsafe_code)]
     pub(crate) fn take(size: usize) -> Result<(Pool, bool)> {
-        if size == 0 || size > MAX_POOL {
-            return Err(Error::Invalid {
-                op: "Snapshot::take",
-                reason: format!("pool size {size} is outside 1..={MAX_POOL}"),
-            });
-        }
+        let size = checked_size(size)?;
         let page: &'static PoolPage = map_shared_static()?;
         local::with(|l| {
             l.pool_pages.push((
@@ -66,10 +61,7 @@ impl Pool {
                 std::mem::size_of::<PoolPage>(),
             ))
         });
-        let pool = Pool {
-            page,
-            size: size as u32,
-        };
+        let pool = Pool { page, size };
         let restored = pool.fill()?;
         Ok((pool, restored))
     }
@@ -90,7 +82,7 @@ impl Pool {
     fn fill(&self) -> Result<bool> {
         while self.count().is_some_and(|n| n < self.size) {
             // SAFETY: Snapshot::take's contract (single-threaded, fork semantics) covers this.
-            match unsafe { create_with(&copy_spec(), &Options::new(), Lineage::Creators)? } {
+            match unsafe { create_with(&copy_spec(), &Options::new(), Lineage::Snapshot, None)? } {
                 Created::Parent(l) => {
                     let n = self.count().unwrap_or(self.size) as usize;
                     self.page.entries[n].store(pack(&l), Ordering::Release);
@@ -156,8 +148,19 @@ impl Pool {
     }
 }
 
+/// `size` as a pool's size, if it is one (1 to [`MAX_POOL`]).
+pub(crate) fn checked_size(size: usize) -> Result<u32> {
+    if size == 0 || size > MAX_POOL {
+        return Err(Error::Invalid {
+            op: "Snapshot::take",
+            reason: format!("pool size {size} is outside 1..={MAX_POOL}"),
+        });
+    }
+    Ok(size as u32)
+}
+
 /// Copies keep sharing what is shared: a shared region is outside any snapshot.
-fn copy_spec() -> Spec {
+pub(crate) fn copy_spec() -> Spec {
     let regions: Vec<crate::types::Region> =
         local::with(|l| l.regions.iter().map(|m| m.region()).collect());
     regions

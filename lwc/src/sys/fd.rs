@@ -100,6 +100,20 @@ pub(crate) fn recv(sock: &OwnedFd, buf: &mut [u8], wait: bool) -> Result<(usize,
     Ok((n, fds))
 }
 
+/// Bytes queued for reading on `sock` (SIOCINQ: for a SOCK_SEQPACKET unix socket, the sum
+/// over every message waiting, not only the next).
+///
+/// # References
+/// unix(7) (SIOCINQ).
+pub(crate) fn queued_bytes(sock: &OwnedFd) -> Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD (SIOCINQ) writes one int to a live local.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::FIONREAD, &mut n) } != 0 {
+        return Err(Error::last_os("ioctl SIOCINQ"));
+    }
+    Ok(n.max(0) as usize)
+}
+
 /// The descriptors open in this process.
 pub(crate) fn open_fds() -> Result<Vec<RawFd>> {
     let dir = std::fs::read_dir("/proc/self/fd").map_err(|e| Error::Os {

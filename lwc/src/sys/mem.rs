@@ -87,6 +87,40 @@ impl SharedPages {
         Ok(SharedPages { ptr, len })
     }
 
+    /// Maps `len` bytes (whole pages) of zeroed shared memory from a fresh memfd called `name`
+    /// (so /proc/PID/maps names them); the memfd stays open and is returned too: its holder can
+    /// hand the pages to a process that did not inherit them ([`SharedPages::map`]), over a
+    /// socket it alone holds.
+    pub(crate) fn new_handable(name: &str, len: usize) -> Result<(Self, OwnedFd)> {
+        let len = round_up(len.max(1));
+        let (p, memfd) = map_new_memfd(name, len, false)?;
+        let ptr = NonNull::new(p.cast()).ok_or_else(|| Error::last_os("mmap memfd"))?;
+        Ok((SharedPages { ptr, len }, memfd))
+    }
+
+    /// Maps `len` bytes of `memfd` (pages made by [`SharedPages::new_handable`] elsewhere)
+    /// shared, read-write.
+    pub(crate) fn map(memfd: &OwnedFd, len: usize) -> Result<Self> {
+        let len = round_up(len.max(1));
+        // SAFETY: a fresh shared mapping of a memfd at an address the kernel picks; no
+        // existing memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                memfd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error::last_os("mmap handed pages"));
+        }
+        let ptr = NonNull::new(p.cast()).ok_or_else(|| Error::last_os("mmap handed pages"))?;
+        Ok(SharedPages { ptr, len })
+    }
+
     /// Splits the mapping at `at` bytes (a page boundary inside it): two owners, each unmapping
     /// its own part.
     pub(crate) fn split(self, at: usize) -> (SharedPages, SharedPages) {

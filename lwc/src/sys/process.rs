@@ -424,6 +424,33 @@ pub(crate) fn pin(cpus: &[usize]) -> Result<()> {
     Ok(())
 }
 
+/// Whether the kernel should treat the calling process as a batch job (`SCHED_BATCH`: it
+/// never preempts another task when it wakes) or as an ordinary one (`SCHED_OTHER`). The nice
+/// value stays as it is, so either way is allowed without privilege.
+///
+/// # References
+/// sched_setscheduler(2), sched(7).
+pub(crate) fn set_batch(batch: bool) -> Result<()> {
+    let policy = if batch {
+        libc::SCHED_BATCH
+    } else {
+        libc::SCHED_OTHER
+    };
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: a valid sched_param for a non-real-time policy.
+    if unsafe { libc::sched_setscheduler(0, policy, &param) } != 0 {
+        return Err(Error::last_os("sched_setscheduler"));
+    }
+    Ok(())
+}
+
+/// Lowers the calling process's priority as far as it goes (nice 19; raising one's own nice
+/// value needs no privilege and cannot be undone without it).
+pub(crate) fn lowest_priority() {
+    // SAFETY: no memory effects; a failure leaves the priority as it was.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+}
+
 /// The CPUs this process may run on.
 pub(crate) fn allowed_cpus() -> Vec<usize> {
     // SAFETY: cpu_set_t is plain data.

@@ -36,6 +36,10 @@ pub fn tests() -> Vec<(&'static str, fn())> {
             pool_count_forged,
         ),
         (
+            "attack_systrap::a_pools_spares_cannot_be_taken_by_other_lwcs",
+            pool_spares_stolen,
+        ),
+        (
             "attack_systrap::a_socket_on_the_setup_sockets_number_does_not_send_untrapped",
             setup_socket_number,
         ),
@@ -268,12 +272,13 @@ fn forge_pool_counts() -> u64 {
     pages.len() as u64
 }
 
-/// The pool page names the copies a rollback resumes; a sandbox that could write it would
-/// choose where its monitor's rollback goes. Guards against a sandbox keeping its writable view.
+/// The pool page names the copies a fork snapshot's rollback resumes; a sandbox that could
+/// write it would choose where its monitor's rollback goes. Guards against a sandbox keeping
+/// its writable view.
 fn pool_page_sandbox() {
     start();
     // SAFETY: single-threaded test process.
-    let taken = unsafe { Snapshot::take(Strategy::Pool { size: 2 }) }.expect("take");
+    let taken = unsafe { Snapshot::take(Strategy::Fork) }.expect("take");
     if taken.restored() {
         return;
     }
@@ -284,7 +289,7 @@ fn pool_page_sandbox() {
                 ev.args.0[0], 0,
                 "the sandbox found the pool's page writable"
             );
-            assert_eq!(taken.snapshot().ready_copies(), 2, "the pool is as it was");
+            assert_eq!(taken.snapshot().ready_copies(), 1, "the pool is as it was");
         }
         Err(monitor) => {
             let wrote = forge_pool_counts();
@@ -294,13 +299,13 @@ fn pool_page_sandbox() {
     }
 }
 
-/// Any other lwC forked after the snapshot maps the pool's page writable (so does each copy):
+/// Any other lwC forked after a fork snapshot maps its pool page writable (so does each copy):
 /// a count it forges must not make the taker's rollback index past the table. Guards against
 /// an unchecked count (a panic, or a resumed lwC of the attacker's choice).
 fn pool_count_forged() {
     start();
     // SAFETY: single-threaded test process.
-    let taken = unsafe { Snapshot::take(Strategy::Pool { size: 2 }) }.expect("take");
+    let taken = unsafe { Snapshot::take(Strategy::Fork) }.expect("take");
     if taken.restored() {
         return; // the rollback resumed a real copy
     }
@@ -310,7 +315,7 @@ fn pool_count_forged() {
             let ev = lwc::switch(&c, Args::NONE).expect("switch");
             assert!(ev.args.0[0] >= 1, "the attacker found the pool's page");
             assert!(
-                taken.snapshot().ready_copies() <= 2,
+                taken.snapshot().ready_copies() <= 1,
                 "a count past the pool's size"
             );
             let err = taken.snapshot().rollback();
@@ -322,6 +327,68 @@ fn pool_count_forged() {
             unreachable!();
         }
     }
+}
+
+/// Receives, without waiting, from every socket open here; returns how many messages came.
+fn steal_from_every_socket() -> u64 {
+    let mut stolen = 0;
+    for fd in 0..1024 {
+        // SAFETY: fstat into a live local; recv into a live buffer, on any descriptor number.
+        unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(fd, &mut st) != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+                continue;
+            }
+            let mut buf = [0u8; 64];
+            if libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) > 0 {
+                stolen += 1;
+            }
+        }
+    }
+    stolen
+}
+
+/// A `Pool` snapshot's factory hands its spares over a socket that only the pool's copies
+/// hold: an lwC created after the snapshot (plain, speaking for its creator, or sandboxed)
+/// that could take one from it would drain the pool, or roll its creator back into a copy of
+/// its choosing. Guards against a child keeping the pool's socket.
+fn pool_spares_stolen() {
+    start();
+    // SAFETY: single-threaded test process.
+    let taken = unsafe { Snapshot::take(Strategy::Pool { size: 2 }) }.expect("take");
+    assert!(!taken.restored(), "nothing rolls back here");
+    let snap = taken.snapshot();
+    assert_eq!(snap.ready_copies(), 2, "take returns with the pool full");
+    let plain = Options::new();
+    let speaking = Options::new().speak_for_creator();
+    for (who, opts) in [("a plain lwC", plain), ("an lwC speaking for us", speaking)] {
+        // SAFETY: single-threaded test process.
+        match unsafe { lwc::create(&Spec::new(), &opts) }.expect("create") {
+            Created::Parent(c) => {
+                let ev = lwc::switch(&c, Args::NONE).expect("switch");
+                assert_eq!(ev.args.0[0], 0, "{who} received from the pool's socket");
+                assert_eq!(snap.ready_copies(), 2, "{who} took a spare");
+            }
+            Created::Child { caller, .. } => {
+                let stolen = steal_from_every_socket();
+                let _ = lwc::switch(&caller, Args([stolen, 0, 0, 0, 0, 0]));
+                unreachable!();
+            }
+        }
+    }
+    match sandbox(Spec::new(), Systrap::only(&[libc::SYS_getuid])) {
+        Ok(sb) => {
+            let ev = lwc::switch(&sb, Args::NONE).expect("switch");
+            assert_eq!(ev.args.0[0], 0, "a sandbox received from the pool's socket");
+            assert_eq!(snap.ready_copies(), 2, "a sandbox took a spare");
+        }
+        Err(monitor) => {
+            let stolen = steal_from_every_socket();
+            let _ = lwc::switch(&monitor, Args([stolen, 0, 0, 0, 0, 0]));
+            unreachable!();
+        }
+    }
+    snap.release().expect("release");
 }
 
 /// The socket a sandbox hands its listener over is closed after setup; a socket the sandbox

@@ -11,6 +11,14 @@ pub fn tests() -> Vec<(&'static str, fn())> {
             "snapshot::pool_rollback_restores_memory_and_refills",
             pool_rollback,
         ),
+        (
+            "snapshot::pool_rollback_forks_nothing_on_the_rollback_path",
+            pool_refill_off_the_path,
+        ),
+        (
+            "snapshot::pool_rollback_after_the_pool_ran_dry_waits_and_restores",
+            pool_drained,
+        ),
         ("snapshot::bad_pool_size_is_refused", bad_pool),
         (
             "snapshot::in_place_rollback_inside_a_group",
@@ -157,6 +165,120 @@ fn rollback_rounds(strategy: Strategy, rounds: u64) {
     }
     assert_eq!(n, rounds);
     snap.release().expect("release");
+}
+
+/// Word `i` of the shared region.
+fn word(shared: &SharedRegion, i: usize) -> u64 {
+    let mut b = [0u8; 8];
+    shared.read(i * 8, &mut b).expect("read");
+    u64::from_le_bytes(b)
+}
+
+fn set_word(shared: &SharedRegion, i: usize, v: u64) {
+    shared.write(i * 8, &v.to_le_bytes()).expect("write");
+}
+
+fn pid_and_parent() -> (u64, u64) {
+    // SAFETY: no memory effects.
+    unsafe { (libc::getpid() as u64, libc::getppid() as u64) }
+}
+
+/// Every copy a `Pool` rollback resumes is a child of the pool's factory: neither the lwC
+/// that rolled back nor the copy resumed forks on the rollback path. Guards against refilling
+/// there (the pool that forked `size` copies in the copy resumed when it ran dry: the parent
+/// of the next copies was a copy that had run the program).
+fn pool_refill_off_the_path() {
+    const ROUNDS: u64 = 9;
+    start();
+    let shared = SharedRegion::new(4096).expect("region");
+    let private = Box::new(100u64);
+    // SAFETY: single-threaded test process.
+    let taken = unsafe { Snapshot::take(Strategy::Pool { size: 2 }) }.expect("take");
+    let n = counter(&shared);
+    assert_eq!(
+        *private, 100,
+        "round {n}: private memory is as at the snapshot"
+    );
+    let (pid, parent) = pid_and_parent();
+    set_word(&shared, 2 * n as usize, pid);
+    set_word(&shared, 2 * n as usize + 1, parent);
+    if n < ROUNDS {
+        let err = taken.snapshot().rollback();
+        panic!("rollback failed: {err}");
+    }
+    let pids: Vec<u64> = (1..=ROUNDS)
+        .map(|r| word(&shared, 2 * r as usize))
+        .collect();
+    let factory = word(&shared, 5);
+    for r in 2..=ROUNDS {
+        let p = word(&shared, 2 * r as usize + 1);
+        assert_eq!(
+            p, factory,
+            "round {r} was forked by {p}, not by the factory"
+        );
+        assert!(
+            !pids.contains(&p),
+            "round {r} was forked by a copy that ran the program"
+        );
+    }
+    taken.snapshot().release().expect("release");
+}
+
+/// Sends SIGCONT to `pid` after `ms` milliseconds, from a plain forked process.
+fn continue_later(pid: libc::pid_t, ms: u64) {
+    // SAFETY: the child only sleeps, signals and exits (no allocation, no locks).
+    unsafe {
+        if libc::fork() == 0 {
+            libc::usleep((ms * 1000) as u32);
+            libc::kill(pid, libc::SIGCONT);
+            libc::_exit(0);
+        }
+    }
+}
+
+/// A rollback that finds no spare waiting (rollbacks faster than the factory forks) waits for
+/// the factory's next one and still restores exactly. The factory is stopped while the pool
+/// runs dry, and let go only after the rollback began. Guards against a drained pool failing
+/// the rollback, resuming a copy that is not pristine, or waiting forever.
+fn pool_drained() {
+    start();
+    let shared = SharedRegion::new(4096).expect("region");
+    let mut private = Box::new(100u64);
+    // SAFETY: single-threaded test process.
+    let taken = unsafe { Snapshot::take(Strategy::Pool { size: 1 }) }.expect("take");
+    let snap = taken.snapshot();
+    let n = counter(&shared);
+    assert_eq!(
+        *private, 100,
+        "round {n}: private memory is as at the snapshot"
+    );
+    let (_, parent) = pid_and_parent();
+    match n {
+        1 => {}
+        2 => {
+            // The factory is our parent; once it has made the next spare, stop it.
+            let start = std::time::Instant::now();
+            while snap.ready_copies() < 1 && start.elapsed().as_secs() < 30 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            assert_eq!(snap.ready_copies(), 1, "the factory made no spare");
+            set_word(&shared, 1, parent);
+            // SAFETY: signals the factory, a process of our group.
+            assert_eq!(unsafe { libc::kill(parent as i32, libc::SIGSTOP) }, 0);
+        }
+        3 => {
+            assert_eq!(snap.ready_copies(), 0, "the stopped factory made a spare");
+            continue_later(word(&shared, 1) as i32, 200);
+        }
+        _ => {
+            assert_eq!(parent, word(&shared, 1), "the spare came from the factory");
+            snap.release().expect("release");
+            return;
+        }
+    }
+    *private = 999;
+    let err = snap.rollback();
+    panic!("rollback failed: {err}");
 }
 
 fn fork_rollback() {

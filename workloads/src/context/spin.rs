@@ -129,7 +129,11 @@ impl Ring for SpinRing {
         let (first, mine) = (line(&self.page, 1), line(&self.page, 0));
         for _ in 0..n {
             // Laps wrap below STOP.
-            self.lap = if self.lap >= STOP - 1 { 1 } else { self.lap + 1 };
+            self.lap = if self.lap >= STOP - 1 {
+                1
+            } else {
+                self.lap + 1
+            };
             first.store(self.lap, Ordering::Release);
             let start = Instant::now();
             let mut spins = 0u32;
