@@ -1,13 +1,15 @@
 //! The only place in `apps` that uses `unsafe`: fork, `_exit`, the signal mask, closing an
-//! inherited descriptor in a child, and the fork-like `lwc::create`.
+//! inherited descriptor in a child, the fork-like `lwc::create`, and `lwc::Snapshot::take`,
+//! which returns twice.
 //!
 //! # Safety
 //!
 //! - `fork` is sound here only in a single-threaded process (a child of a multi-threaded one can
 //!   deadlock on a lock another thread held): [`fork`] checks `/proc/self/task` first and refuses
 //!   otherwise, and the child leaves with `_exit`, never returning into the caller's frames.
-//! - [`create_lwc`] relies on the lwC group, which refuses to start in a multi-threaded process,
-//!   and on its callers, who start no thread in a group.
+//! - [`create_lwc`] and [`take_snapshot`] rely on the lwC group, which refuses to start in a
+//!   multi-threaded process, and on their callers, who start no thread in a group; the caller of
+//!   [`take_snapshot`] keeps no value written after it across a rollback.
 //! - [`close_inherited`] closes descriptor numbers in a forked child whose owning objects (copied
 //!   with the parent's memory) the child never uses or drops: it leaves with `_exit`.
 //! - The signal calls take pointers to `sigset_t` values that live across the call.
@@ -145,4 +147,14 @@ pub(crate) fn create_lwc(spec: &lwc::Spec, opts: &lwc::Options) -> lwc::Result<l
     // SAFETY: the worker that calls this runs an lwC group, which refused to start unless the
     // process was single-threaded, and starts no thread in it.
     unsafe { lwc::create(spec, opts) }
+}
+
+/// `lwc::Snapshot::take` for the rollback handler: it runs in a single-threaded lwC group and
+/// relies on nothing it writes after the take surviving a rollback (its state is meant to go
+/// back; its channel was opened before).
+pub(crate) fn take_snapshot(strategy: lwc::Strategy) -> lwc::Result<lwc::Taken> {
+    // SAFETY: the group refused to start unless the process was single-threaded, and the
+    // handler starts no thread; returning twice is what the caller wants, and it keeps no value
+    // written after this call across a rollback.
+    unsafe { lwc::Snapshot::take(strategy) }
 }

@@ -99,5 +99,6 @@ pub use snapshot::{Snapshot, Strategy, Taken};
 pub use spec::{Credentials, Files, MemoryOp, SharedRegion, Spec};
 pub use switch::{current, discard_switch, switch};
 pub use sys::mem::Pages;
+pub use sys::seccomp;
 pub use systrap::answer;
 pub use types::{Answer, Args, Created, Handoff, Lwc, Region, Rights, Switched, Trap};

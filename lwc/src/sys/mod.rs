@@ -28,7 +28,7 @@ pub(crate) mod mem;
 pub(crate) mod page;
 pub(crate) mod process;
 pub(crate) mod procfs;
-pub(crate) mod seccomp;
+pub mod seccomp;
 pub(crate) mod uffd;
 pub(crate) mod wp_log;
 

@@ -6,6 +6,11 @@
 //!        (blocked)                                              decide: run / fake / deny
 //!   returns ◄──────────────────────────────────────────────── NOTIF_SEND (CONTINUE | val | errno)
 //! ```
+//!
+//! The classic-BPF building blocks, the installation and the notification calls are public
+//! (`lwc::seccomp`), so that a program comparing SYSTRAP with raw seccomp (a filter that decides
+//! in the kernel, a user-notification supervisor, a ptrace tracer) builds its filters from the
+//! same pieces, with the same guard against the 32-bit and x32 system-call ABIs.
 
 use crate::sys::process::{self, Forked};
 use crate::sys::{fd, futex, mem};
@@ -65,7 +70,8 @@ pub(crate) enum TrapSet {
     Only(Vec<i64>),
 }
 
-fn stmt(code: u16, k: u32) -> libc::sock_filter {
+/// One BPF statement (`code`, `k`), no jumps.
+pub fn stmt(code: u16, k: u32) -> libc::sock_filter {
     libc::sock_filter {
         code,
         jt: 0,
@@ -74,7 +80,8 @@ fn stmt(code: u16, k: u32) -> libc::sock_filter {
     }
 }
 
-fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+/// `if A == k` skip `jt` instructions, else skip `jf`.
+pub fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     libc::sock_filter {
         code: BPF_JEQ_K,
         jt,
@@ -83,18 +90,36 @@ fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     }
 }
 
-/// Builds the classic-BPF program of a SYSTRAP lwC. Nothing is let through by descriptor
-/// number: the listener is handed over by a helper that the filter does not cover (see
-/// [`install_and_hand_over`]).
-pub(crate) fn trap_filter(set: &TrapSet) -> Vec<libc::sock_filter> {
-    let notify = libc::SECCOMP_RET_USER_NOTIF;
-    let allow = libc::SECCOMP_RET_ALLOW;
-    let mut p = vec![
+/// Loads the system call number into A.
+pub fn load_nr() -> libc::sock_filter {
+    stmt(BPF_LD_W_ABS, OFF_NR)
+}
+
+/// Loads the low 32 bits of argument `i` (0–5) into A (flags, descriptors and `int`s; a pointer
+/// is only a number here: a filter cannot read what it points at).
+pub fn load_arg_low(i: u32) -> libc::sock_filter {
+    stmt(BPF_LD_W_ABS, OFF_ARG0 + 8 * i)
+}
+
+/// `A &= k`.
+pub fn and(k: u32) -> libc::sock_filter {
+    stmt(BPF_AND_K, k)
+}
+
+/// Ends the filter with `action` (`SECCOMP_RET_*`, with an errno or data in the low bits).
+pub fn ret(action: u32) -> libc::sock_filter {
+    stmt(BPF_RET_K, action)
+}
+
+/// The guard every filter here starts with: a call made through another ABI than x86_64's
+/// (`int 0x80`, i386 numbers) kills the process, and an x32 number (`nr | 0x4000_0000`, which
+/// would otherwise slip past every number check) fails with ENOSYS. Leaves the number in A.
+pub fn native_abi_only() -> Vec<libc::sock_filter> {
+    vec![
         stmt(BPF_LD_W_ABS, OFF_ARCH),
         jeq(AUDIT_ARCH_X86_64, 1, 0),
         stmt(BPF_RET_K, libc::SECCOMP_RET_KILL_PROCESS),
         stmt(BPF_LD_W_ABS, OFF_NR),
-        // x32 system calls would bypass number checks: refuse them.
         libc::sock_filter {
             code: BPF_JGE_K,
             jt: 0,
@@ -102,6 +127,17 @@ pub(crate) fn trap_filter(set: &TrapSet) -> Vec<libc::sock_filter> {
             k: X32_SYSCALL_BIT,
         },
         stmt(BPF_RET_K, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+    ]
+}
+
+/// Builds the classic-BPF program of a SYSTRAP lwC. Nothing is let through by descriptor
+/// number: the listener is handed over by a helper that the filter does not cover (see
+/// [`install_and_hand_over`]).
+pub(crate) fn trap_filter(set: &TrapSet) -> Vec<libc::sock_filter> {
+    let notify = libc::SECCOMP_RET_USER_NOTIF;
+    let allow = libc::SECCOMP_RET_ALLOW;
+    let mut p = native_abi_only();
+    p.extend([
         // MARKER_NR <= nr < MARKER_NR + MARKERS: the runtime's hand-offs.
         libc::sock_filter {
             code: BPF_JGE_K,
@@ -116,7 +152,7 @@ pub(crate) fn trap_filter(set: &TrapSet) -> Vec<libc::sock_filter> {
             k: (MARKER_NR + MARKERS) as u32,
         },
         stmt(BPF_RET_K, notify),
-    ];
+    ]);
     // futex with the operations of FUTEX_OPS_ALLOWED only; any other goes to the monitor when
     // every call does (or the program asked for futex), else fails with ENOSYS.
     let futex_trapped = match set {
@@ -213,6 +249,20 @@ pub(crate) fn install_and_hand_over(prog: &[libc::sock_filter], hs: &OwnedFd) ->
 /// Installs `prog` on the calling process and returns the user-notification listener.
 /// The caller must have set no_new_privs (or hold CAP_SYS_ADMIN).
 fn install_with_listener(prog: &[libc::sock_filter]) -> Result<OwnedFd> {
+    install(prog, true)?.ok_or(Error::Invalid {
+        op: "seccomp(SECCOMP_SET_MODE_FILTER)",
+        reason: "no listener came back".into(),
+    })
+}
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)`: installs `prog` on the calling thread for
+/// good (it is inherited by every child), with a user-notification listener when `listener`
+/// (`SECCOMP_FILTER_FLAG_NEW_LISTENER`), which is returned. The caller must have set
+/// no_new_privs (`prctl(PR_SET_NO_NEW_PRIVS)`) or hold CAP_SYS_ADMIN.
+///
+/// # References
+/// seccomp(2), seccomp_unotify(2).
+pub fn install(prog: &[libc::sock_filter], listener: bool) -> Result<Option<OwnedFd>> {
     let fprog = libc::sock_fprog {
         len: prog.len() as u16,
         filter: prog.as_ptr() as *mut libc::sock_filter,
@@ -223,30 +273,34 @@ fn install_with_listener(prog: &[libc::sock_filter]) -> Result<OwnedFd> {
         libc::syscall(
             libc::SYS_seccomp,
             libc::SECCOMP_SET_MODE_FILTER,
-            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            if listener {
+                libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
+            } else {
+                0
+            },
             &fprog as *const libc::sock_fprog,
         )
     };
     if fd < 0 {
         return Err(Error::last_os("seccomp(SECCOMP_SET_MODE_FILTER)"));
     }
-    // SAFETY: a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    // SAFETY: with NEW_LISTENER the value is a fresh descriptor we own.
+    Ok(listener.then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) }))
 }
 
 /// One trapped system call, as the monitor receives it.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Notification {
+pub struct Notification {
     /// The kernel's cookie for the answer.
-    pub(crate) id: u64,
+    pub id: u64,
     /// The system call number.
-    pub(crate) nr: i64,
+    pub nr: i64,
     /// Its six arguments.
-    pub(crate) args: [u64; 6],
+    pub args: [u64; 6],
 }
 
-/// Receives the next notification (blocks).
-pub(crate) fn receive(listener: &OwnedFd) -> Result<Notification> {
+/// Receives the next notification from `listener` (`SECCOMP_IOCTL_NOTIF_RECV`; blocks).
+pub fn receive(listener: &OwnedFd) -> Result<Notification> {
     // SAFETY: seccomp_notif is plain data; zero is a valid value.
     let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
     super::retry_eintr("SECCOMP_IOCTL_NOTIF_RECV", || {
@@ -272,7 +326,7 @@ pub(crate) fn receive(listener: &OwnedFd) -> Result<Notification> {
 
 /// How the monitor answers a trapped call.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Reply {
+pub enum Reply {
     /// Let the kernel run the call in the trapped process.
     Continue,
     /// The call returns this value without running.
@@ -306,8 +360,9 @@ pub(crate) fn answer_with_fd(listener: &OwnedFd, id: u64, fd: BorrowedFd<'_>) ->
     Ok(r)
 }
 
-/// Answers notification `id`. Returns false when the trapped process is gone (ENOENT).
-pub(crate) fn respond(listener: &OwnedFd, id: u64, reply: Reply) -> Result<bool> {
+/// Answers notification `id` (`SECCOMP_IOCTL_NOTIF_SEND`). Returns false when the trapped
+/// process is gone (ENOENT).
+pub fn respond(listener: &OwnedFd, id: u64, reply: Reply) -> Result<bool> {
     let (val, error, flags) = match reply {
         Reply::Continue => (0, 0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32),
         Reply::Value(v) => (v, 0, 0),

@@ -2,7 +2,8 @@
 //! bundled font), from one or more result files.
 //!
 //! - [`spec`]: what a figure shows (panels, axes, series with bands, the paper's marks);
-//! - [`switch`], [`create`]: build the experiments' figures from result documents;
+//! - [`switch`], [`create`], [`web`], [`monitor`]: build the experiments' figures from result
+//!   documents;
 //! - [`source`]: the result files and their machine labels (several files, one figure);
 //! - `draw`, `palette`, `font`: drawing, one colour per backend, the bundled font.
 //!
@@ -38,10 +39,12 @@
 pub mod create;
 mod draw;
 mod font;
+pub mod monitor;
 pub mod palette;
 pub mod source;
 pub mod spec;
 pub mod switch;
+pub mod web;
 
 use crate::document::ResultDocument;
 use crate::paper::PaperReference;
@@ -92,6 +95,8 @@ pub fn all(docs: &[ResultDocument], paper: Option<&PaperReference>) -> Vec<Figur
     [
         switch::figure(&sources, paper),
         create::figure(&sources, paper),
+        web::figure(&sources, paper),
+        monitor::figure(&sources, paper),
     ]
     .into_iter()
     .flatten()

@@ -17,6 +17,11 @@ pub fn backend_colour(backend: &str) -> RGBColor {
         "fork" => RGBColor(140, 86, 75),
         "spawn" => RGBColor(227, 119, 194),
         "thread" => RGBColor(0, 100, 60),
+        "lwc-systrap" => RGBColor(190, 0, 70),
+        "seccomp-unotify" => RGBColor(0, 60, 140),
+        "ptrace" => RGBColor(188, 189, 34),
+        "seccomp-bpf" => RGBColor(0, 170, 110),
+        "none" => RGBColor(60, 60, 60),
         other => {
             const FALLBACK: [RGBColor; 6] = [
                 RGBColor(90, 90, 90),
@@ -76,6 +81,11 @@ mod tests {
             "fork",
             "spawn",
             "thread",
+            "lwc-systrap",
+            "seccomp-unotify",
+            "ptrace",
+            "seccomp-bpf",
+            "none",
         ];
         let colours: std::collections::BTreeSet<(u8, u8, u8)> = names
             .iter()

@@ -25,12 +25,12 @@ pub fn by_id(id: &str) -> Option<&'static dyn Experiment> {
 }
 
 /// The error for a point whose backend the experiment does not offer.
-pub(crate) fn unknown_backend(name: &str) -> MeasureError {
+pub fn unknown_backend(name: &str) -> MeasureError {
     MeasureError::BadPoint(format!("unknown backend {name}"))
 }
 
 /// A whole-number parameter.
-pub(crate) fn int_param(params: &Params, name: &str) -> Result<i64, MeasureError> {
+pub fn int_param(params: &Params, name: &str) -> Result<i64, MeasureError> {
     match params.get(name) {
         Some(Param::Int(v)) => Ok(*v),
         Some(other) => Err(MeasureError::BadPoint(format!(

@@ -1,10 +1,13 @@
 //! The experiments of this crate (`web`, `crypto`, `rollback`, `monitor`), in the order the
-//! suite runs them after the `workloads` experiments. None is built yet, so the list is empty;
-//! each experiment adds itself here when it lands.
+//! suite runs them after the `workloads` experiments; each adds itself here when it lands.
 
 use workloads::Experiment;
 
+pub mod monitor;
+pub mod rollback;
+pub mod web;
+
 /// Every experiment of this crate, in suite order.
 pub fn all() -> Vec<&'static dyn Experiment> {
-    Vec::new()
+    vec![&web::Web, &rollback::Rollback, &monitor::Monitor]
 }
