@@ -7,4 +7,5 @@ mod figures;
 mod load;
 mod markdown;
 mod paper;
+mod tlb_scale;
 mod verdict;

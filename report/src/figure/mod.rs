@@ -2,8 +2,8 @@
 //! bundled font), from one or more result files.
 //!
 //! - [`spec`]: what a figure shows (panels, axes, series with bands, the paper's marks);
-//! - [`switch`], [`create`], [`web`], [`monitor`]: build the experiments' figures from result
-//!   documents;
+//! - [`switch`], [`create`], [`tlb`], [`scale`], [`web`], [`monitor`]: build the experiments'
+//!   figures from result documents;
 //! - [`source`]: the result files and their machine labels (several files, one figure);
 //! - `draw`, `palette`, `font`: drawing, one colour per backend, the bundled font.
 //!
@@ -41,9 +41,11 @@ mod draw;
 mod font;
 pub mod monitor;
 pub mod palette;
+pub mod scale;
 pub mod source;
 pub mod spec;
 pub mod switch;
+pub mod tlb;
 pub mod web;
 
 use crate::document::ResultDocument;
@@ -95,6 +97,8 @@ pub fn all(docs: &[ResultDocument], paper: Option<&PaperReference>) -> Vec<Figur
     [
         switch::figure(&sources, paper),
         create::figure(&sources, paper),
+        tlb::figure(&sources),
+        scale::figure(&sources),
         web::figure(&sources, paper),
         monitor::figure(&sources, paper),
     ]

@@ -75,13 +75,27 @@ pub(super) struct Row<'a> {
 /// Every measured point of `experiment` in `sources`, its headline metric converted to `unit`;
 /// unmeasured points and metrics whose unit does not convert are left out.
 pub(super) fn rows<'a>(sources: &[Source<'a>], experiment: &str, unit: &Unit) -> Vec<Row<'a>> {
+    metric_rows(sources, experiment, None, unit)
+}
+
+/// [`rows`] of the metric called `metric` (the headline when `None`).
+pub(super) fn metric_rows<'a>(
+    sources: &[Source<'a>],
+    experiment: &str,
+    metric: Option<&str>,
+    unit: &Unit,
+) -> Vec<Row<'a>> {
     let mut out = Vec::new();
     for s in sources {
         for point in s.doc.points().filter(|p| p.id.experiment == experiment) {
             if !point.status.measured() {
                 continue;
             }
-            let Some(metric) = point.headline() else {
+            let found = match metric {
+                Some(name) => point.metric(name),
+                None => point.headline(),
+            };
+            let Some(metric) = found else {
                 continue;
             };
             let Some(summary) = &metric.summary else {
@@ -103,4 +117,17 @@ pub(super) fn rows<'a>(sources: &[Source<'a>], experiment: &str, unit: &Unit) ->
         }
     }
     out
+}
+
+/// The backends of `rows`, once each, in the order of `order` (others after, by name).
+pub(super) fn ordered_backends(rows: &[Row<'_>], order: &[&str]) -> Vec<String> {
+    let mut backends: Vec<String> = rows.iter().map(|r| r.point.id.backend.clone()).collect();
+    backends.sort_by_key(|b| {
+        (
+            order.iter().position(|o| o == b).unwrap_or(order.len()),
+            b.clone(),
+        )
+    });
+    backends.dedup();
+    backends
 }
