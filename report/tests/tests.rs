@@ -7,4 +7,5 @@ mod figures;
 mod load;
 mod markdown;
 mod paper;
+mod rollback;
 mod verdict;

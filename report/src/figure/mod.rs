@@ -2,7 +2,7 @@
 //! bundled font), from one or more result files.
 //!
 //! - [`spec`]: what a figure shows (panels, axes, series with bands, the paper's marks);
-//! - [`switch`], [`create`], [`monitor`]: build the experiments' figures from result documents;
+//! - [`switch`], [`create`], [`monitor`], [`rollback`]: build the experiments' figures from result documents;
 //! - [`source`]: the result files and their machine labels (several files, one figure);
 //! - `draw`, `palette`, `font`: drawing, one colour per backend, the bundled font.
 //!
@@ -40,6 +40,7 @@ mod draw;
 mod font;
 pub mod monitor;
 pub mod palette;
+pub mod rollback;
 pub mod source;
 pub mod spec;
 pub mod switch;
@@ -94,6 +95,7 @@ pub fn all(docs: &[ResultDocument], paper: Option<&PaperReference>) -> Vec<Figur
         switch::figure(&sources, paper),
         create::figure(&sources, paper),
         monitor::figure(&sources, paper),
+        rollback::figure(&sources, paper),
     ]
     .into_iter()
     .flatten()

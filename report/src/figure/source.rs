@@ -70,18 +70,34 @@ pub(super) struct Row<'a> {
     pub value: f64,
     /// 95% CI of the median, in the figure's unit.
     pub ci: Option<(f64, f64)>,
+    /// The 99th percentile, in the figure's unit.
+    pub p99: Option<f64>,
 }
 
 /// Every measured point of `experiment` in `sources`, its headline metric converted to `unit`;
 /// unmeasured points and metrics whose unit does not convert are left out.
 pub(super) fn rows<'a>(sources: &[Source<'a>], experiment: &str, unit: &Unit) -> Vec<Row<'a>> {
+    metric_rows(sources, experiment, None, unit)
+}
+
+/// [`rows`] of the metric called `metric` (`None`: the headline).
+pub(super) fn metric_rows<'a>(
+    sources: &[Source<'a>],
+    experiment: &str,
+    metric: Option<&str>,
+    unit: &Unit,
+) -> Vec<Row<'a>> {
     let mut out = Vec::new();
     for s in sources {
         for point in s.doc.points().filter(|p| p.id.experiment == experiment) {
             if !point.status.measured() {
                 continue;
             }
-            let Some(metric) = point.headline() else {
+            let found = match metric {
+                Some(name) => point.metric(name),
+                None => point.headline(),
+            };
+            let Some(metric) = found else {
                 continue;
             };
             let Some(summary) = &metric.summary else {
@@ -99,6 +115,7 @@ pub(super) fn rows<'a>(sources: &[Source<'a>], experiment: &str, unit: &Unit) ->
                 point,
                 value,
                 ci,
+                p99: convert(summary.p99, from, unit),
             });
         }
     }
