@@ -3,9 +3,11 @@
 //! This crate is the home the experiments with programs share, so that their heavy dependencies
 //! (an event loop, HTTP parsing, TLS) stay out of the `workloads` crate and out of the switch and
 //! create micro-benchmarks. Built so far: [`http`], the event-driven HTTP/1.1 server with its five
-//! isolation modes, [`monitor`], the reference monitor (the `monitor` experiment), and
-//! [`rollback`], the request handler rolled back per session (the `rollback` experiment). Each
-//! program is a library module, usable by its
+//! isolation modes, [`loadgen`], its load generator (the `web` experiment), [`monitor`], the
+//! reference monitor (the `monitor` experiment), and [`rollback`], the request handler rolled back
+//! per session (the `rollback` experiment).
+//!
+//! Each program is a library module, usable by its
 //! experiment in-process, with a thin binary in `src/bin/` so it can also run on its own for
 //! debugging. Where each goes (DESIGN.md §4):
 //!
@@ -24,6 +26,7 @@
 
 pub mod experiments;
 pub mod http;
+pub mod loadgen;
 pub mod monitor;
 pub mod rollback;
 mod sys;

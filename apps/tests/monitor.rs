@@ -306,6 +306,85 @@ fn mix_test(mechanism: Mechanism) -> Trial {
     })
 }
 
+/// One request on a fresh connection (`Connection: close`): the status and the counter that
+/// starts every body.
+fn get(addr: std::net::SocketAddr, path: &str) -> Result<(u16, u64), String> {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("send: {e}"))?;
+    let mut text = String::new();
+    c.read_to_string(&mut text)
+        .map_err(|e| format!("receive: {e}"))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("no response: {text:?}"))?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line: {head:?}"))?;
+    let counter = body
+        .get(..10)
+        .and_then(|c| c.trim().parse().ok())
+        .unwrap_or(u64::MAX);
+    Ok((status, counter))
+}
+
+/// A monitored web session (`--isolation lwc --monitor`) tries to open a file for writing:
+/// the open must fail with EPERM inside the session and the file stay as it was; the control
+/// (the same server unmonitored) shows the attempt works when nothing checks it.
+fn web_touch_test(monitor: bool, who: Who) -> Trial {
+    let name = if monitor { "monitored" } else { "unmonitored" };
+    Trial::test(format!("web::touch::{name}::{}", who.name()), move || {
+        use std::os::unix::fs::PermissionsExt;
+        let files = Files::create().map_err(|e| e.to_string())?;
+        let dir = files
+            .path(PathArg::Escape)
+            .parent()
+            .map(PathBuf::from)
+            .ok_or("no dir")?;
+        let target = dir.join(apps::http::TOUCH_FILE);
+        std::fs::write(&target, "untouched\n").map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o666))
+            .map_err(|e| e.to_string())?;
+        as_user(who, || {
+            std::env::set_current_dir(&dir).map_err(|e| e.to_string())?;
+            let cfg = apps::http::Config {
+                isolation: apps::http::Isolation::Lwc,
+                monitor,
+                test_paths: true,
+                ..Default::default()
+            };
+            let server = apps::http::Server::start(&cfg).map_err(|e| e.to_string())?;
+            let ask = || -> Result<(), String> {
+                // Guards against a policy that breaks the session itself (its reads and
+                // writes on its socket must run).
+                expect("plain GET", &get(server.addr(), "/")?, &(200, 1))?;
+                let (status, errno) = get(server.addr(), "/probe/touch")?;
+                expect("touch status", &status, &200)?;
+                let content = std::fs::read_to_string(&target).map_err(|e| e.to_string())?;
+                if monitor {
+                    // Guards against a monitor that runs (or lets the kernel run) the open.
+                    expect("errno in the session", &errno, &(libc::EPERM as u64))?;
+                    expect("file", &content.as_str(), &"untouched\n")
+                } else {
+                    expect("errno (no monitor)", &errno, &0)?;
+                    expect("file (no monitor)", &content.as_str(), &"touched\n")
+                }
+            };
+            let asked = ask();
+            let stopped = server.stop().map(drop).map_err(|e| e.to_string());
+            asked.and(stopped)
+        })
+    })
+}
+
 fn main() {
     let mut args = Arguments::from_args();
     args.test_threads = Some(1);
@@ -321,6 +400,10 @@ fn main() {
             tests.push(int80_test(m, who));
             tests.push(x32_test(m, who));
         }
+    }
+    for who in [Who::Root, Who::Nobody] {
+        tests.push(web_touch_test(true, who));
+        tests.push(web_touch_test(false, who));
     }
     libtest_mimic::run(&args, tests).exit();
 }

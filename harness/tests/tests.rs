@@ -7,3 +7,4 @@ mod cli;
 mod compare;
 mod run;
 mod util;
+mod web;

@@ -145,6 +145,83 @@ fn several_files_share_one_figure_labelled_by_machine() {
     assert_eq!(labels, ["X, Linux 6.18.0", "X, Linux 6.18.0 #2"]);
 }
 
+/// A document with a `web` experiment: `none` at 1000 req/s everywhere, `lwc` at `lwc_share` of
+/// it per session length, p99 latencies alongside.
+fn with_web(lwc_share: &[(&str, f64)]) -> report::ResultDocument {
+    use crate::common::{point, summary};
+    use model::{MetricSpec, Param, Unit};
+    let mut doc = sample();
+    let mut points = Vec::new();
+    for (session, share) in lwc_share {
+        for (backend, rps) in [("none", 1000.0), ("lwc", 1000.0 * share)] {
+            let mut p = point(
+                "web",
+                backend,
+                &[
+                    ("session", Param::Text((*session).to_owned())),
+                    ("connections", Param::Int(128)),
+                    ("body_bytes", Param::Int(45)),
+                    ("load", Param::Text("closed".to_owned())),
+                ],
+                "req/s",
+                rps,
+            );
+            p.metrics.push(model::MetricResult {
+                spec: MetricSpec::new("latency", Unit::Us, "request latency"),
+                summary: Some(summary(128.0e6 / rps)),
+            });
+            points.push(p);
+        }
+    }
+    let mut web = doc.experiments[0].clone();
+    web.id = "web".to_owned();
+    web.points = points;
+    doc.experiments.push(web);
+    doc
+}
+
+#[test]
+fn web_figure_shows_each_mode_over_none_beside_the_paper_curve() {
+    // Guards against a ratio taken against the wrong baseline or session length, the paper's
+    // curve missing, and latencies that never reach the figure.
+    let paper = PaperReference::bundled().expect("paper");
+    let doc = with_web(&[("1", 0.1), ("4", 0.5), ("256", 0.9), ("inf", 0.8)]);
+    let figs = figure::all(std::slice::from_ref(&doc), Some(&paper));
+    let web = figs.iter().find(|f| f.id == "web").expect("a web figure");
+    let relative = &web.panels[0];
+    let lwc = relative
+        .series
+        .iter()
+        .find(|s| s.backend == "lwc")
+        .expect("lwc");
+    let at = |x: f64| lwc.points.iter().find(|d| d.x == x).map(|d| d.y);
+    assert_eq!(at(4.0), Some(0.5));
+    assert_eq!(at(256.0), Some(0.9));
+    assert_eq!(at(1024.0), Some(0.8), "inf is drawn at 1024");
+    let none = relative
+        .series
+        .iter()
+        .find(|s| s.backend == "none")
+        .expect("none");
+    assert!(none.points.iter().all(|d| (d.y - 1.0).abs() < 1e-12));
+    assert_eq!(
+        relative.references.len(),
+        3,
+        "the paper's points at 4, 16 and 256"
+    );
+    let p99 = web
+        .panels
+        .iter()
+        .find(|p| p.title.contains("p99"))
+        .expect("p99 panel");
+    assert!(p99.series.iter().all(|s| !s.points.is_empty()));
+    check_renders(web, "web");
+    // Without web points there is no web figure.
+    assert!(figure::all(&[sample()], Some(&paper))
+        .iter()
+        .all(|f| f.id != "web"));
+}
+
 #[test]
 fn monitor_figure_shows_each_mechanism_over_none() {
     // Guards against the right panel dividing by another call's (or another machine's) `none`,

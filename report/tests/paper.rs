@@ -207,3 +207,60 @@ fn unknown_paper_schema_is_refused() {
     let err = PaperReference::from_json_str(v1, "p.json").unwrap_err();
     assert!(err.to_string().contains("paper/v2"), "{err}");
 }
+
+/// A document whose web points have `lwc` at `share` of `none` at every session length.
+fn web_doc(share: f64) -> report::ResultDocument {
+    let mut doc = sample();
+    let mut web = doc.experiments[0].clone();
+    web.id = "web".to_owned();
+    web.points = Vec::new();
+    for session in ["4", "256"] {
+        for (backend, rps) in [("none", 1000.0), ("lwc", 1000.0 * share)] {
+            web.points.push(point(
+                "web",
+                backend,
+                &[
+                    ("session", Param::Text(session.to_owned())),
+                    ("connections", Param::Int(128)),
+                    ("body_bytes", Param::Int(45)),
+                    ("load", Param::Text("closed".to_owned())),
+                ],
+                "req/s",
+                rps,
+            ));
+        }
+    }
+    doc.experiments.push(web);
+    doc
+}
+
+#[test]
+fn web_claims_are_judged_on_lwc_over_none() {
+    // Guards against a web judge that reads the wrong points (another session length, the
+    // baseline as numerator) or calls a big loss reproduced.
+    let paper = paper();
+    let built = ["switch", "create", "web"];
+    let close = judge_all(&paper, &web_doc(0.8), &built);
+    assert_eq!(
+        by_claim(&close, "web.nginx.short_sessions").verdict,
+        Verdict::Reproduced
+    );
+    assert_eq!(
+        by_claim(&close, "web.nginx.scaling").verdict,
+        Verdict::NotApplicableOnLinux
+    );
+    let far = judge_all(&paper, &web_doc(0.2), &built);
+    let short = by_claim(&far, "web.nginx.short_sessions");
+    assert_eq!(
+        short.verdict,
+        Verdict::NotApplicableOnLinux,
+        "{}",
+        short.reason
+    );
+    assert!(short.reason.contains("0.200×"), "{}", short.reason);
+    let even = judge_all(&paper, &web_doc(1.0), &built);
+    assert_eq!(
+        by_claim(&even, "web.nginx.scaling").verdict,
+        Verdict::Reproduced
+    );
+}

@@ -5,8 +5,9 @@ use workloads::Experiment;
 
 pub mod monitor;
 pub mod rollback;
+pub mod web;
 
 /// Every experiment of this crate, in suite order.
 pub fn all() -> Vec<&'static dyn Experiment> {
-    vec![&rollback::Rollback, &monitor::Monitor]
+    vec![&web::Web, &rollback::Rollback, &monitor::Monitor]
 }

@@ -44,6 +44,11 @@ pub struct ServeArgs {
     /// A keep-alive connection silent for this many milliseconds is closed.
     #[arg(long, default_value_t = Limits::default().idle_timeout.as_millis() as u64)]
     pub idle_timeout_ms: u64,
+    /// Sandbox each session lwC, the worker's root lwC its reference monitor: reads, writes and
+    /// close on its own socket are run, every other system call fails with EPERM (with
+    /// --isolation lwc).
+    #[arg(long)]
+    pub monitor: bool,
     /// Test paths: /crash/abort and /crash/segv crash the session, /probe/fds answers with the
     /// number of descriptors the session's context holds (for tests of session isolation).
     #[arg(long, hide = true)]
@@ -75,6 +80,7 @@ impl ServeArgs {
                 request_timeout: Duration::from_millis(self.request_timeout_ms.max(1)),
                 idle_timeout: Duration::from_millis(self.idle_timeout_ms.max(1)),
             },
+            monitor: self.monitor,
             test_paths: self.test_paths,
         };
         cfg.validate()?;

@@ -86,6 +86,9 @@ impl Default for Limits {
     }
 }
 
+/// The file `/probe/touch` tries to write, in the server's working directory.
+pub const TOUCH_FILE: &str = "lwcbench-probe-touch";
+
 /// Smallest response body: the session counter (10 digits), a space and a newline.
 pub const MIN_BODY_BYTES: usize = 12;
 
@@ -108,9 +111,15 @@ pub struct Config {
     pub pool_size: usize,
     /// Limits on bad input.
     pub limits: Limits,
+    /// Sandbox each session lwC (`Systrap::all()`) with the worker's root lwC as its reference
+    /// monitor: only reads, writes and close on its own socket (and the allocator's calls) are
+    /// run; every other call fails with `EPERM`. Only with [`Isolation::Lwc`].
+    pub monitor: bool,
     /// Serve the test paths: `/crash/abort` and `/crash/segv` crash the session (a crash must
     /// cost only its own connection), `/probe/fds` shows the descriptors its context holds
-    /// (another connection's must not be among them). Off by default.
+    /// (another connection's must not be among them), `/probe/touch` tries to open
+    /// [`TOUCH_FILE`] in the working directory for writing and write to it (a monitored
+    /// session must fail). Off by default.
     pub test_paths: bool,
 }
 
@@ -125,6 +134,7 @@ impl Default for Config {
             body_bytes: 45,
             pool_size: 32,
             limits: Limits::default(),
+            monitor: false,
             test_paths: false,
         }
     }
@@ -150,6 +160,12 @@ impl Config {
         }
         if self.limits.max_connections == 0 {
             return bad("max_connections must be at least 1".into());
+        }
+        if self.monitor && self.isolation != Isolation::Lwc {
+            return bad(format!(
+                "--monitor sandboxes session lwCs: it needs --isolation lwc, not {}",
+                self.isolation
+            ));
         }
         if self.isolation == Isolation::LwcPool && self.pool_size == 0 {
             return bad("an lwc-pool worker needs a pool of at least one lwC".into());

@@ -143,7 +143,12 @@ impl Loop {
                     return;
                 }
             };
-            if self.live + self.sessions.handed_off() >= ctx.cfg.limits.max_connections {
+            let limit = ctx.cfg.limits.max_connections;
+            if self.live + self.sessions.handed_off() >= limit {
+                // Handed-off sessions that ended since the last look no longer count.
+                self.sessions.collect(&mut self.stats);
+            }
+            if self.live + self.sessions.handed_off() >= limit {
                 self.stats.rejected += 1;
                 let _ = (&stream).write(&Refusal::Unavailable.response());
                 continue;

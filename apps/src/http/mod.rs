@@ -35,7 +35,7 @@ pub mod session;
 mod stats;
 
 pub use cli::ServeArgs;
-pub use config::{Config, ConfigError, Isolation, Limits, MIN_BODY_BYTES};
+pub use config::{Config, ConfigError, Isolation, Limits, MIN_BODY_BYTES, TOUCH_FILE};
 pub use serve::serve;
 pub use server::{Server, ServerError};
 pub use stats::Stats;

@@ -68,6 +68,10 @@ pub enum Probe {
     /// `/probe/fds`: answer with the number of descriptors open in the session's context as
     /// the counter (what a hostile session could reach).
     Fds,
+    /// `/probe/touch`: try to open `TOUCH_FILE` in the working directory for writing and write
+    /// to it; answer with 0 as the counter if that worked, else the errno (a monitored session
+    /// must get `EPERM` and leave the file as it was).
+    Touch,
 }
 
 /// A request at the front of the buffer, parsed.
@@ -159,6 +163,7 @@ pub fn parse(input: &[u8], limits: &Limits, test_paths: bool) -> Parsed {
         Some("/crash/abort") if test_paths => Some(Probe::Abort),
         Some("/crash/segv") if test_paths => Some(Probe::Segv),
         Some("/probe/fds") if test_paths => Some(Probe::Fds),
+        Some("/probe/touch") if test_paths => Some(Probe::Touch),
         _ => None,
     };
     Parsed::Request(Request {

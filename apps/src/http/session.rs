@@ -8,7 +8,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 
-use super::config::Config;
+use super::config::{Config, TOUCH_FILE};
 use super::protocol::{self, Parsed, Probe, Refusal, Responses};
 
 /// Output a session buffers before it stops reading until the client takes some.
@@ -158,6 +158,7 @@ impl Session {
                     let shown = match req.probe {
                         None => self.requests,
                         Some(Probe::Fds) => open_fds(),
+                        Some(Probe::Touch) => touch(),
                         Some(crash) => crash_now(crash),
                     };
                     responses.write_ok(&mut self.output, shown, req.head_only, req.keep_alive);
@@ -205,10 +206,26 @@ fn open_fds() -> u64 {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64)
 }
 
+/// Opens [`TOUCH_FILE`] for writing (truncating it) and writes to it: 0 if both worked, else
+/// the errno.
+fn touch() -> u64 {
+    use rustix::fs::{Mode, OFlags};
+    let written = rustix::fs::open(
+        TOUCH_FILE,
+        OFlags::WRONLY | OFlags::TRUNC | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .and_then(|fd| rustix::io::write(&fd, b"touched\n"));
+    match written {
+        Ok(_) => 0,
+        Err(e) => e.raw_os_error() as u64,
+    }
+}
+
 /// Crashes the calling process as a test asked (the session's isolation decides what else dies).
 fn crash_now(crash: Probe) -> ! {
     match crash {
-        Probe::Abort | Probe::Fds => std::process::abort(),
+        Probe::Abort | Probe::Fds | Probe::Touch => std::process::abort(),
         Probe::Segv => {
             let _ = rustix::process::kill_process(
                 rustix::process::getpid(),

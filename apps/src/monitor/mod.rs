@@ -17,6 +17,9 @@
 //! ([`lwc::seccomp::native_abi_only`]): an `int 0x80` call kills the sandbox, an x32 number
 //! fails with `ENOSYS`, so no sandbox leaves its monitor's view through them.
 //!
+//! [`SessionPolicy`] is the policy of a monitored web session (`lwcbench serve --monitor`): its
+//! own socket and the allocator, nothing else.
+//!
 //! ```no_run
 //! use apps::monitor::{run_sandboxed, Files, Mechanism, PathArg};
 //! let files = Files::create().unwrap();
@@ -30,11 +33,15 @@
 mod mechanism;
 mod policy;
 mod sandbox;
+mod session;
 mod supervisor;
 mod sys;
 mod systrap;
 mod tracer;
 
 pub use mechanism::{run_sandboxed, Mechanism, MonitorError};
-pub use policy::{kernel_policy, trap_all, Policy, Verdict, Window, ARG_AREA, READ_ONLY_FLAGS};
+pub use policy::{
+    allocator_call, kernel_policy, trap_all, Policy, Verdict, Window, ARG_AREA, READ_ONLY_FLAGS,
+};
 pub use sandbox::{Call, Files, Mix, PathArg, Sandbox, ALLOWED_TEXT, DATA_LEN, SECRET_TEXT};
+pub use session::SessionPolicy;

@@ -97,8 +97,7 @@ impl Policy {
     /// `window`.
     pub fn decide(&self, nr: i64, a: &[u64; 6], window: &dyn Window) -> Verdict {
         match nr {
-            _ if ALLOWED.contains(&nr) => Verdict::Allow,
-            libc::SYS_mmap if a[3] as u32 & libc::MAP_ANONYMOUS as u32 != 0 => Verdict::Allow,
+            _ if ALLOWED.contains(&nr) || allocator_call(nr, a) => Verdict::Allow,
             libc::SYS_openat => self.open(a[1], a[2] as u32, window),
             _ => Verdict::Deny(libc::EPERM),
         }
@@ -146,6 +145,16 @@ fn read_path(addr: u64, window: &dyn Window) -> Option<Vec<u8>> {
     let end = buf.iter().position(|&b| b == 0)?;
     buf.truncate(end);
     Some(buf)
+}
+
+/// Whether `nr` with `a` is one of the allocator's memory calls (`brk`, `munmap`, `mremap`,
+/// `madvise`, `mmap` of anonymous memory), which every policy here allows.
+pub fn allocator_call(nr: i64, a: &[u64; 6]) -> bool {
+    match nr {
+        libc::SYS_brk | libc::SYS_munmap | libc::SYS_mremap | libc::SYS_madvise => true,
+        libc::SYS_mmap => a[3] as u32 & libc::MAP_ANONYMOUS as u32 != 0,
+        _ => false,
+    }
 }
 
 /// Calls allowed whatever their arguments.

@@ -2,7 +2,8 @@
 //! bundled font), from one or more result files.
 //!
 //! - [`spec`]: what a figure shows (panels, axes, series with bands, the paper's marks);
-//! - [`switch`], [`create`], [`monitor`], [`rollback`]: build the experiments' figures from result documents;
+//! - [`switch`], [`create`], [`web`], [`rollback`], [`monitor`]: build the experiments' figures
+//!   from result documents;
 //! - [`source`]: the result files and their machine labels (several files, one figure);
 //! - `draw`, `palette`, `font`: drawing, one colour per backend, the bundled font.
 //!
@@ -44,6 +45,7 @@ pub mod rollback;
 pub mod source;
 pub mod spec;
 pub mod switch;
+pub mod web;
 
 use crate::document::ResultDocument;
 use crate::paper::PaperReference;
@@ -94,8 +96,9 @@ pub fn all(docs: &[ResultDocument], paper: Option<&PaperReference>) -> Vec<Figur
     [
         switch::figure(&sources, paper),
         create::figure(&sources, paper),
-        monitor::figure(&sources, paper),
+        web::figure(&sources, paper),
         rollback::figure(&sources, paper),
+        monitor::figure(&sources, paper),
     ]
     .into_iter()
     .flatten()

@@ -31,15 +31,15 @@ fn blocking(conn: TcpStream, ctx: &Ctx) -> io::Result<std::net::TcpStream> {
 }
 
 /// Serves a connection on a blocking stream to its end; returns the requests answered.
-fn serve_blocking(mut stream: std::net::TcpStream, ctx: &Ctx) -> u64 {
+fn serve_blocking(stream: &mut std::net::TcpStream, ctx: &Ctx) -> u64 {
     let mut session = Session::new();
     let mut silent = Duration::ZERO;
     let mut seen = 0;
     loop {
-        match session.drive(&mut stream, &ctx.cfg, &ctx.responses) {
+        match session.drive(stream, &ctx.cfg, &ctx.responses) {
             Progress::Closed => return session.requests(),
             Progress::Blocked { partial: true, .. } => {
-                session.expire(&mut stream);
+                session.expire(stream);
                 return session.requests();
             }
             Progress::Blocked { partial: false, .. } => {
@@ -64,7 +64,7 @@ pub(crate) struct Processes {
 
 impl Sessions for Processes {
     fn open(&mut self, _token: usize, conn: TcpStream, ctx: &Ctx) -> io::Result<Placed> {
-        let stream = blocking(conn, ctx)?;
+        let mut stream = blocking(conn, ctx)?;
         let parent = rustix::process::getpid();
         let worker_fds: &[RawFd] = &ctx.worker_fds;
         // The worker is single-threaded (a `process` worker starts no thread).
@@ -75,7 +75,7 @@ impl Sessions for Processes {
             }
             // The listener, the event loop and the control socket are the worker's.
             sys::close_inherited(worker_fds);
-            serve_blocking(stream, ctx);
+            serve_blocking(&mut stream, ctx);
             0
         })?;
         self.children.insert(pid);
@@ -123,7 +123,7 @@ pub(crate) struct Threads {
 
 impl Sessions for Threads {
     fn open(&mut self, _token: usize, conn: TcpStream, ctx: &Ctx) -> io::Result<Placed> {
-        let stream = blocking(conn, ctx)?;
+        let mut stream = blocking(conn, ctx)?;
         let ctx = ctx.shared();
         let live = self.live.clone();
         let requests = self.requests.clone();
@@ -131,9 +131,12 @@ impl Sessions for Threads {
         let spawned = std::thread::Builder::new()
             .stack_size(256 * 1024)
             .spawn(move || {
-                let n = serve_blocking(stream, &ctx);
+                let n = serve_blocking(&mut stream, &ctx);
                 requests.fetch_add(n, Ordering::Relaxed);
+                // Counted out before the client sees the close, so a client that reconnects at
+                // once is not refused for a connection that is already over.
                 live.fetch_sub(1, Ordering::SeqCst);
+                drop(stream);
             });
         if let Err(e) = spawned {
             self.live.fetch_sub(1, Ordering::SeqCst);

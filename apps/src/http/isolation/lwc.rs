@@ -18,13 +18,14 @@
 //! paper's design); [`Pooled`] takes one from a pool of pristine copies made while the worker is
 //! idle and hands it the connection over a socket (`SCM_RIGHTS`), so a short session costs a
 //! switch rather than a create. A source also answers trapped system calls, for a sandboxed
-//! session lwC: the default denies them.
+//! session lwC: the default denies them; [`Monitored`] sandboxes every session lwC and answers
+//! its calls from the session policy (`lwcbench serve --monitor`).
 
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-use lwc::{Answer, Args, Created, Files, Lwc, Options, Spec, Switched, Trap};
+use lwc::{Answer, Args, Created, Files, Lwc, Options, Spec, Switched, Systrap, Trap};
 use mio::net::TcpStream;
 use rustix::net::{
     AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
@@ -34,6 +35,7 @@ use rustix::net::{
 use super::{Ctx, Ended, Placed, Sessions, Slots, Step};
 use crate::http::session::{Progress, Session};
 use crate::http::stats::Stats;
+use crate::monitor::{SessionPolicy, Verdict};
 use crate::sys;
 
 /// Event loop → session: the connection is ready.
@@ -120,6 +122,44 @@ impl LwcSource for Fresh {
                 // Our copy of the event loop's stream names our own copy of the descriptor.
                 session_main(caller, args, conn, ctx)
             }
+        }
+    }
+}
+
+/// `lwc --monitor`: as [`Fresh`], but each session lwC is sandboxed (`Systrap::all()`) and the
+/// event loop, its creator, is its reference monitor: every system call the session makes comes
+/// to [`LwcSource::answer`], which runs it when [`SessionPolicy`] allows it (reads, writes and
+/// close on the session's own socket, the allocator's memory calls) and fails it with `EPERM`
+/// otherwise, unrun.
+#[derive(Debug, Default)]
+pub struct Monitored {
+    /// Each live session lwC's socket, by its slot number (a reused slot is overwritten; the
+    /// whole name is compared, so a stale entry never matches).
+    sockets: std::collections::HashMap<u32, (Lwc, std::os::fd::RawFd)>,
+}
+
+impl LwcSource for Monitored {
+    fn session_for(&mut self, conn: &TcpStream, ctx: &Ctx) -> io::Result<(Lwc, u64)> {
+        let fd = conn.as_raw_fd();
+        let spec = Spec::new().files(Files::Only(vec![fd, STDERR]));
+        let opts = Options::new().systrap(Systrap::all());
+        match sys::create_lwc(&spec, &opts).map_err(lwc_err)? {
+            Created::Parent(l) => {
+                self.sockets.insert(l.id(), (l, fd));
+                Ok((l, 0))
+            }
+            Created::Child { caller, args } => session_main(caller, args, conn, ctx),
+        }
+    }
+
+    fn answer(&mut self, trap: Trap) -> lwc::Result<Switched> {
+        let verdict = match self.sockets.get(&trap.lwc.id()) {
+            Some((l, fd)) if *l == trap.lwc => SessionPolicy::new(*fd).decide(trap.nr, &trap.args),
+            _ => Verdict::Deny(libc::EPERM),
+        };
+        match verdict {
+            Verdict::Allow => lwc::answer(trap, Answer::Run),
+            Verdict::Deny(e) => lwc::answer(trap, Answer::Deny(e)),
         }
     }
 }

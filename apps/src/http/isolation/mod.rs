@@ -5,6 +5,7 @@
 //! ```text
 //!   none      Inline      a Session per connection, in the worker's memory
 //!   lwc       LwcSessions<Fresh>   an lwC per connection, created at accept
+//!   lwc --monitor  LwcSessions<Monitored>  the same, sandboxed, the event loop its monitor
 //!   lwc-pool  LwcSessions<Pooled>  an lwC per connection, from a pool refilled while idle
 //!   process   Processes   a forked process per connection, blocking I/O
 //!   thread    Threads     a thread per connection, blocking I/O
@@ -102,6 +103,9 @@ pub(crate) trait Sessions {
 pub(crate) fn for_mode(isolation: Isolation, ctx: &Ctx) -> io::Result<Box<dyn Sessions>> {
     Ok(match isolation {
         Isolation::None => Box::new(inline::Inline::default()),
+        Isolation::Lwc if ctx.cfg.monitor => {
+            Box::new(lwc::LwcSessions::new(lwc::Monitored::default()))
+        }
         Isolation::Lwc => Box::new(lwc::LwcSessions::new(lwc::Fresh)),
         Isolation::LwcPool => Box::new(lwc::LwcSessions::new(lwc::Pooled::new(ctx.cfg.pool_size)?)),
         Isolation::Process => Box::new(blocking::Processes::default()),
