@@ -210,48 +210,19 @@ fn boost() -> Option<bool> {
     read_trim("/sys/devices/system/cpu/intel_pstate/no_turbo").map(|v| v == "0")
 }
 
-/// Tries to open each counter lwcbench may use; `available` or `unavailable: <reason>`.
+/// Tries to open each counter lwcbench may use (those of `workloads::counters`), by perf's
+/// name for it: `available` or `unavailable: <reason>`.
 fn counters() -> BTreeMap<String, String> {
-    use perf_event::events::{Cache, CacheOp, CacheResult, Event, Hardware, Software, WhichCache};
-    let events: [(&str, Event); 6] = [
-        ("cycles", Hardware::CPU_CYCLES.into()),
-        ("instructions", Hardware::INSTRUCTIONS.into()),
-        (
-            "dtlb-load-misses",
-            Cache {
-                which: WhichCache::DTLB,
-                operation: CacheOp::READ,
-                result: CacheResult::MISS,
-            }
-            .into(),
-        ),
-        ("page-faults", Software::PAGE_FAULTS.into()),
-        ("context-switches", Software::CONTEXT_SWITCHES.into()),
-        ("task-clock", Software::TASK_CLOCK.into()),
-    ];
-    let paranoid = read_trim("/proc/sys/kernel/perf_event_paranoid");
-    events
+    workloads::counters::availability()
         .into_iter()
-        .map(|(name, ev)| {
-            let state = match perf_event::Builder::new().kind(ev).build() {
-                Ok(_counter) => "available".to_owned(),
-                Err(e) => format!("unavailable: {}", counter_reason(&e, paranoid.as_deref())),
+        .map(|(kind, ok)| {
+            let state = match ok {
+                Ok(()) => "available".to_owned(),
+                Err(why) => format!("unavailable: {why}"),
             };
-            (name.to_owned(), state)
+            (kind.perf_name().to_owned(), state)
         })
         .collect()
-}
-
-fn counter_reason(e: &std::io::Error, paranoid: Option<&str>) -> String {
-    match e.raw_os_error() {
-        Some(2) => format!("{e}: the kernel has no such event (no hardware PMU, as in most VMs)"),
-        Some(1) | Some(13) => format!(
-            "{e}: not permitted (kernel.perf_event_paranoid = {})",
-            paranoid.unwrap_or("unknown")
-        ),
-        Some(95) | Some(19) => format!("{e}: not supported by this CPU or kernel"),
-        _ => e.to_string(),
-    }
 }
 
 /// CPUs that were more than 25% busy over `window` (other load on the machine), with their

@@ -123,9 +123,11 @@ fn env_prints_the_fingerprint() {
         names,
         [
             "context-switches",
+            "cpu-migrations",
             "cycles",
             "dtlb-load-misses",
             "instructions",
+            "itlb-load-misses",
             "page-faults",
             "task-clock"
         ]

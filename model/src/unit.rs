@@ -162,8 +162,17 @@ pub fn sig3(value: f64) -> String {
 }
 
 /// Displays a value of `unit`: a time is scaled to the unit that reads best (`812 ns`, `2.01 µs`,
-/// `1.97 ms`); anything else keeps its unit.
+/// `1.97 ms`), bytes to binary multiples (`385 KiB`, `1.20 MiB`); anything else keeps its unit.
 pub fn human(value: f64, unit: &Unit) -> String {
+    if *unit == Unit::Bytes {
+        let a = value.abs();
+        return match a {
+            _ if a < 1024.0 => format!("{} B", sig3(value)),
+            _ if a < 1024.0 * 1024.0 => format!("{} KiB", sig3(value / 1024.0)),
+            _ if a < 1024.0 * 1024.0 * 1024.0 => format!("{} MiB", sig3(value / 1048576.0)),
+            _ => format!("{} GiB", sig3(value / 1073741824.0)),
+        };
+    }
     let Some(ns) = unit.ns_per_unit().map(|f| value * f) else {
         return format!("{} {unit}", sig3(value));
     };
@@ -182,6 +191,14 @@ pub fn human(value: f64, unit: &Unit) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_read_in_binary_multiples() {
+        // Guards against a memory per session shown as a raw count of bytes.
+        assert_eq!(human(512.0, &Unit::Bytes), "512 B");
+        assert_eq!(human(393_984.0, &Unit::Bytes), "385 KiB");
+        assert_eq!(human(1.5 * 1048576.0, &Unit::Bytes), "1.50 MiB");
+    }
 
     #[test]
     fn symbols_round_trip() {

@@ -91,6 +91,15 @@ fn measure(
                 floor,
             })
         }
+        Rule::NewValue { of, .. } => {
+            let s = select(of, doc)?;
+            Ok(Measured {
+                value: s.value,
+                unit: s.unit.symbol(),
+                context: s.context,
+                floor: None,
+            })
+        }
         Rule::Ratio {
             numerator,
             denominator,

@@ -10,6 +10,7 @@
 //!   each yielding named files or folders, and the [`ExportManager`] that writes them atomically.
 //! - [`figure`]: the figures (plotters; SVG, and PNG with a bundled font), from one or more
 //!   result files.
+//! - [`findings`]: the sentences the summary states from the data (tlb, scale).
 //! - [`compare`]: baseline versus current, per point and metric a change and a verdict.
 //! - [`paper`]: every claim of the paper (`results/paper.json`): numbers, provenance, how sure we
 //!   are, and the rule that judges ours.
@@ -36,6 +37,7 @@ pub mod document;
 pub mod evidence;
 pub mod export;
 pub mod figure;
+pub mod findings;
 pub mod machine;
 pub mod paper;
 pub mod verdict;

@@ -206,6 +206,13 @@ pub enum Rule {
         /// What the ratio is, in words.
         meaning: String,
     },
+    /// The paper has no number: ours is shown as new (one of our numbers, in its own unit).
+    NewValue {
+        /// Our number.
+        of: Selector,
+        /// What it is, in words.
+        meaning: String,
+    },
 }
 
 /// The limit of Linux that explains a miss: "not applicable on Linux" instead of "not

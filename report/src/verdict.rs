@@ -106,7 +106,7 @@ pub fn judge(claim: &Claim, ours: &Ours) -> Judgement {
         Ours::Unmeasured(why) => (Verdict::NotMeasuredYet, why.clone(), "-".to_owned()),
         Ours::Measured(m) => {
             let (verdict, reason) = match (&claim.judge, &claim.paper) {
-                (Some(Rule::New { meaning, .. }), _) => (
+                (Some(Rule::New { meaning, .. } | Rule::NewValue { meaning, .. }), _) => (
                     Verdict::New,
                     format!(
                         "the paper has no number; ours: {} ({meaning}; {})",

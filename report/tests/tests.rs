@@ -8,4 +8,5 @@ mod load;
 mod markdown;
 mod paper;
 mod rollback;
+mod tlb_scale;
 mod verdict;

@@ -26,6 +26,7 @@
 #![deny(unsafe_code)]
 
 pub mod context;
+pub mod counters;
 pub mod experiment;
 pub mod experiments;
 pub mod isolate;

@@ -10,22 +10,19 @@
 //!
 //! The clock is [`std::time::Instant`], which is `CLOCK_MONOTONIC` (vDSO) on Linux.
 //!
-//! Counters (`perf_event_open`, software events always tried, hardware ones where the kernel has
-//! a PMU; kernel-mode events included where the kernel allows it, else user mode only) observe
-//! the measuring thread and anything it creates while they run. They are read in a short
-//! untimed phase after the samples (inherited counters slow fork and exit down), and stored in
-//! [`RunSamples::counters`] per metric unit (per one-way switch, per create): `task_clock_ns_per_op`,
-//! `page_faults_per_op`, `context_switches_per_op`, `cpu_migrations_per_op`, `cycles_per_op`,
-//! `instructions_per_op`, plus `ops` (metric units timed) and `clock_overhead_ns`. A counter the
-//! kernel refuses is recorded as [`Counter::Unavailable`] with the kernel's reason, never as
-//! zero.
+//! Counters ([`crate::counters`]: perf groups on the measuring thread and what it creates while
+//! they run) are read in a short untimed phase after the samples (inherited counters slow fork
+//! and exit down), and stored in [`RunSamples::counters`] per metric unit (per one-way switch,
+//! per create): `<counter>_per_op` for every [`crate::counters::Kind`] (task clock, context
+//! switches, page faults, migrations, cycles, instructions, dTLB and iTLB misses), plus `ops`
+//! (metric units timed) and `clock_overhead_ns`. A counter the kernel refuses is recorded as
+//! [`Counter::Unavailable`] with the kernel's reason, never as zero.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use perf_event::events::{Event, Hardware, Software};
 use rustix::thread::CpuSet;
 
+use crate::counters::Counters;
 use crate::experiment::{os, Counter, MeasureError, RunSamples};
 
 /// Largest share of a sample the clock reads may take (the batching target).
@@ -267,7 +264,10 @@ where
 
     // Counters run in a phase of their own after the timed one: inherited counters make fork and
     // exit slower, and every counted fault or switch costs a little, so they would bias the times.
-    let mut counters = Counters::start();
+    let mut counters = Counters::all();
+    counters
+        .start()
+        .map_err(|e| os("starting the perf counters", e))?;
     let counted_start = Instant::now();
     let mut counted_batches = 0u64;
     while counted_batches < COUNTED_BATCHES_MAX {
@@ -287,94 +287,6 @@ where
         Counter::Value(overhead.as_nanos() as f64),
     );
     Ok(run)
-}
-
-/// The counters [`Counters`] tries, by the name they get in `RunSamples::counters` (before the
-/// `_per_op` suffix).
-fn counter_kinds() -> Vec<(&'static str, Event)> {
-    vec![
-        ("task_clock_ns", Software::TASK_CLOCK.into()),
-        ("page_faults", Software::PAGE_FAULTS.into()),
-        ("context_switches", Software::CONTEXT_SWITCHES.into()),
-        ("cpu_migrations", Software::CPU_MIGRATIONS.into()),
-        ("cycles", Hardware::CPU_CYCLES.into()),
-        ("instructions", Hardware::INSTRUCTIONS.into()),
-    ]
-}
-
-/// Opens a counter for the calling thread and its future children, kernel mode included when
-/// allowed (context switches and faults happen there), else user mode only.
-fn open_counter(kind: Event) -> std::io::Result<perf_event::Counter> {
-    let mut builder = perf_event::Builder::new().kind(kind.clone());
-    builder.inherit(true).include_kernel();
-    builder.build().or_else(|_| {
-        let mut builder = perf_event::Builder::new().kind(kind);
-        builder.inherit(true);
-        builder.build()
-    })
-}
-
-/// Whether each counter can be opened here: `Ok` or the kernel's reason, by counter name.
-pub fn counter_availability() -> Vec<(String, Result<(), String>)> {
-    counter_kinds()
-        .into_iter()
-        .map(|(name, kind)| {
-            let ok = open_counter(kind)
-                .map(drop)
-                .map_err(|e| format!("perf_event_open: {e}"));
-            (name.to_string(), ok)
-        })
-        .collect()
-}
-
-/// The perf counters of one measured phase, with the reason of each one the kernel refused.
-pub struct Counters {
-    open: Vec<(&'static str, perf_event::Counter)>,
-    refused: Vec<(&'static str, String)>,
-}
-
-impl Counters {
-    /// Opens and enables every counter the kernel allows, for the calling thread and the
-    /// processes and threads it creates from now on.
-    pub fn start() -> Self {
-        let mut open = Vec::new();
-        let mut refused = Vec::new();
-        for (name, kind) in counter_kinds() {
-            match open_counter(kind)
-                .and_then(|mut c| c.reset().and_then(|()| c.enable()).map(|()| c))
-            {
-                Ok(c) => open.push((name, c)),
-                Err(e) => refused.push((name, format!("perf_event_open: {e}"))),
-            }
-        }
-        Self { open, refused }
-    }
-
-    /// Stops the counters and returns each as `<name>_per_op` = total / `ops`; a counter the
-    /// kernel refused, that could not be read or never ran is unavailable, with the reason.
-    pub fn finish(&mut self, ops: u64) -> BTreeMap<String, Counter> {
-        let unavailable = |why: String| Counter::Unavailable { unavailable: why };
-        let mut out = BTreeMap::new();
-        for (name, why) in &self.refused {
-            out.insert(format!("{name}_per_op"), unavailable(why.clone()));
-        }
-        for (name, c) in &mut self.open {
-            let _ = c.disable();
-            let value = match c.read_count_and_time() {
-                Err(e) => unavailable(format!("reading the counter: {e}")),
-                Ok(ct) if ct.time_running == 0 => {
-                    unavailable("the kernel never scheduled the counter".into())
-                }
-                Ok(_) if ops == 0 => unavailable("no operation was counted".into()),
-                // Scale up if the kernel multiplexed the counter.
-                Ok(ct) => Counter::Value(
-                    ct.count as f64 * ct.time_enabled as f64 / ct.time_running as f64 / ops as f64,
-                ),
-            };
-            out.insert(format!("{name}_per_op"), value);
-        }
-        out
-    }
 }
 
 #[cfg(test)]
@@ -458,9 +370,10 @@ mod tests {
         // every software counter the kernel allows is reported as a value, and every counter it
         // refuses is reported unavailable with a reason, never as a number. A hardware counter
         // may be unavailable when the kernel never scheduled it.
-        for (name, ok) in counter_availability() {
+        for (kind, ok) in crate::counters::availability() {
+            let name = kind.name();
             let v = r.counters.get(&format!("{name}_per_op"));
-            let software = !matches!(name.as_str(), "cycles" | "instructions");
+            let software = !kind.hardware();
             match (ok, v) {
                 (Ok(()), Some(Counter::Value(v))) => assert!(v.is_finite(), "{name}: {v}"),
                 (Ok(()), Some(Counter::Unavailable { unavailable })) if !software => {
@@ -472,14 +385,5 @@ mod tests {
                 (ok, v) => panic!("{name}: available {ok:?}, reported {v:?}"),
             }
         }
-    }
-
-    #[test]
-    fn counter_availability_lists_software_counters() {
-        let av = counter_availability();
-        assert!(av.iter().any(|(n, _)| n == "page_faults"));
-        assert!(av
-            .iter()
-            .all(|(_, r)| r.as_ref().err().is_none_or(|e| !e.is_empty())));
     }
 }

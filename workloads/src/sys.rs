@@ -1,5 +1,5 @@
 //! The only place in `workloads` that uses `unsafe`: fork, `_exit`, anonymous mappings,
-//! `posix_spawn`, and the fork-like `lwc::create`.
+//! `posix_spawn`, the fork-like `lwc::create`, and `perf_event_open` with its group ioctls.
 //!
 //! ```text
 //!   worker process (single-threaded)
@@ -205,6 +205,65 @@ impl SharedPage {
     }
 }
 
+/// `MAP_SHARED` anonymous memory of `n` 32-bit words and [`SharedWords::RESULTS`] 64-bit
+/// ones: a futex word per session of `scale` and the result slots of the one session that
+/// answers at a time, seen by the root and by sessions in forked processes or in threads.
+pub(crate) struct SharedWords {
+    words: Mapping,
+    n: usize,
+}
+
+// SAFETY: the mapping is only ever accessed through atomic references (`u32s`, `u64s`), so
+// sharing or sending it between threads cannot race; it is unmapped once, by its owner's drop.
+unsafe impl Send for SharedWords {}
+// SAFETY: as above: every access is atomic.
+unsafe impl Sync for SharedWords {}
+
+impl SharedWords {
+    /// The 64-bit words.
+    pub(crate) const RESULTS: usize = 4;
+
+    /// Maps `n` zeroed `u32` words followed by the zeroed `u64` ones (page-rounded).
+    pub(crate) fn new(n: usize) -> io::Result<Self> {
+        let page = rustix::param::page_size();
+        let bytes = n
+            .checked_mul(4)
+            .and_then(|b| b.checked_add(8 + 8 * Self::RESULTS))
+            .ok_or_else(|| io::Error::other("too many words"))?;
+        let len = bytes.div_ceil(page) * page;
+        Ok(Self {
+            words: Mapping::new(len, MapFlags::SHARED)?,
+            n,
+        })
+    }
+
+    /// The 32-bit words (futex words).
+    pub(crate) fn u32s(&self) -> &[AtomicU32] {
+        // SAFETY: the mapping is page-aligned, at least 4n bytes long, lives as long as `self`
+        // (the slice borrows it) and is only accessed atomically.
+        unsafe { std::slice::from_raw_parts(self.words.ptr.as_ptr().cast::<AtomicU32>(), self.n) }
+    }
+
+    /// The 64-bit words, after the 32-bit ones (8-byte aligned).
+    pub(crate) fn u64s(&self) -> &[std::sync::atomic::AtomicU64] {
+        let offset = (self.n * 4).div_ceil(8) * 8;
+        // SAFETY: `offset` is 8-byte aligned inside the page-aligned mapping, which holds at least
+        // `offset + 8 RESULTS` bytes (`new` maps 4n + 8 + 8 RESULTS, rounded up), lives as long
+        // as `self` and is only accessed atomically.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.words
+                    .ptr
+                    .as_ptr()
+                    .cast::<u8>()
+                    .add(offset)
+                    .cast::<std::sync::atomic::AtomicU64>(),
+                Self::RESULTS,
+            )
+        }
+    }
+}
+
 /// Private anonymous memory with transparent huge pages turned off (so the kernel maps it with
 /// 4 KiB pages, as the paper's measurements assume) and every page written once (resident).
 pub(crate) struct Region(Mapping);
@@ -221,6 +280,28 @@ impl Region {
             chunk[0] = 1;
         }
         Ok(region)
+    }
+
+    /// Maps `len_bytes` of private memory for transparent huge pages (`MADV_HUGEPAGE`; the
+    /// length rounded up to whole 2 MiB pages, which the kernel aligns) and writes every 4 KiB
+    /// page. Whether the kernel really backed it with huge pages is for the caller to check
+    /// ([`Region::start`] in `/proc/self/smaps`).
+    pub(crate) fn populated_huge(len_bytes: usize) -> io::Result<Self> {
+        const HUGE: usize = 2 << 20;
+        let len = len_bytes.max(1).div_ceil(HUGE) * HUGE;
+        let mut region = Self(Mapping::new(len, MapFlags::PRIVATE)?);
+        // SAFETY: the range is exactly our own mapping; the advice only changes page size.
+        unsafe { rustix::mm::madvise(region.0.ptr.as_ptr(), len, Advice::LinuxHugepage) }?;
+        let page = rustix::param::page_size();
+        for chunk in region.bytes_mut().chunks_mut(page) {
+            chunk[0] = 1;
+        }
+        Ok(region)
+    }
+
+    /// The region's first address (to find it in `/proc/self/smaps`).
+    pub(crate) fn start(&self) -> usize {
+        self.0.ptr.as_ptr() as usize
     }
 
     /// Writes one byte in each of the first `pages` pages (a copy-on-write fault each in a
@@ -253,4 +334,74 @@ pub(crate) fn lwc_create(spec: &lwc::Spec, opts: &lwc::Options) -> lwc::Result<l
     // and fails with Error::MultiThreaded otherwise) and a spec that unmaps nothing in use; the
     // workloads only pass `Spec::new()`, which copies the whole address space.
     unsafe { lwc::create(spec, opts) }
+}
+
+/// `perf_event_open(attr, pid = 0 (the calling thread), cpu = -1 (any), group_fd, CLOEXEC)`:
+/// a counter of the calling thread (and, with `attr.inherit`, of what it creates from now on),
+/// in the group led by `group` (or a new group's leader).
+pub(crate) fn perf_event_open(
+    attr: &mut perf_event_open_sys::bindings::perf_event_attr,
+    group: Option<std::os::fd::BorrowedFd<'_>>,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    attr.size = std::mem::size_of_val(attr) as u32;
+    let group_fd = group.map_or(-1, |g| g.as_raw_fd());
+    let flags = libc::c_ulong::from(perf_event_open_sys::bindings::PERF_FLAG_FD_CLOEXEC);
+    // SAFETY: `attr` is a valid, initialised perf_event_attr whose `size` is set to its own size
+    // above; pid 0 / cpu -1 name the calling thread; `group_fd` is -1 or a live descriptor
+    // borrowed for the call.
+    let fd = unsafe { perf_event_open_sys::perf_event_open(attr, 0, -1, group_fd, flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// What [`perf_group_ioctl`] does to a whole counter group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PerfGroupOp {
+    /// `PERF_EVENT_IOC_RESET`.
+    Reset,
+    /// `PERF_EVENT_IOC_ENABLE`.
+    Enable,
+    /// `PERF_EVENT_IOC_DISABLE`.
+    Disable,
+}
+
+/// Resets, enables or disables every counter of the group led by `leader`, atomically.
+pub(crate) fn perf_group_ioctl(
+    leader: std::os::fd::BorrowedFd<'_>,
+    op: PerfGroupOp,
+) -> io::Result<()> {
+    use perf_event_open_sys::ioctls;
+    use std::os::fd::AsRawFd;
+    let fd = leader.as_raw_fd();
+    let group = perf_event_open_sys::bindings::PERF_IOC_FLAG_GROUP;
+    // SAFETY: `fd` is a live perf event descriptor (borrowed for the call); these ioctls take
+    // only the flag word, no pointer.
+    let rc = unsafe {
+        match op {
+            PerfGroupOp::Reset => ioctls::RESET(fd, group),
+            PerfGroupOp::Enable => ioctls::ENABLE(fd, group),
+            PerfGroupOp::Disable => ioctls::DISABLE(fd, group),
+        }
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The id the kernel gave a perf event (`PERF_EVENT_IOC_ID`), as it appears in group reads.
+pub(crate) fn perf_event_id(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    let mut id = 0u64;
+    // SAFETY: `fd` is a live perf event descriptor; the kernel writes one u64 to `&mut id`,
+    // which lives across the call.
+    let rc = unsafe { perf_event_open_sys::ioctls::ID(fd.as_raw_fd(), &mut id) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(id)
 }

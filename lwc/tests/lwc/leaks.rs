@@ -38,6 +38,10 @@ pub fn tests() -> Vec<(&'static str, fn())> {
         ("leaks::no_lwc_outlives_a_killed_root", root_killed),
         ("leaks::group_exit_status_is_the_programs", exit_status),
         (
+            "leaks::a_killed_copy_resumed_by_a_rollback_ends_the_group",
+            killed_after_rollback,
+        ),
+        (
             "leaks::a_killed_lwc_is_reaped_by_its_creator",
             killed_lwc_is_reaped,
         ),
@@ -299,6 +303,37 @@ fn root_killed() {
     assert!(
         libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL,
         "the killed root's status {status:#x}"
+    );
+}
+
+/// The copy a rollback resumed is killed while it holds control: nobody can go on, so the group
+/// ends (137, the status of a killed lwC). Guards against the supervisor taking the rollback's
+/// discarded caller (gone, its slot still naming the copy it handed control to) for a waiter
+/// that hears of the death: then the group hung with nobody in control.
+fn killed_after_rollback() {
+    // SAFETY: the test process is single-threaded.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        start();
+        // SAFETY: single-threaded.
+        let taken = unsafe { lwc::Snapshot::take(lwc::Strategy::Fork) }.expect("take");
+        if taken.restored() {
+            // SAFETY: ends this process, the lwC holding control.
+            unsafe { libc::raise(libc::SIGKILL) };
+        }
+        let err = taken.snapshot().rollback();
+        panic!("rollback failed: {err}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut status = 0;
+    // SAFETY: polls our own child.
+    while unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == 0 {
+        assert!(Instant::now() < deadline, "the group did not end");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 137,
+        "the group's status {status:#x}, not an exit with 137"
     );
 }
 

@@ -17,7 +17,7 @@
 //! read: [`ResultDocument::from_json_str`] turns them into this shape ([`v1`]).
 
 use crate::machine::Machine;
-use model::{MetricResult, MetricSpec, PointId, Summary, Unit};
+use model::{MetricResult, MetricSpec, Param, PointId, Summary, Unit};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -207,6 +207,22 @@ impl Point {
                 .collect(),
             counters: BTreeMap::new(),
             elapsed_s,
+        }
+    }
+
+    /// The whole-number parameter `name`, when the point has it.
+    pub fn int_param(&self, name: &str) -> Option<i64> {
+        match self.id.params.get(name) {
+            Some(Param::Int(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The text parameter `name`, when the point has it.
+    pub fn text_param(&self, name: &str) -> Option<&str> {
+        match self.id.params.get(name) {
+            Some(Param::Text(v)) => Some(v),
+            _ => None,
         }
     }
 

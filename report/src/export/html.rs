@@ -121,6 +121,14 @@ pub fn page(
                     out.push_str("</ul>\n");
                 }
             }
+            let found = crate::findings::of(exp);
+            if !found.is_empty() {
+                out.push_str("<p>From the data:</p>\n<ul>\n");
+                for f in found {
+                    let _ = writeln!(out, "<li>{}</li>", escape(&f));
+                }
+                out.push_str("</ul>\n");
+            }
         }
     }
     if let Some(paper) = paper {

@@ -96,6 +96,13 @@ impl MarkdownExporter {
             if !exp.points.is_empty() {
                 out.push('\n');
                 out.push_str(&self.points_table(&exp.points));
+                let found = crate::findings::of(exp);
+                if !found.is_empty() {
+                    let _ = writeln!(out, "\nFrom the data:\n");
+                    for f in found {
+                        let _ = writeln!(out, "- {f}");
+                    }
+                }
             } else if exp.status == ExperimentStatus::Ok {
                 let _ = writeln!(
                     out,

@@ -1,13 +1,12 @@
 //! The create figure: µs per create against the parent's memory, and against the pages written
 //! after create with the fitted fixed cost and per-fault slope.
 
-use super::source::{rows, Source};
+use super::source::{ordered_backends, rows, Source};
 use super::spec::{Axis, Datum, Figure, Mark, Panel, Reference, Scale, Series, SeriesStyle};
-use crate::document::Point;
 use crate::paper::PaperReference;
 use model::stats::least_squares;
 use model::unit::human;
-use model::{Param, Unit};
+use model::Unit;
 
 const RESIDENT: &str = "resident_bytes";
 const PAGES: &str = "pages_written";
@@ -15,27 +14,13 @@ const PAGES: &str = "pages_written";
 const COW: &[&str] = &["lwc", "fork"];
 const ORDER: &[&str] = &["lwc", "fork", "spawn", "thread"];
 
-fn int(p: &Point, name: &str) -> Option<i64> {
-    match p.id.params.get(name) {
-        Some(Param::Int(v)) => Some(*v),
-        _ => None,
-    }
-}
-
 /// The create figure, or `None` when no source has a measured create point.
 pub fn figure(sources: &[Source<'_>], paper: Option<&PaperReference>) -> Option<Figure> {
     let rows = rows(sources, "create", &Unit::Us);
     if rows.is_empty() {
         return None;
     }
-    let mut backends: Vec<String> = rows.iter().map(|r| r.point.id.backend.clone()).collect();
-    backends.sort_by_key(|b| {
-        (
-            ORDER.iter().position(|o| o == b).unwrap_or(ORDER.len()),
-            b.clone(),
-        )
-    });
-    backends.dedup();
+    let backends = ordered_backends(&rows, ORDER);
     let many = sources.len() > 1;
     let label = |backend: &str, source: usize, extra: &str| {
         let machine = if many {
@@ -45,8 +30,11 @@ pub fn figure(sources: &[Source<'_>], paper: Option<&PaperReference>) -> Option<
         };
         format!("{backend}{extra}{machine}")
     };
-    let min_pages = rows.iter().filter_map(|r| int(r.point, PAGES)).min();
-    let min_resident = rows.iter().filter_map(|r| int(r.point, RESIDENT)).min();
+    let min_pages = rows.iter().filter_map(|r| r.point.int_param(PAGES)).min();
+    let min_resident = rows
+        .iter()
+        .filter_map(|r| r.point.int_param(RESIDENT))
+        .min();
 
     // Panel 1: nothing written after create, against parent memory.
     let mut memory = Vec::new();
@@ -57,11 +45,11 @@ pub fn figure(sources: &[Source<'_>], paper: Option<&PaperReference>) -> Option<
                 .filter(|r| {
                     r.source == s.index
                         && &r.point.id.backend == backend
-                        && int(r.point, PAGES) == min_pages
+                        && r.point.int_param(PAGES) == min_pages
                 })
                 .filter_map(|r| {
                     Some(Datum {
-                        x: int(r.point, RESIDENT)? as f64,
+                        x: r.point.int_param(RESIDENT)? as f64,
                         y: r.value,
                         x_band: None,
                         y_band: r.ci,
@@ -102,11 +90,11 @@ pub fn figure(sources: &[Source<'_>], paper: Option<&PaperReference>) -> Option<
                 .filter(|r| {
                     r.source == s.index
                         && &r.point.id.backend == backend
-                        && int(r.point, RESIDENT) == min_resident
+                        && r.point.int_param(RESIDENT) == min_resident
                 })
                 .filter_map(|r| {
                     Some(Datum {
-                        x: int(r.point, PAGES)? as f64,
+                        x: r.point.int_param(PAGES)? as f64,
                         y: r.value,
                         x_band: None,
                         y_band: r.ci,

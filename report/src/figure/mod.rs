@@ -2,8 +2,8 @@
 //! bundled font), from one or more result files.
 //!
 //! - [`spec`]: what a figure shows (panels, axes, series with bands, the paper's marks);
-//! - [`switch`], [`create`], [`web`], [`rollback`], [`monitor`]: build the experiments' figures
-//!   from result documents;
+//! - [`switch`], [`create`], [`tlb`], [`scale`], [`web`], [`rollback`], [`monitor`]: build the
+//!   experiments' figures from result documents;
 //! - [`source`]: the result files and their machine labels (several files, one figure);
 //! - `draw`, `palette`, `font`: drawing, one colour per backend, the bundled font.
 //!
@@ -42,9 +42,11 @@ mod font;
 pub mod monitor;
 pub mod palette;
 pub mod rollback;
+pub mod scale;
 pub mod source;
 pub mod spec;
 pub mod switch;
+pub mod tlb;
 pub mod web;
 
 use crate::document::ResultDocument;
@@ -96,6 +98,8 @@ pub fn all(docs: &[ResultDocument], paper: Option<&PaperReference>) -> Vec<Figur
     [
         switch::figure(&sources, paper),
         create::figure(&sources, paper),
+        tlb::figure(&sources),
+        scale::figure(&sources),
         web::figure(&sources, paper),
         rollback::figure(&sources, paper),
         monitor::figure(&sources, paper),

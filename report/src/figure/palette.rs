@@ -16,6 +16,7 @@ pub fn backend_colour(backend: &str) -> RGBColor {
         "fork" => RGBColor(140, 86, 75),
         "spawn" => RGBColor(227, 119, 194),
         "thread" => RGBColor(0, 100, 60),
+        "process" => RGBColor(60, 100, 220),
         "lwc-systrap" => RGBColor(190, 0, 70),
         "seccomp-unotify" => RGBColor(0, 60, 140),
         "ptrace" => RGBColor(188, 189, 34),

@@ -80,7 +80,7 @@ pub(super) fn rows<'a>(sources: &[Source<'a>], experiment: &str, unit: &Unit) ->
     metric_rows(sources, experiment, None, unit)
 }
 
-/// [`rows`] of the metric called `metric` (`None`: the headline).
+/// [`rows`] of the metric called `metric` (the headline when `None`).
 pub(super) fn metric_rows<'a>(
     sources: &[Source<'a>],
     experiment: &str,
@@ -120,4 +120,17 @@ pub(super) fn metric_rows<'a>(
         }
     }
     out
+}
+
+/// The backends of `rows`, once each, in the order of `order` (others after, by name).
+pub(super) fn ordered_backends(rows: &[Row<'_>], order: &[&str]) -> Vec<String> {
+    let mut backends: Vec<String> = rows.iter().map(|r| r.point.id.backend.clone()).collect();
+    backends.sort_by_key(|b| {
+        (
+            order.iter().position(|o| o == b).unwrap_or(order.len()),
+            b.clone(),
+        )
+    });
+    backends.dedup();
+    backends
 }

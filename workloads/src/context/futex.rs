@@ -55,22 +55,35 @@ fn wake(turn: &AtomicU32, next: u32, flags: Flags) -> Result<(), MeasureError> {
 /// Party 0's side of `n` laps of a ring (control visits every party once per lap).
 pub(super) fn laps(turn: &AtomicU32, flags: Flags, n: u64) -> Result<(), MeasureError> {
     for _ in 0..n {
-        // Only party 0 holds the turn now, and only its own drop writes STOP: a plain store.
+        // Only party 0 holds the turn now, and STOP is written only by its own drop or by a
+        // partner that failed, at that partner's turn ([`fail_at_turn`]): a plain store.
         turn.store(1, Ordering::Release);
         wake(turn, 1, flags)?;
-        wait_turn(turn, 0, flags)?;
+        if wait_turn(turn, 0, flags)? == STOP {
+            return Err(MeasureError::Failed(
+                "a partner of the ring failed and stopped it".into(),
+            ));
+        }
     }
     Ok(())
 }
 
 /// Party `i`'s side (1 ≤ i < `k`): passes every turn on to party `i + 1` (mod K), until
-/// [`stop`].
-pub(super) fn serve(turn: &AtomicU32, i: u32, k: u32, flags: Flags) -> Result<(), MeasureError> {
+/// [`stop`], calling `on_turn` each time the turn comes to it, before passing it on (the `tlb`
+/// ring touches the party's working set there; a plain ring passes `|| {}`).
+pub(super) fn serve_touching(
+    turn: &AtomicU32,
+    i: u32,
+    k: u32,
+    flags: Flags,
+    mut on_turn: impl FnMut(),
+) -> Result<(), MeasureError> {
     let next = (i + 1) % k;
     loop {
         if wait_turn(turn, i, flags)? == STOP {
             return Ok(());
         }
+        on_turn();
         // Not a plain store: a STOP written meanwhile must survive.
         if turn
             .compare_exchange(i, next, Ordering::AcqRel, Ordering::Acquire)
@@ -79,6 +92,14 @@ pub(super) fn serve(turn: &AtomicU32, i: u32, k: u32, flags: Flags) -> Result<()
             return Ok(());
         }
         wake(turn, next, flags)?;
+    }
+}
+
+/// For a partner `i` that cannot serve: waits for its turn, then stops the ring, so party 0's
+/// [`laps`] fails instead of waiting for a turn that never comes.
+pub(super) fn fail_at_turn(turn: &AtomicU32, i: u32, flags: Flags) {
+    if matches!(wait_turn(turn, i, flags), Ok(seen) if seen != STOP) {
+        stop(turn, flags);
     }
 }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use lwc::{Args, Created, GroupConfig, Handoff, Options, Spec};
 
-use super::{Backend, Ring};
+use super::{Backend, Ring, Touch, WorkingSet};
 use crate::experiment::{MeasureError, RunSamples};
 use crate::isolate::run_isolated;
 use crate::measure::{self, pin_current_thread, Metric, SamplePlan};
@@ -55,7 +55,7 @@ impl Ring for LwcRing {
 
 /// Creates parties K-1 … 1 of the ring (party i pinned to `cpus[i]`, waiting with `handoff`);
 /// the caller is party 0. Call inside a group.
-fn open_in_group(cpus: &[usize], handoff: Handoff) -> Result<LwcRing, MeasureError> {
+fn open_in_group(cpus: &[usize], handoff: Handoff, touch: Touch) -> Result<LwcRing, MeasureError> {
     super::check_ring(cpus)?;
     // Each new lwC keeps our links (speaking for us on them), so it can switch to the party
     // created just before it, and the first one created to us.
@@ -64,12 +64,20 @@ fn open_in_group(cpus: &[usize], handoff: Handoff) -> Result<LwcRing, MeasureErr
         let opts = Options::new().handoff(handoff).cpu(cpu).speak_for_creator();
         match sys::lwc_create(&Spec::new(), &opts)? {
             Created::Parent(child) => next = child,
-            Created::Child { .. } => loop {
-                if let Err(e) = lwc::switch(&next, NO_ARGS) {
-                    eprintln!("lwc ring party: {e}");
+            Created::Child { .. } => {
+                // Mapped here, in the new lwC: a set of its own, not a copy-on-write one.
+                let mut set = WorkingSet::new(touch).unwrap_or_else(|e| {
+                    eprintln!("lwc ring party: working set: {e}");
                     sys::exit_now(1)
+                });
+                loop {
+                    set.touch();
+                    if let Err(e) = lwc::switch(&next, NO_ARGS) {
+                        eprintln!("lwc ring party: {e}");
+                        sys::exit_now(1)
+                    }
                 }
-            },
+            }
         }
     }
     Ok(LwcRing {
@@ -91,14 +99,14 @@ fn distinct(cpus: &[usize]) -> Vec<usize> {
 
 /// Starts a group on `cpus`, keeps this first lwC on `cpus[0]` and opens the ring. Call in a
 /// forked child.
-fn group_ring(cpus: &[usize], handoff: Handoff) -> Result<LwcRing, MeasureError> {
+fn group_ring(cpus: &[usize], handoff: Handoff, touch: Touch) -> Result<LwcRing, MeasureError> {
     super::check_ring(cpus)?;
     lwc::init(&GroupConfig {
         cpus: distinct(cpus),
         handoff,
     })?;
     pin_current_thread(cpus[0])?;
-    open_in_group(cpus, handoff)
+    open_in_group(cpus, handoff, touch)
 }
 
 /// Starts a group on `cpus` in a forked child and times switches around the ring there.
@@ -110,9 +118,25 @@ fn measure_ring(
 ) -> Result<RunSamples, MeasureError> {
     let (cpus, plan) = (cpus.to_vec(), *plan);
     run_isolated(move || {
-        let mut ring = group_ring(&cpus, handoff)?;
+        let mut ring = group_ring(&cpus, handoff, Touch::NONE)?;
         let metric = Metric::switch_ns(series, ring.switches_per_lap());
         measure::run_timed(&plan, metric, |n| ring.laps(n))
+    })
+}
+
+/// Starts a group on `cpus` in a forked child and times switches around a ring whose lwCs each
+/// touch their own working set of `touch` after every switch.
+fn measure_touching_ring(
+    handoff: Handoff,
+    cpus: &[usize],
+    touch: Touch,
+    series: &'static str,
+    plan: &SamplePlan,
+) -> Result<RunSamples, MeasureError> {
+    let (cpus, plan) = (cpus.to_vec(), *plan);
+    run_isolated(move || {
+        let ring = group_ring(&cpus, handoff, touch)?;
+        super::run_touching(Box::new(ring), touch, series, &plan)
     })
 }
 
@@ -121,7 +145,7 @@ fn measure_ring(
 fn time_ring(handoff: Handoff, cpus: &[usize], iters: u64) -> Result<Duration, MeasureError> {
     let cpus = cpus.to_vec();
     let ns = run_isolated(move || {
-        let mut ring = group_ring(&cpus, handoff)?;
+        let mut ring = group_ring(&cpus, handoff, Touch::NONE)?;
         let laps = iters.div_ceil(ring.k).max(1);
         let ns = measure::time_ns(laps.clamp(1, 100), laps, |n| ring.laps(n))?;
         Ok((ns as f64 * iters as f64 / (laps * ring.k) as f64) as u64)
@@ -146,7 +170,22 @@ impl Backend for Lwc {
 
     /// Only valid inside an lwC group (after `lwc::init`); [`Backend::measure`] makes one.
     fn open(&self, cpus: &[usize]) -> Result<Box<dyn Ring>, MeasureError> {
-        Ok(Box::new(open_in_group(cpus, Handoff::Block)?))
+        Ok(Box::new(open_in_group(cpus, Handoff::Block, Touch::NONE)?))
+    }
+
+    /// Only valid inside an lwC group; [`Backend::measure_touching`] makes one.
+    fn open_touching(&self, cpus: &[usize], touch: Touch) -> Result<Box<dyn Ring>, MeasureError> {
+        Ok(Box::new(open_in_group(cpus, Handoff::Block, touch)?))
+    }
+
+    fn measure_touching(
+        &self,
+        cpus: &[usize],
+        touch: Touch,
+        series: &'static str,
+        plan: &SamplePlan,
+    ) -> Result<RunSamples, MeasureError> {
+        measure_touching_ring(Handoff::Block, cpus, touch, series, plan)
     }
 
     fn measure(
@@ -172,7 +211,7 @@ impl Backend for LwcSpin {
     /// one.
     fn open(&self, cpus: &[usize]) -> Result<Box<dyn Ring>, MeasureError> {
         check_spin(cpus)?;
-        Ok(Box::new(open_in_group(cpus, Handoff::Spin)?))
+        Ok(Box::new(open_in_group(cpus, Handoff::Spin, Touch::NONE)?))
     }
 
     fn measure(

@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Every backend of DESIGN.md §3 implements [`Backend`]; [`Backend::open`] starts the K - 1
-//! partners and returns the open [`Ring`].
+//! partners and returns the open [`Ring`]. `thread-futex`, `process-futex` and `lwc` also open
+//! a ring whose parties each touch a private working set after every switch
+//! ([`Backend::open_touching`], [`working_set`]): the `tlb` experiment.
 //!
 //! | name | parties | hand-off |
 //! |---|---|---|
@@ -23,7 +25,7 @@
 
 use std::time::Duration;
 
-use crate::experiment::{MeasureError, RunSamples};
+use crate::experiment::{Counter, MeasureError, RunSamples};
 use crate::measure::{self, AffinityGuard, Metric, SamplePlan};
 
 mod coroutine;
@@ -32,12 +34,14 @@ pub mod lwc;
 pub(crate) mod mock;
 mod process;
 mod thread;
+pub mod working_set;
 
 pub use self::coroutine::Coroutine;
 pub use self::lwc::{Lwc, LwcSpin};
 pub use self::mock::Mock;
 pub use self::process::{ProcessFutex, ProcessPipe};
 pub use self::thread::{ThreadCondvar, ThreadFutex};
+pub use self::working_set::{PageSize, Touch, WorkingSet};
 
 /// An open ring of K parties; the caller is party 0.
 pub trait Ring {
@@ -71,6 +75,33 @@ pub trait Backend: Sync {
         measure::run_timed(plan, metric, |n| ring.laps(n))
     }
 
+    /// Starts partners that each touch a private working set of `touch` every time they get
+    /// control (the `tlb` ring); party 0's own set is [`Backend::measure_touching`]'s. Backends
+    /// without such a variant say so ([`MeasureError::Unavailable`]).
+    fn open_touching(&self, cpus: &[usize], touch: Touch) -> Result<Box<dyn Ring>, MeasureError> {
+        let _ = (cpus, touch);
+        Err(MeasureError::Unavailable(format!(
+            "{} has no ring that touches a working set",
+            self.name()
+        )))
+    }
+
+    /// [`Backend::measure`] around a ring in which every party, party 0 included, touches its
+    /// own private working set of `touch` after each switch; samples are ns per one-way switch
+    /// including the touches.
+    fn measure_touching(
+        &self,
+        cpus: &[usize],
+        touch: Touch,
+        series: &'static str,
+        plan: &SamplePlan,
+    ) -> Result<RunSamples, MeasureError> {
+        check_ring(cpus)?;
+        let _pin = AffinityGuard::pin(cpus[0])?;
+        let ring = self.open_touching(cpus, touch)?;
+        run_touching(ring, touch, series, plan)
+    }
+
     /// Times `iters` one-way switches around a fresh ring (set-up not timed; at least one lap),
     /// for criterion's `iter_custom`.
     fn time_switches(&self, cpus: &[usize], iters: u64) -> Result<Duration, MeasureError> {
@@ -88,6 +119,55 @@ fn pinned_ring<B: Backend + ?Sized>(
     let pin = AffinityGuard::pin(cpus[0])?;
     let ring = b.open(cpus)?;
     Ok((pin, ring))
+}
+
+/// Party 0's side of a touching ring: after each lap (when control is back) it touches its own
+/// working set too.
+struct Touching {
+    ring: Box<dyn Ring>,
+    own: WorkingSet,
+}
+
+impl Ring for Touching {
+    fn laps(&mut self, n: u64) -> Result<(), MeasureError> {
+        for _ in 0..n {
+            self.ring.laps(1)?;
+            self.own.touch();
+        }
+        Ok(())
+    }
+
+    fn switches_per_lap(&self) -> u64 {
+        self.ring.switches_per_lap()
+    }
+}
+
+/// Times laps of `ring` (whose partners touch their sets) with party 0 touching its own set of
+/// `touch`; for huge pages, records the share of party 0's set the kernel backed with them
+/// (`huge_page_share`, 0 to 1).
+pub(crate) fn run_touching(
+    ring: Box<dyn Ring>,
+    touch: Touch,
+    series: &'static str,
+    plan: &SamplePlan,
+) -> Result<RunSamples, MeasureError> {
+    let mut ring = Touching {
+        ring,
+        own: WorkingSet::new(touch)?,
+    };
+    let metric = Metric::switch_ns(series, ring.switches_per_lap());
+    let mut run = measure::run_timed(plan, metric, |n| ring.laps(n))?;
+    if touch.page_size == PageSize::Huge && touch.pages > 0 {
+        let bytes = (touch.pages * rustix::param::page_size()) as f64;
+        let share = match ring.own.huge_bytes() {
+            Some(huge) => Counter::Value((huge as f64 / bytes).min(1.0)),
+            None => Counter::Unavailable {
+                unavailable: "/proc/self/smaps does not show the working set".into(),
+            },
+        };
+        run.counters.insert("huge_page_share".into(), share);
+    }
+    Ok(run)
 }
 
 /// A ring needs at least two parties.

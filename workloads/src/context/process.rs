@@ -7,7 +7,7 @@ use rustix::process::{Pid, Signal};
 use rustix::thread::futex::Flags;
 
 use super::futex;
-use super::{Backend, Ring};
+use super::{Backend, Ring, Touch, WorkingSet};
 use crate::experiment::{os, MeasureError};
 use crate::measure::pin_current_thread;
 use crate::sys;
@@ -175,6 +175,11 @@ impl Backend for ProcessFutex {
     }
 
     fn open(&self, cpus: &[usize]) -> Result<Box<dyn Ring>, MeasureError> {
+        self.open_touching(cpus, Touch::NONE)
+    }
+
+    /// Each partner process maps its own working set after the fork (K address spaces).
+    fn open_touching(&self, cpus: &[usize], touch: Touch) -> Result<Box<dyn Ring>, MeasureError> {
         super::check_ring(cpus)?;
         let page = sys::SharedPage::new().map_err(|e| os("mmap (shared page)", e))?;
         let k = u32::try_from(cpus.len())
@@ -191,7 +196,11 @@ impl Backend for ProcessFutex {
                 if let Err(code) = partner_setup(cpu) {
                     return code;
                 }
-                match futex::serve(turn, i, k, Flags::empty()) {
+                let Ok(mut set) = WorkingSet::new(touch) else {
+                    futex::fail_at_turn(turn, i, Flags::empty());
+                    return 13;
+                };
+                match futex::serve_touching(turn, i, k, Flags::empty(), || set.touch()) {
                     Ok(()) => 0,
                     Err(_) => 12,
                 }

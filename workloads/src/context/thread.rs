@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use rustix::thread::futex::Flags;
 
 use super::futex;
-use super::{Backend, Ring};
+use super::{Backend, Ring, Touch, WorkingSet};
 use crate::experiment::{os, MeasureError};
 use crate::measure::pin_current_thread;
 
@@ -50,6 +50,11 @@ impl Backend for ThreadFutex {
     }
 
     fn open(&self, cpus: &[usize]) -> Result<Box<dyn Ring>, MeasureError> {
+        self.open_touching(cpus, Touch::NONE)
+    }
+
+    /// Each partner thread maps its own working set (one address space, K private sets).
+    fn open_touching(&self, cpus: &[usize], touch: Touch) -> Result<Box<dyn Ring>, MeasureError> {
         super::check_ring(cpus)?;
         let k = u32::try_from(cpus.len())
             .map_err(|_| MeasureError::BadPoint("too many parties".into()))?;
@@ -62,7 +67,10 @@ impl Backend for ThreadFutex {
         for (i, &cpu) in (1..k).zip(&cpus[1..]) {
             let turn = Arc::clone(&ring.turn);
             let partner = spawn_partner("thread-futex", cpu, move || {
-                futex::serve(&turn, i, k, Flags::PRIVATE)
+                let mut set = WorkingSet::new(touch).inspect_err(|_| {
+                    futex::fail_at_turn(&turn, i, Flags::PRIVATE);
+                })?;
+                futex::serve_touching(&turn, i, k, Flags::PRIVATE, || set.touch())
             })?;
             ring.partners.push(partner);
         }

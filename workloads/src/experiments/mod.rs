@@ -1,4 +1,4 @@
-//! The experiments of DESIGN.md §4 implemented so far: `switch` and `create`.
+//! The experiments of DESIGN.md §4 implemented so far: `switch`, `create`, `tlb` and `scale`.
 //!
 //! Each experiment declares its backends as a table (name, description, implementation), its
 //! sweeps as a [`crate::experiment::PerSetting`] table, and a typed point that a
@@ -9,14 +9,18 @@
 use crate::experiment::{Experiment, MeasureError, Param, Params};
 
 pub mod create;
+pub mod scale;
 pub mod switch;
+pub mod tlb;
 
 pub use create::Create;
+pub use scale::Scale;
 pub use switch::Switch;
+pub use tlb::Tlb;
 
 /// Every experiment, in the order the suite runs them.
 pub fn all() -> Vec<&'static dyn Experiment> {
-    vec![&Switch, &Create]
+    vec![&Switch, &Create, &Tlb, &Scale]
 }
 
 /// The experiment with this id.
@@ -65,7 +69,7 @@ mod tests {
     #[test]
     fn ids_are_unique_and_found() {
         let ids: Vec<_> = all().iter().map(|e| e.id()).collect();
-        assert_eq!(ids, ["switch", "create"]);
+        assert_eq!(ids, ["switch", "create", "tlb", "scale"]);
         for id in ids {
             assert_eq!(by_id(id).map(|e| e.id()), Some(id));
         }
@@ -149,6 +153,14 @@ mod tests {
             }
             for spec in create::Create.plan(s, &[]) {
                 let p = CreatePoint::parse(&spec).expect("parse");
+                assert_eq!(p.spec(spec.runs), spec);
+            }
+            for spec in Tlb.plan(s, &["mock".into(), "lwc".into()]) {
+                let p = tlb::TlbPoint::parse(&spec).expect("parse");
+                assert_eq!(p.spec(spec.runs), spec);
+            }
+            for spec in Scale.plan(s, &["mock".into(), "lwc".into()]) {
+                let p = scale::ScalePoint::parse(&spec).expect("parse");
                 assert_eq!(p.spec(spec.runs), spec);
             }
         }
