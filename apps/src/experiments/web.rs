@@ -15,6 +15,10 @@
 //! pays the same client, and the server's work (event loop, session lwCs, the lwC runtime's
 //! supervisor) stays on its CPU. The series: `requests` (req/s, one value per run) and
 //! `latency` (µs, every request's, as a histogram). Ratios to `none` are drawn by the report.
+//!
+//! Backend `lwc-monitor` is `lwc` with `Config::monitor`: every session lwC sandboxed, the
+//! worker's event loop its reference monitor (the paper's nginx with the reference monitor),
+//! at the same points as `lwc`.
 
 use std::time::Duration;
 
@@ -25,6 +29,9 @@ use workloads::experiment::{
 
 use crate::http::{Config, Isolation, Server};
 use crate::loadgen::{self, Load, Pace};
+
+/// The backend of `lwc` sessions under the reference monitor.
+pub const MONITORED: &str = "lwc-monitor";
 
 /// The `web` experiment.
 #[derive(Debug, Clone, Copy)]
@@ -84,6 +91,8 @@ pub struct WebPoint {
     pub body_bytes: u32,
     /// Open-loop rate (req/s); `None`: closed loop.
     pub rate_per_s: Option<u32>,
+    /// Session lwCs sandboxed, the event loop their monitor (backend [`MONITORED`]).
+    pub monitor: bool,
 }
 
 /// How long one run measures, per setting.
@@ -145,6 +154,7 @@ fn point(
         connections,
         body_bytes,
         rate_per_s,
+        monitor: false,
     }
 }
 
@@ -243,7 +253,11 @@ impl WebPoint {
         PointSpec {
             id: PointId {
                 experiment: ID.to_owned(),
-                backend: self.isolation.name().to_owned(),
+                backend: if self.monitor {
+                    MONITORED.to_owned()
+                } else {
+                    self.isolation.name().to_owned()
+                },
                 params,
             },
             metrics: metrics(),
@@ -253,8 +267,13 @@ impl WebPoint {
 
     /// Parses a point spec once.
     pub fn parse(spec: &PointSpec) -> Result<Self, MeasureError> {
-        let isolation = Isolation::parse(&spec.id.backend)
-            .ok_or_else(|| bad(format!("unknown backend {}", spec.id.backend)))?;
+        let monitor = spec.id.backend == MONITORED;
+        let isolation = if monitor {
+            Isolation::Lwc
+        } else {
+            Isolation::parse(&spec.id.backend)
+                .ok_or_else(|| bad(format!("unknown backend {}", spec.id.backend)))?
+        };
         let p = &spec.id.params;
         let text = |name: &str| match p.get(name) {
             Some(Param::Text(t)) => Ok(t.as_str()),
@@ -276,13 +295,10 @@ impl WebPoint {
         if connections == 0 || (body_bytes as usize) < crate::http::MIN_BODY_BYTES {
             return Err(bad(format!("connections {connections}, body {body_bytes}")));
         }
-        Ok(point(
-            isolation,
-            session,
-            connections,
-            body_bytes,
-            rate_per_s,
-        ))
+        Ok(WebPoint {
+            monitor,
+            ..point(isolation, session, connections, body_bytes, rate_per_s)
+        })
     }
 
     /// Measures one run.
@@ -291,6 +307,7 @@ impl WebPoint {
         let (client_cpu, server_cpu) = placement()?;
         let cfg = Config {
             isolation: self.isolation,
+            monitor: self.monitor,
             workers: 1,
             cpus: vec![server_cpu],
             body_bytes: self.body_bytes as usize,
@@ -393,17 +410,29 @@ impl Experiment for Web {
                 },
                 default: true,
             })
+            .chain([BackendInfo {
+                name: MONITORED,
+                about: "an lwC per connection, sandboxed, the event loop its reference monitor",
+                default: true,
+            }])
             .collect()
     }
 
     fn plan(&self, setting: Setting, backends: &[String]) -> Vec<PointSpec> {
         let runs = TIMING.get(setting).runs;
         let infos = self.backends();
-        Isolation::ALL
+        let modes = Isolation::ALL
             .iter()
+            .map(|&i| (i, false))
+            .chain([(Isolation::Lwc, true)]);
+        modes
             .zip(infos)
             .filter(|(_, info)| info.wanted(backends))
-            .flat_map(|(&i, _)| sweep(i, setting))
+            .flat_map(|((i, monitor), _)| {
+                sweep(i, setting)
+                    .into_iter()
+                    .map(move |p| WebPoint { monitor, ..p })
+            })
             .map(|p| p.spec(runs))
             .collect()
     }
@@ -450,6 +479,20 @@ mod tests {
         assert!(full
             .iter()
             .any(|p| p.id.params["load"] == Param::Text("open".into())));
+    }
+
+    #[test]
+    fn the_monitored_mode_is_lwc_with_the_monitor_at_lwcs_points() {
+        // Guards against a monitored backend that measures plain lwc, or other points.
+        let lwc = Web.plan(Setting::Full, &["lwc".into()]);
+        let monitored = Web.plan(Setting::Full, &[MONITORED.into()]);
+        assert_eq!(lwc.len(), monitored.len());
+        for (a, b) in lwc.iter().zip(&monitored) {
+            assert_eq!(a.id.params, b.id.params);
+            let p = WebPoint::parse(b).expect("parse");
+            assert!(p.monitor && p.isolation == Isolation::Lwc);
+            assert!(!WebPoint::parse(a).expect("parse").monitor);
+        }
     }
 
     #[test]

@@ -11,7 +11,14 @@ use model::{Param, Unit};
 
 const ID: &str = "web";
 /// Modes in legend order: the baseline, then lwC, then what lwC is compared with.
-const ORDER: &[&str] = &["none", "lwc", "lwc-pool", "process", "thread"];
+const ORDER: &[&str] = &[
+    "none",
+    "lwc",
+    "lwc-monitor",
+    "lwc-pool",
+    "process",
+    "thread",
+];
 /// Session lengths in axis order.
 const SESSIONS: &[&str] = &["1", "4", "16", "64", "256", "inf"];
 /// The paper's default concurrency and document size.
