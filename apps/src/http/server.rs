@@ -32,7 +32,7 @@ use crate::sys;
 const BACKLOG: i32 = 4096;
 
 /// How long a stopping worker gets before it is killed.
-const STOP_GRACE: Duration = Duration::from_secs(5);
+const STOP_GRACE: Duration = Duration::from_secs(15);
 
 /// Why a server could not start, or did not stop cleanly.
 #[derive(Debug, thiserror::Error)]
