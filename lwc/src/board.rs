@@ -6,8 +6,10 @@
 //!   Board (MAP_SHARED, read-only in sandboxes) ─ slots[CAPACITY]:
 //!       state  (see types::State) · gen (bumped on every reuse) · pid · parent · exit code
 //!       zombies (children to reap) · awaiting (whom the lwC handed control to)
-//!   Notices (written by the supervisor only, read-only in every lwC) ─ one per slot:
-//!       seq (futex word, bumped per notice) · the lwC that died and its generation
+//!   Notices (written by the supervisor only, read-only in every lwC):
+//!       bell (futex word: the supervisor's thread id; rung after every notice, and by the
+//!             kernel when the supervisor dies) ─ then one notice per slot:
+//!       seq (bumped per notice) · the lwC that died and its generation
 //! ```
 //!
 //! Every non-sandboxed lwC can write the switchboard. What it can do with that is bookkeeping
@@ -21,6 +23,7 @@
 //! Both boards are plain atomics, valid at all-zero bytes: they implement `SharedZeroed`.
 #![allow(unsafe_code)]
 
+use crate::sys::futex;
 use crate::sys::mem::SharedZeroed;
 use crate::types::{State, NO_LWC};
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
@@ -136,7 +139,7 @@ impl Board {
 /// A death notice for one lwC (the one waiting), written by the supervisor.
 #[repr(C, align(16))]
 pub(crate) struct Notice {
-    /// Bumped by every notice; the waiter sleeps on it beside its inbox word.
+    /// Bumped by every notice (then the bell rings).
     pub(crate) seq: AtomicU32,
     /// The lwC that died.
     pub(crate) dead: AtomicU32,
@@ -144,9 +147,50 @@ pub(crate) struct Notice {
     pub(crate) dead_gen: AtomicU32,
 }
 
-/// The notice board: one notice per slot.
+/// The group's bell, on which every parked lwC sleeps beside its own inbox: one futex word for
+/// two events. The supervisor rings it (wakes every sleeper, who each look at their own
+/// notice) after posting notices; and the word holds the supervisor's thread id on its robust
+/// futex list, so when the supervisor dies, however it dies, the kernel clears the id and wakes
+/// a sleeper, who wakes the rest: a group whose supervisor is gone is noticed at once, with no
+/// timer in any wait.
+///
+/// ```text
+///   bit 31 FUTEX_WAITERS (always set: the kernel wakes only then)
+///   bit 30 flipped at every ring (so a sleeper that read the word before a ring sees it moved)
+///   bits 0..29 the supervisor's thread id; 0 once it died
+/// ```
+#[repr(C, align(64))]
+pub(crate) struct Bell {
+    pub(crate) word: AtomicU32,
+}
+
+/// Bit of the bell flipped by every ring.
+const BELL_RUNG: u32 = 1 << 30;
+
+impl Bell {
+    /// The word's value now (what a sleeper expects it to stay).
+    #[inline]
+    pub(crate) fn value(&self) -> u32 {
+        self.word.load(Ordering::SeqCst)
+    }
+
+    /// Whether `value` says the supervisor died.
+    #[inline]
+    pub(crate) fn says_gone(value: u32) -> bool {
+        value & futex::ROBUST_TID_MASK == 0
+    }
+
+    /// Wakes every sleeper (the supervisor, after posting notices).
+    pub(crate) fn ring(&self) {
+        self.word.fetch_xor(BELL_RUNG, Ordering::SeqCst);
+        futex::wake(&self.word, i32::MAX as u32);
+    }
+}
+
+/// The notice board: the bell, then one notice per slot.
 #[repr(C)]
 pub(crate) struct Notices {
+    pub(crate) bell: Bell,
     pub(crate) notices: [Notice; CAPACITY],
 }
 
@@ -161,13 +205,12 @@ impl Notices {
     }
 
     /// Tells lwC `to` (the supervisor only: no lwC can write this board) that lwC
-    /// `dead`/`dead_gen` died.
-    pub(crate) fn post(&self, to: u32, dead: u32, dead_gen: u32) -> &AtomicU32 {
+    /// `dead`/`dead_gen` died. It hears of it when the bell rings next.
+    pub(crate) fn post(&self, to: u32, dead: u32, dead_gen: u32) {
         let n = self.of(to);
         n.dead.store(dead, Ordering::Relaxed);
         n.dead_gen.store(dead_gen, Ordering::Relaxed);
         n.seq.fetch_add(1, Ordering::Release);
-        &n.seq
     }
 
     /// The lwC the last notice of `id` names.

@@ -20,7 +20,7 @@
 //! later.
 
 use crate::deliver::hand_to;
-use crate::handoff::{BirthPages, Link};
+use crate::handoff::BirthPages;
 use crate::local::{self, Entry, Monitor, Pending, Served};
 use crate::options::{GroupConfig, Options};
 use crate::spec::{Files, MemoryOp, Spec};
@@ -151,6 +151,13 @@ pub(crate) unsafe fn create_with(
     let sandbox = opts.systrap.is_some();
     let acknowledged = !sandbox && setup_can_fail(spec, opts);
     let lwc = Lwc { id, gen };
+    // What the child needs to know of the kernel's and the board's state, read here: our
+    // private copy reaches it with the fork, and it touches fewer pages (each costs it a
+    // fault) and makes fewer system calls.
+    let inherited = Inherited {
+        dumpable: process::is_dumpable(),
+        notices_seen: local::notices().map_or(0, |n| n.of(id).seq.load(Ordering::Acquire)),
+    };
     if acknowledged {
         mine.awaiting.store(id, Ordering::Relaxed);
         mine.state.store(State::Parked);
@@ -184,6 +191,7 @@ pub(crate) unsafe fn create_with(
                     gen: my_gen,
                 },
                 acknowledged,
+                inherited,
             };
             adopt_links(&birth, pages, lineage, sandbox);
             child_main(&birth, spec, opts, ctl_child, hs_child)
@@ -194,7 +202,7 @@ pub(crate) unsafe fn create_with(
             let child_control = ctl_child.as_ref().map_or(-1, |c| c.as_raw_fd());
             drop(ctl_child);
             // A sandbox is never rung: its monitor answers its marker calls instead.
-            let link = Link::new(pages.link, 0, pages.inbox, me);
+            let link = pages.creators_end(me);
             local::with(|l| {
                 l.insert(
                     id,
@@ -395,18 +403,15 @@ fn adopt_links(birth: &Birth, pages: BirthPages, lineage: Lineage, sandbox: bool
             }
         }
         // A sandbox never rings its monitor (it parks in marker calls) and is never rung.
-        let (peer_inbox, inbox) = if sandbox {
-            (None, None)
-        } else {
-            (creator_inbox, pages.inbox)
-        };
-        l.sandbox_link_fd = pages.sealed;
+        let peer_inbox = creator_inbox.filter(|_| !sandbox);
+        let (inbox, link, sealed) = pages.childs_end(peer_inbox, me.id);
+        l.sandbox_link_fd = sealed;
         l.insert(
             creator.id,
             Entry {
                 gen: creator.gen,
                 rights: Rights::SWITCH,
-                link: Some(Link::new(pages.link, 1, peer_inbox, me.id)),
+                link: Some(link),
                 control: None,
                 child_pid: None,
                 monitor: None,
@@ -414,7 +419,7 @@ fn adopt_links(birth: &Birth, pages: BirthPages, lineage: Lineage, sandbox: bool
         );
         l.inbox = inbox;
         l.awaiting = None;
-        l.notices_seen = local::notices().map_or(0, |n| n.of(me.id).seq.load(Ordering::Acquire));
+        l.notices_seen = birth.inherited.notices_seen;
     });
 }
 
@@ -433,6 +438,16 @@ struct Birth {
     me: Lwc,
     creator: Lwc,
     acknowledged: bool,
+    inherited: Inherited,
+}
+
+/// What the creator read for the new lwC just before fork.
+#[derive(Clone, Copy)]
+struct Inherited {
+    /// Whether the creator was dumpable (the child inherits the flag).
+    dumpable: bool,
+    /// The new lwC's notice count.
+    notices_seen: u32,
 }
 
 /// The new lwC: apply the spec, report to the creator, park until first switched into.
@@ -447,16 +462,23 @@ fn child_main(
         me: Lwc { id, gen },
         creator: creator_lwc,
         acknowledged,
+        inherited,
     } = *birth;
     let pid = process::getpid();
     local::ME.set(id, gen, pid);
-    // Our parent is our creator: its death must not end us, so only the bounded waits of a
-    // parked lwC notice a group whose supervisor died unwatched.
-    process::set_dies_with_supervisor(false);
+    // Our parent is our creator, whose death must not end us (no parent-death signal): a
+    // group whose supervisor died unwatched reaches us through the bell (see `board::Bell`).
     if let Some(b) = local::board() {
         b.slot(id).pid.store(pid, Ordering::Release);
     }
-    if let Err((step, errno)) = setup(spec, opts, control, creator_lwc, handoff_sock.as_ref()) {
+    if let Err((step, errno)) = setup(
+        spec,
+        opts,
+        control,
+        creator_lwc,
+        inherited.dumpable,
+        handoff_sock.as_ref(),
+    ) {
         match &handoff_sock {
             Some(hs) => {
                 let mut msg = [0u8; 24];
@@ -525,6 +547,7 @@ fn setup(
     opts: &Options,
     control: Option<OwnedFd>,
     creator: Lwc,
+    dumpable: bool,
     handoff_sock: Option<&OwnedFd>,
 ) -> std::result::Result<(), (usize, i32)> {
     let at = |step: usize| move |e: Error| (step, e.as_errno());
@@ -552,10 +575,13 @@ fn setup(
         process::pin(cpus).map_err(at(1))?;
         process::set_batch(false).map_err(at(1))?;
     }
-    // 2. Non-dumpable (inherited, but re-asserted: the program may have changed it), and no
-    // CAP_SYS_PTRACE (dropped by the first lwC at init, so no lwC holds it): no lwC's process can
-    // read another's (ptrace, process_vm_readv, /proc/PID/mem, pidfd_getfd).
-    process::set_non_dumpable().map_err(at(2))?;
+    // 2. Non-dumpable (inherited from the creator, or set here if the program made the creator
+    // dumpable), and no CAP_SYS_PTRACE (dropped by the first lwC at init, so no lwC holds it):
+    // no lwC's process can read another's (ptrace, process_vm_readv, /proc/PID/mem,
+    // pidfd_getfd).
+    if dumpable {
+        process::set_non_dumpable().map_err(at(2))?;
+    }
     // 3. Memory.
     apply_memory(spec).map_err(at(3))?;
     // 4. Files (the runtime's own descriptors are kept whatever the spec says).

@@ -98,7 +98,14 @@ pub(crate) fn receive(op: &'static str) -> Result<Incoming> {
                     .flatten()
                     .any(|e| e.link.as_ref().is_some_and(|k| k.pending()))
             };
-            handoff::park(inbox, notice, l.notices_seen, l.handoff, pending);
+            handoff::park(
+                inbox,
+                &notices.bell,
+                notice,
+                l.notices_seen,
+                l.handoff,
+                pending,
+            );
             let hint = handoff::hint(inbox);
             if let Some((from, msg)) = find_message(l, hint) {
                 return Some(Incoming::Message { from, msg });

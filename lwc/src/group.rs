@@ -112,6 +112,10 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
     if process::getppid() != guardian_pid {
         process::exit_now(1); // the guardian is gone already
     }
+    // The bell dies with us, whatever kills us: every parked lwC sleeps on it.
+    if futex::own_robustly(&notices.bell.word).is_err() {
+        process::exit_now(1);
+    }
     board.supervisor.store(supervisor, Ordering::Relaxed);
     // The first lwC continues with a copy of this single-threaded process.
     let Ok(forked) = process::fork_checked() else {
@@ -125,10 +129,10 @@ pub fn init(cfg: &GroupConfig) -> Result<()> {
             if process::getppid() != supervisor {
                 process::exit_now(1);
             }
-            // Every lwC inherits it: a parked lwC that outlives both the supervisor and the
-            // guardian (both SIGKILLed) sees the supervisor gone and exits.
+            // Every lwC inherits it: a spinning lwC that outlives both the supervisor and the
+            // guardian (both SIGKILLed) sees the supervisor gone and exits (a sleeping one
+            // hears the bell).
             process::watch_supervisor(watch);
-            process::set_dies_with_supervisor(true);
             let pid = process::getpid();
             ME.set(first, gen, pid);
             board.slot(first).pid.store(pid, Ordering::Release);
@@ -385,7 +389,7 @@ impl Supervisor {
     /// whom it really waits for.
     fn deliver_death(&self, dead: u32, gen: u32) -> bool {
         let hw = self.board.high_water.load(Ordering::Acquire);
-        let mut told = false;
+        let (mut told, mut posted) = (false, false);
         for to in 0..hw {
             let slot = self.board.slot(to);
             // An lwC that is gone waits for nobody, whatever its slot still says (a rollback's
@@ -397,10 +401,12 @@ impl Supervisor {
             if awaiting == dead | HEARS_DEATH_ITSELF {
                 told = true;
             } else if awaiting == dead && to != dead {
-                let seq = self.notices.post(to, dead, gen);
-                futex::wake(seq, 1);
-                told = true;
+                self.notices.post(to, dead, gen);
+                (told, posted) = (true, true);
             }
+        }
+        if posted {
+            self.notices.bell.ring();
         }
         told
     }

@@ -1,7 +1,8 @@
 //! The hand-off mechanism: where a switch's message lives and how its target is woken.
 //!
-//! Rights to switch are pages. A creator maps two MAP_SHARED pages of a memfd (and closes the
-//! descriptor) before it forks a child: the child's **inbox** (its doorbell) and the **link** of the pair
+//! Rights to switch are pages. A creator maps two anonymous MAP_SHARED pages (one mapping, no
+//! file or descriptor behind it) before it forks a child: the child's **inbox** (its doorbell)
+//! and the **link** of the pair
 //! (a message slot in each direction). Such pages can be shared only by inheritance, and every
 //! other lwC forked later drops its copy before any of its code runs (`create`), so exactly the
 //! creator and the child hold them, plus the child's own children, which hold its inbox (they
@@ -21,7 +22,7 @@
 //!   ring:  if inbox.word.swap(WOKEN) == SLEEPING { futex_wake(inbox.word) }
 //!   park:  spin:  word = SPINNING (for good); until a link's seq moved or notice changed: spin
 //!          block: until a link's seq moved or notice changed:
-//!                 word IDLE → SLEEPING; fence; re-check; futex_waitv(word, notice)
+//!                 word IDLE → SLEEPING; b = bell; fence; re-check; futex_waitv(word, bell = b)
 //!   take:  if half.seq != seen (our private count) { read; seen = seq }
 //! ```
 //!
@@ -33,16 +34,18 @@
 //!
 //! An lwC that holds no pages of a pair has no address at which to read or write its messages
 //! or ring its doorbell: the kernel's page tables enforce the right. A parked lwC sleeps on
-//! two words at once (futex_waitv): its inbox, and its notice on the supervisor's read-only
-//! notice board (deaths).
+//! two words at once (futex_waitv, with no time bound): its inbox, and the group's bell on the
+//! supervisor's read-only notice board, rung after a death notice and, by the kernel, when the
+//! supervisor dies (see `board::Bell`).
 
+use crate::board::Bell;
 use crate::sys::mem::{SharedPages, SharedZeroed};
 use crate::sys::page::page_size;
 use crate::sys::{futex, process};
 use crate::types::{Handoff, Kind};
 use std::cell::Cell;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Inbox-word values.
 mod word {
@@ -85,42 +88,34 @@ pub(crate) struct Message {
 }
 
 /// The pages a creator makes for a new lwC, before fork.
-pub(crate) struct BirthPages {
-    /// The new lwC's inbox (none for a sandbox: it is never rung, and rings nobody).
-    pub(crate) inbox: Option<SharedPages>,
-    /// The link between creator and new lwC.
-    pub(crate) link: SharedPages,
-    /// For a sandbox: the link's sealed memfd, from which it maps its view read-only (it only
-    /// reads its monitor's words there; no page of the runtime is writable in a sandbox).
-    pub(crate) sealed: Option<std::os::fd::OwnedFd>,
+pub(crate) enum BirthPages {
+    /// The new lwC's inbox (first page) and the link between creator and new lwC (second
+    /// page), in one mapping: the creator holds both until the pair ends and unmaps them at
+    /// once.
+    Pair(SharedPages),
+    /// A sandbox's link, and the link's sealed memfd, from which the sandbox maps its view
+    /// read-only (it only reads its monitor's words there; no page of the runtime is writable
+    /// in a sandbox). A sandbox has no inbox: it is never rung, and rings nobody.
+    Sandbox(SharedPages, std::os::fd::OwnedFd),
+}
+
+/// Where the inbox and the link lie in [`BirthPages::Pair`].
+const INBOX_AT: usize = 0;
+fn link_at() -> usize {
+    page_size()
 }
 
 impl BirthPages {
-    /// Maps both pages (one memfd, one mapping).
+    /// Maps both pages (one anonymous shared mapping, populated: one system call).
     pub(crate) fn new() -> crate::Result<BirthPages> {
-        let p = page_size();
-        let (inbox, link) = SharedPages::new("lwc-link", 2 * p)?.split(p);
-        Ok(BirthPages {
-            inbox: Some(inbox),
-            link,
-            sealed: None,
-        })
+        SharedPages::anonymous(2 * page_size()).map(BirthPages::Pair)
     }
 
-    /// As [`BirthPages::new`], keeping the memfd: a snapshot pool's factory hands it to the
+    /// As [`BirthPages::new`], from a memfd that it keeps: a snapshot pool's factory hands it to the
     /// lwC that rolls back into the new copy ([`BirthPages::handed`]), which did not inherit it.
     pub(crate) fn handable() -> crate::Result<(BirthPages, std::os::fd::OwnedFd)> {
-        let p = page_size();
-        let (pages, memfd) = SharedPages::new_handable("lwc-link", 2 * p)?;
-        let (inbox, link) = pages.split(p);
-        Ok((
-            BirthPages {
-                inbox: Some(inbox),
-                link,
-                sealed: None,
-            },
-            memfd,
-        ))
+        let (pages, memfd) = SharedPages::new_handable("lwc-link", 2 * page_size())?;
+        Ok((BirthPages::Pair(pages), memfd))
     }
 
     /// Maps birth pages made by [`BirthPages::handable`] in another process: the new lwC's
@@ -135,17 +130,46 @@ impl BirthPages {
     /// The link of a sandbox, sealed.
     pub(crate) fn sandbox() -> crate::Result<BirthPages> {
         let (link, fd) = SharedPages::new_sealed("lwc-sandbox-link", page_size())?;
-        Ok(BirthPages {
-            inbox: None,
-            link,
-            sealed: Some(fd),
-        })
+        Ok(BirthPages::Sandbox(link, fd))
+    }
+
+    /// The creator's end of the new link: it writes half 0, rings the new lwC's inbox (not a
+    /// sandbox's) and is known to it as `known_as`.
+    pub(crate) fn creators_end(self, known_as: u32) -> Link {
+        match self {
+            BirthPages::Pair(pages) => Link {
+                pages,
+                at: link_at(),
+                out: 0,
+                peer_inbox: PeerInbox::InPages(INBOX_AT),
+                known_as,
+                seen: Cell::new(0),
+            },
+            BirthPages::Sandbox(link, _) => Link::new(link, 0, None, known_as),
+        }
+    }
+
+    /// The new lwC's side: its own inbox (none in a sandbox), its end of the link (it writes
+    /// half 1, rings `peer_inbox`, its creator's, and is known as `known_as`), and a sandbox's
+    /// sealed memfd.
+    pub(crate) fn childs_end(
+        self,
+        peer_inbox: Option<SharedPages>,
+        known_as: u32,
+    ) -> (Option<SharedPages>, Link, Option<std::os::fd::OwnedFd>) {
+        match self {
+            BirthPages::Pair(pages) => {
+                let (inbox, link) = pages.split(link_at());
+                (Some(inbox), Link::new(link, 1, peer_inbox, known_as), None)
+            }
+            BirthPages::Sandbox(link, fd) => (None, Link::new(link, 1, None, known_as), Some(fd)),
+        }
     }
 }
 
 /// Maps a lone inbox (the group's first lwC, which has no creator).
 pub(crate) fn first_inbox() -> crate::Result<SharedPages> {
-    SharedPages::new("lwc-link", page_size())
+    SharedPages::anonymous(page_size())
 }
 
 // SAFETY: atomics only; all-zero is an idle inbox with no hint.
@@ -161,12 +185,25 @@ unsafe impl SharedZeroed for LinkPage {}
 /// lwC that took the snapshot).
 #[derive(Debug)]
 pub(crate) struct Link {
-    page: SharedPages,
+    /// The mapping that holds the link page, at `at` (on a creator's side, the child's inbox
+    /// too).
+    pages: SharedPages,
+    at: usize,
     out: usize,
-    peer_inbox: Option<SharedPages>,
+    peer_inbox: PeerInbox,
     known_as: u32,
     /// The peer's messages we have taken (its half's seq when we last took one).
     seen: Cell<u32>,
+}
+
+/// Where a link's peer's inbox is mapped, if we hold it.
+#[derive(Debug)]
+enum PeerInbox {
+    None,
+    /// A mapping of its own.
+    Own(SharedPages),
+    /// In the link's own mapping, at this offset.
+    InPages(usize),
 }
 
 impl Link {
@@ -180,20 +217,33 @@ impl Link {
     ) -> Link {
         // A fresh link: nothing taken yet (the peer may have posted already).
         Link {
-            page,
+            pages: page,
+            at: 0,
             out: out & 1,
-            peer_inbox,
+            peer_inbox: peer_inbox.map_or(PeerInbox::None, PeerInbox::Own),
             known_as,
             seen: Cell::new(0),
         }
     }
 
+    fn page(&self) -> &LinkPage {
+        self.pages.get_at::<LinkPage>(self.at)
+    }
+
     fn out_half(&self) -> &Half {
-        &self.page.get::<LinkPage>().halves[self.out]
+        &self.page().halves[self.out]
     }
 
     fn in_half(&self) -> &Half {
-        &self.page.get::<LinkPage>().halves[self.out ^ 1]
+        &self.page().halves[self.out ^ 1]
+    }
+
+    fn peer_inbox(&self) -> Option<&Inbox> {
+        match &self.peer_inbox {
+            PeerInbox::None => None,
+            PeerInbox::Own(p) => Some(p.get::<Inbox>()),
+            PeerInbox::InPages(at) => Some(self.pages.get_at::<Inbox>(*at)),
+        }
     }
 
     /// Writes a message for the peer, without ringing (a monitor answers its sandbox's marker
@@ -212,11 +262,10 @@ impl Link {
     /// Writes a message for the peer and rings its inbox. False when we hold no inbox of it.
     #[inline]
     pub(crate) fn post(&self, kind: Kind, args: &[u64; 6]) -> bool {
-        let Some(inbox) = &self.peer_inbox else {
+        let Some(inbox) = self.peer_inbox() else {
             return false;
         };
         self.write(kind, args);
-        let inbox = inbox.get::<Inbox>();
         // Pairs with the fence of a park that starts sleeping (see `block`).
         fence(Ordering::SeqCst);
         if inbox.word.load(Ordering::Relaxed) != word::SPINNING {
@@ -228,7 +277,7 @@ impl Link {
 
     /// Makes our view of the link read-only for good (a sandbox's; see [`BirthPages::sandbox`]).
     pub(crate) fn remap_read_only(&self, memfd: &std::os::fd::OwnedFd) -> crate::Result<()> {
-        self.page.remap_read_only(memfd)
+        self.pages.remap_read_only(memfd)
     }
 
     /// Whether the peer posted a message we have not taken.
@@ -270,10 +319,12 @@ fn ring(inbox: &Inbox) {
     }
 }
 
-/// Waits until `pending` (a message on one of our links) or `notice` moves past `seen`.
+/// Waits until `pending` (a message on one of our links) or `notice` moves past `seen`; the
+/// group's `bell` wakes a sleeper for the latter.
 #[inline]
 pub(crate) fn park(
     inbox: &SharedPages,
+    bell: &Bell,
     notice: &AtomicU32,
     seen: u32,
     mode: Handoff,
@@ -282,7 +333,7 @@ pub(crate) fn park(
     let inbox = inbox.get::<Inbox>();
     let ready = || pending() || notice.load(Ordering::Acquire) != seen;
     match mode {
-        Handoff::Block => block(inbox, notice, seen, &ready),
+        Handoff::Block => block(inbox, bell, &ready),
         Handoff::Spin => {
             // For good: posters stop ringing (a write to our inbox line per hop).
             if inbox.word.load(Ordering::Relaxed) != word::SPINNING {
@@ -294,7 +345,7 @@ pub(crate) fn park(
                 std::hint::spin_loop();
                 n = n.wrapping_add(1);
                 if n.is_multiple_of(SPINS_BETWEEN_CHECKS) {
-                    leave_if_group_gone();
+                    leave_if_group_gone(bell);
                 }
             }
         }
@@ -308,7 +359,7 @@ pub(crate) fn park(
                 n = n.wrapping_add(1);
                 if n.is_multiple_of(128) && start.elapsed() >= spin {
                     inbox.word.store(word::IDLE, Ordering::Relaxed);
-                    block(inbox, notice, seen, &ready);
+                    block(inbox, bell, &ready);
                     break;
                 }
             }
@@ -317,24 +368,32 @@ pub(crate) fn park(
     }
 }
 
-/// How long a parked lwC sleeps before it checks that its group still stands. A group ends
-/// by killing its lwCs; this is for the ending that leaves nobody to do it (the guardian
-/// and then the supervisor SIGKILLed), so a parked lwC does not wait forever.
-const GROUP_CHECK_EVERY: Duration = Duration::from_secs(1);
-/// The same for a spinning lwC, in spins (some tens of milliseconds).
+/// How often a spinning lwC checks that its group still stands, in spins (some tens of
+/// milliseconds). A group ends by killing its lwCs; this is for the ending that leaves nobody
+/// to do it (the guardian and then the supervisor SIGKILLed). A sleeping lwC needs no such
+/// check: the kernel rings the bell when the supervisor dies.
 const SPINS_BETWEEN_CHECKS: u32 = 1 << 24;
 
 /// Ends this lwC if its group's supervisor is gone.
 #[cold]
-fn leave_if_group_gone() {
-    if process::supervisor_gone() {
-        process::exit_now(1);
+fn leave_if_group_gone(bell: &Bell) {
+    if Bell::says_gone(bell.value()) || process::supervisor_gone() {
+        leave_group(bell);
     }
 }
 
+/// Ends this lwC, whose supervisor died: first wakes every other sleeper on the bell (the
+/// kernel woke only one).
+#[cold]
+fn leave_group(bell: &Bell) -> ! {
+    futex::wake(&bell.word, i32::MAX as u32);
+    process::exit_now(1)
+}
+
 /// Sleeps until `ready`: the word goes IDLE → SLEEPING, and a poster that saw it not SLEEPING
-/// either rang (WOKEN: we see it) or wrote its message before our fence (we see that).
-fn block(inbox: &Inbox, notice: &AtomicU32, seen: u32, ready: &dyn Fn() -> bool) {
+/// either rang (WOKEN: we see it) or wrote its message before our fence (we see that). The
+/// bell is read before we look, so a ring after that read (a notice) makes the wait return.
+fn block(inbox: &Inbox, bell: &Bell, ready: &dyn Fn() -> bool) {
     while !ready() {
         match inbox.word.compare_exchange(
             word::IDLE,
@@ -343,14 +402,15 @@ fn block(inbox: &Inbox, notice: &AtomicU32, seen: u32, ready: &dyn Fn() -> bool)
             Ordering::Acquire,
         ) {
             Ok(_) | Err(word::SLEEPING) => {
+                let rung = bell.value();
                 fence(Ordering::SeqCst);
                 if ready() {
                     break;
                 }
-                let bound = process::needs_supervisor_checks().then_some(GROUP_CHECK_EVERY);
-                if futex::wait_either(&inbox.word, word::SLEEPING, notice, seen, bound) {
-                    leave_if_group_gone();
+                if Bell::says_gone(rung) {
+                    leave_group(bell);
                 }
+                futex::wait_either(&inbox.word, word::SLEEPING, &bell.word, rung);
             }
             // Rung (or a stale mode): consume it and look again.
             Err(_) => inbox.word.store(word::IDLE, Ordering::Release),

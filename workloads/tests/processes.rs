@@ -331,6 +331,7 @@ fn main() {
     for b in [
         "process-pipe",
         "process-futex",
+        "process-spin",
         "thread-futex",
         "thread-condvar",
         "coroutine",

@@ -23,6 +23,12 @@ fn map_anonymous(len: usize, shared: bool, op: &'static str) -> Result<NonNull<u
     } else {
         libc::MAP_PRIVATE
     };
+    map_anonymous_with(len, kind, op)
+}
+
+/// Maps `len` bytes of fresh zeroed anonymous memory with `flags` (MAP_SHARED or MAP_PRIVATE,
+/// and MAP_POPULATE if wanted).
+fn map_anonymous_with(len: usize, kind: libc::c_int, op: &'static str) -> Result<NonNull<u8>> {
     // SAFETY: a fresh anonymous mapping at an address the kernel picks; no existing memory is
     // affected.
     let p = unsafe {
@@ -53,10 +59,10 @@ pub(crate) fn map_shared_static<T: SharedZeroed>() -> Result<&'static T> {
     Ok(unsafe { &*(p as *const T) })
 }
 
-/// Pages of MAP_SHARED memory owned by this value (unmapped on drop), from a memfd whose
-/// descriptor is gone.
+/// Pages of MAP_SHARED memory owned by this value (unmapped on drop): anonymous, or from a
+/// sealed memfd.
 ///
-/// Such pages are shared only by inheritance: a process forked while they are mapped shares
+/// Anonymous shared pages are shared only by inheritance: a process forked while they are mapped shares
 /// them, and no other process can ever map them (there is no file or descriptor to open). The
 /// hand-off layer makes the pages of a pair of lwCs this way, so that exactly the two of them
 /// hold them: the creator maps them before fork, and every other lwC forked later drops its copy
@@ -68,17 +74,21 @@ pub(crate) struct SharedPages {
 }
 
 impl SharedPages {
-    /// Maps `len` bytes (whole pages) of zeroed shared memory from a fresh memfd called
-    /// `name` (so /proc/PID/maps names them), whose descriptor is closed at once: the mapping
-    /// is then reachable only by inheritance, like anonymous shared memory.
-    pub(crate) fn new(name: &str, len: usize) -> Result<Self> {
+    /// Maps `len` bytes (whole pages) of zeroed anonymous shared memory, populated (the pages
+    /// are made now, in one call, rather than by a fault each later). There is no file or
+    /// descriptor behind them: reachable only by inheritance.
+    pub(crate) fn anonymous(len: usize) -> Result<Self> {
         let len = round_up(len.max(1));
-        let (p, _memfd) = map_new_memfd(name, len, false)?;
-        let ptr = NonNull::new(p.cast()).ok_or_else(|| Error::last_os("mmap memfd"))?;
+        let ptr = map_anonymous_with(
+            len,
+            libc::MAP_SHARED | libc::MAP_POPULATE,
+            "mmap hand-off pages",
+        )?;
         Ok(SharedPages { ptr, len })
     }
 
-    /// As [`SharedPages::new`], but the memfd stays open and is returned too: its holder can
+    /// Maps `len` bytes (whole pages) of zeroed shared memory from a fresh memfd called `name`
+    /// (so /proc/PID/maps names them); the memfd stays open and is returned too: its holder can
     /// hand the pages to a process that did not inherit them ([`SharedPages::map`]), over a
     /// socket it alone holds.
     pub(crate) fn new_handable(name: &str, len: usize) -> Result<(Self, OwnedFd)> {
@@ -172,12 +182,17 @@ impl SharedPages {
 
     /// The pages as a `T` that lives at their start.
     pub(crate) fn get<T: SharedZeroed>(&self) -> &T {
-        assert!(std::mem::size_of::<T>() <= self.len);
-        // SAFETY: the mapping is page-aligned (enough for T's alignment), at least
-        // size_of::<T>() bytes long, zero-initialized by the kernel and written only through
-        // T's atomics, and T is valid at all-zero bytes (SharedZeroed); it lives as long as the
-        // borrow of self.
-        unsafe { &*(self.ptr.as_ptr() as *const T) }
+        self.get_at(0)
+    }
+
+    /// The `T` that lives at page-aligned offset `at` of the pages.
+    pub(crate) fn get_at<T: SharedZeroed>(&self, at: usize) -> &T {
+        assert!(at == round_up(at) && at + std::mem::size_of::<T>() <= self.len);
+        // SAFETY: `at` is a page boundary inside the mapping (page-aligned: enough for T's
+        // alignment) with at least size_of::<T>() bytes after it, zero-initialized by the
+        // kernel and written only through T's atomics, and T is valid at all-zero bytes
+        // (SharedZeroed); it lives as long as the borrow of self.
+        unsafe { &*(self.ptr.as_ptr().add(at) as *const T) }
     }
 }
 

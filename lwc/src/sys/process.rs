@@ -202,25 +202,6 @@ pub(crate) fn supervisor_fd() -> Option<libc::c_int> {
     (fd >= 0).then_some(fd)
 }
 
-/// Set in the first lwC, whose parent is the supervisor and whose parent-death signal kills it
-/// with the supervisor (a fork clears that signal, so other lwCs are not covered by it).
-static DIES_WITH_SUPERVISOR: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
-
-/// Records whether this process dies with the supervisor by itself (see
-/// [`needs_supervisor_checks`]).
-pub(crate) fn set_dies_with_supervisor(yes: bool) {
-    DIES_WITH_SUPERVISOR.store(yes, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Whether a parked lwC must look now and then for its supervisor's death: all but the first
-/// lwC, which the kernel kills when the supervisor dies. (A bounded futex wait costs a timer
-/// per sleep.)
-#[inline]
-pub(crate) fn needs_supervisor_checks() -> bool {
-    !DIES_WITH_SUPERVISOR.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// Whether the group's supervisor has ended (then the group has: a parked lwC that finds this
 /// was missed by whoever should have killed it).
 pub(crate) fn supervisor_gone() -> bool {
@@ -281,6 +262,12 @@ fn prctl_set(option: libc::c_int, arg: libc::c_ulong, op: &'static str) -> Resul
 /// (pidfd_getfd, /proc/PID/fd).
 pub(crate) fn set_non_dumpable() -> Result<()> {
     prctl_set(libc::PR_SET_DUMPABLE, 0, "prctl(PR_SET_DUMPABLE)")
+}
+
+/// Whether this process is dumpable (a fork child inherits the flag with the memory).
+pub(crate) fn is_dumpable() -> bool {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) != 0 }
 }
 
 /// Sets no_new_privs (required to install a seccomp filter without CAP_SYS_ADMIN).

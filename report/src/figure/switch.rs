@@ -12,6 +12,7 @@ use model::{Param, Unit};
 const ORDER: &[&str] = &[
     "lwc",
     "lwc-spin",
+    "process-spin",
     "process-futex",
     "process-pipe",
     "thread-futex",

@@ -21,6 +21,7 @@
 //! | `coroutine` | one thread | `corosensei` stack switches; the caller resumes each coroutine in turn (2 switches a hop) |
 //! | `lwc` | K lwCs | `lwc::switch` to the next lwC, blocking hand-off |
 //! | `lwc-spin` | K lwCs | `lwc::switch`, spinning hand-off (parties on distinct CPUs) |
+//! | `process-spin` | K processes | busy waiting on a cache line per party of a `MAP_SHARED` page (distinct CPUs): the raw cross-core hand-off, one line per hop |
 //! | `mock` | none | deterministic fake timings, for pipeline tests only |
 
 use std::time::Duration;
@@ -33,6 +34,7 @@ mod futex;
 pub mod lwc;
 pub(crate) mod mock;
 mod process;
+mod spin;
 mod thread;
 pub mod working_set;
 
@@ -40,6 +42,7 @@ pub use self::coroutine::Coroutine;
 pub use self::lwc::{Lwc, LwcSpin};
 pub use self::mock::Mock;
 pub use self::process::{ProcessFutex, ProcessPipe};
+pub use self::spin::ProcessSpin;
 pub use self::thread::{ThreadCondvar, ThreadFutex};
 pub use self::working_set::{PageSize, Touch, WorkingSet};
 

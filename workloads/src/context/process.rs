@@ -15,14 +15,14 @@ use crate::sys;
 /// Prepares a freshly forked partner: dies with its parent, pinned to `cpu`.
 /// Returns an exit code on failure (these codes are never read: a partner that fails stops
 /// the ring, and the measuring party reports that).
-fn partner_setup(cpu: usize) -> Result<(), i32> {
+pub(super) fn partner_setup(cpu: usize) -> Result<(), i32> {
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).map_err(|_| 10)?;
     pin_current_thread(cpu).map_err(|_| 11)
 }
 
 /// Reaps the partners. Their exit status is not checked: a ring is dropped after the timing,
 /// and a drop has nowhere to report a failure.
-fn reap(pids: &mut Vec<Pid>) {
+pub(super) fn reap(pids: &mut Vec<Pid>) {
     for pid in pids.drain(..) {
         let _ = sys::wait_exit_code(pid);
     }

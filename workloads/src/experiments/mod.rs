@@ -184,7 +184,9 @@ mod tests {
             assert!(has(b, "same-core") && has(b, "two-cores"), "{b}");
         }
         assert!(has("coroutine", "same-core") && !has("coroutine", "two-cores"));
-        assert!(has("lwc-spin", "two-cores") && !has("lwc-spin", "same-core"));
+        for spin in ["lwc-spin", "process-spin"] {
+            assert!(has(spin, "two-cores") && !has(spin, "same-core"), "{spin}");
+        }
     }
 
     #[test]

@@ -61,7 +61,7 @@ const fn backend(
 }
 
 /// The backends, in plan order.
-pub static BACKENDS: [SwitchBackend; 8] = [
+pub static BACKENDS: [SwitchBackend; 9] = [
     backend("lwc", "lwc::switch, blocking hand-off", &context::Lwc, BOTH),
     backend(
         "lwc-spin",
@@ -80,6 +80,12 @@ pub static BACKENDS: [SwitchBackend; 8] = [
         "two processes, futex on a shared page (the kernel's floor)",
         &context::ProcessFutex,
         BOTH,
+    ),
+    backend(
+        "process-spin",
+        "two processes spinning on a cache line each (the raw cross-core hand-off)",
+        &context::ProcessSpin,
+        &[Placement::TwoCores],
     ),
     backend(
         "thread-futex",
