@@ -7,5 +7,6 @@ mod figures;
 mod load;
 mod markdown;
 mod paper;
+mod rollback;
 mod tlb_scale;
 mod verdict;

@@ -2,8 +2,8 @@
 //! bundled font), from one or more result files.
 //!
 //! - [`spec`]: what a figure shows (panels, axes, series with bands, the paper's marks);
-//! - [`switch`], [`create`], [`tlb`], [`scale`], [`web`], [`monitor`]: build the experiments'
-//!   figures from result documents;
+//! - [`switch`], [`create`], [`tlb`], [`scale`], [`web`], [`rollback`], [`monitor`]: build the
+//!   experiments' figures from result documents;
 //! - [`source`]: the result files and their machine labels (several files, one figure);
 //! - `draw`, `palette`, `font`: drawing, one colour per backend, the bundled font.
 //!
@@ -41,6 +41,7 @@ mod draw;
 mod font;
 pub mod monitor;
 pub mod palette;
+pub mod rollback;
 pub mod scale;
 pub mod source;
 pub mod spec;
@@ -100,6 +101,7 @@ pub fn all(docs: &[ResultDocument], paper: Option<&PaperReference>) -> Vec<Figur
         tlb::figure(&sources),
         scale::figure(&sources),
         web::figure(&sources, paper),
+        rollback::figure(&sources, paper),
         monitor::figure(&sources, paper),
     ]
     .into_iter()

@@ -24,6 +24,10 @@ pub fn backend_colour(backend: &str) -> RGBColor {
         "ptrace" => RGBColor(188, 189, 34),
         "seccomp-bpf" => RGBColor(0, 170, 110),
         "none" => RGBColor(60, 60, 60),
+        "lwc-snapshot" => RGBColor(235, 20, 20),
+        "lwc-pool" => RGBColor(255, 160, 60),
+        "lwc-inplace" => RGBColor(230, 85, 150),
+        "reinit" => RGBColor(120, 120, 200),
         other => {
             const FALLBACK: [RGBColor; 6] = [
                 RGBColor(90, 90, 90),
@@ -89,6 +93,10 @@ mod tests {
             "ptrace",
             "seccomp-bpf",
             "none",
+            "lwc-snapshot",
+            "lwc-pool",
+            "lwc-inplace",
+            "reinit",
         ];
         let colours: std::collections::BTreeSet<(u8, u8, u8)> = names
             .iter()

@@ -70,6 +70,8 @@ pub(super) struct Row<'a> {
     pub value: f64,
     /// 95% CI of the median, in the figure's unit.
     pub ci: Option<(f64, f64)>,
+    /// The 99th percentile, in the figure's unit.
+    pub p99: Option<f64>,
 }
 
 /// Every measured point of `experiment` in `sources`, its headline metric converted to `unit`;
@@ -113,6 +115,7 @@ pub(super) fn metric_rows<'a>(
                 point,
                 value,
                 ci,
+                p99: convert(summary.p99, from, unit),
             });
         }
     }
